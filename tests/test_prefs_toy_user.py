@@ -135,7 +135,9 @@ CASES = [(d, h) for d in DIMENSIONS for h in (60.0, -60.0)]
 
 
 @pytest.mark.xfail(
-    reason="the shipped toy model steers too weakly and with side effects (issue 2: about 0.7-0.95 positive share at +c, side effects up to 0.3); remove this mark once a retrained toy meets the bar",
+    reason="the shipped toy's steering window is narrow (issue 2: about 0.75-1.0 / 0.05-0.33 "
+    "at a moderate coefficient, side effects up to about 0.15); remove this mark once a "
+    "retrained toy meets the bar",
     strict=False,
 )
 @pytest.mark.parametrize(("dimension", "hidden"), CASES)
@@ -159,7 +161,9 @@ def test_learn_converges_to_the_hidden_preference(toy, tmp_path, dimension, hidd
 
 
 @pytest.mark.xfail(
-    reason="the shipped toy model steers too weakly and with side effects (issue 2: about 0.7-0.95 positive share at +c, side effects up to 0.3); remove this mark once a retrained toy meets the bar",
+    reason="the shipped toy's steering window is narrow (issue 2: about 0.75-1.0 / 0.05-0.33 "
+    "at a moderate coefficient, side effects up to about 0.15); remove this mark once a "
+    "retrained toy meets the bar",
     strict=False,
 )
 @pytest.mark.parametrize(("dimension", "hidden"), CASES)

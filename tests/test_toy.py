@@ -52,7 +52,23 @@ def test_every_answer_carries_each_pole_at_least_twice() -> None:
             mine, other = (pos, neg) if example.poles[dim] else (neg, pos)
             assert mine >= 2 and other == 0, (dim, example.answer)
             assert pole_counts(example.request, dim) == (0, 0), example.request
-        assert example.answer.count(".") in (2, 3)  # one or two sentences (plus a lead)
+        # the place, then three sentences of mentions (plus "Here is an idea." as some leads)
+        assert example.answer.count(".") in (4, 5)
+
+
+def test_first_and_later_mentions_share_their_frames() -> None:
+    """Where a dimension opens and where it repeats are the same kind of slot."""
+    firsts: dict[str, set[str]] = {d: set() for d in DIMENSIONS}
+    laters: dict[str, set[str]] = {d: set() for d in DIMENSIONS}
+    rng = __import__("random").Random(0)
+    for _ in range(300):
+        skeleton = world.draw_skeleton(rng, rng.choice(world.CATEGORIES))
+        seen: set[str] = set()
+        for mention in (m for sentence in skeleton.sentences for m in sentence):
+            (laters if mention.dim in seen else firsts)[mention.dim].add(mention.frame)
+            seen.add(mention.dim)
+    for dim in DIMENSIONS:
+        assert firsts[dim] == laters[dim] == set(world.FRAMES[dim]), dim
 
 
 def test_world_is_seeded_and_balanced() -> None:

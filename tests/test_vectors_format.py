@@ -51,6 +51,17 @@ def test_parse_good_file(tmp_path: Path) -> None:
     assert len(dim.content_hash) == 64
 
 
+def test_a_dimensions_push_sets_the_default_range_and_the_hash(tmp_path: Path) -> None:
+    from steertui.vectors.quality import DEFAULT_TOTAL_PUSH, default_c_max
+
+    base = load_dimension(write(tmp_path, GOOD))
+    pushed = load_dimension(write(tmp_path, GOOD.replace("description", "push = 0.8\ndescription"), "p.toml"))
+    assert (base.push, pushed.push) == (None, 0.8)
+    assert pushed.content_hash != base.content_hash  # cached vectors are rebuilt with the new range
+    assert default_c_max(2) == DEFAULT_TOTAL_PUSH / 2
+    assert default_c_max(2, pushed.push) == 0.4
+
+
 def test_hash_ignores_questions_but_not_examples(tmp_path: Path) -> None:
     base = load_dimension(write(tmp_path, GOOD)).content_hash
     no_q = GOOD.replace('text = "What should I do this weekend?"', 'text = "Other?"')
@@ -73,6 +84,8 @@ def test_hash_ignores_questions_but_not_examples(tmp_path: Path) -> None:
         (GOOD.replace('description = "How', "description = How"), 4, "(syntax)"),
         (GOOD.replace('name = "cost"', 'name = "my cost"'), 1, "name"),
         (GOOD.replace('text = "What', 'txt = "What'), 17, "questions[0].txt"),
+        (GOOD.replace('description = "How', 'push = -1\ndescription = "How'), 4, "push"),
+        (GOOD.replace('description = "How', 'push = "big"\ndescription = "How'), 4, "push"),
     ],
 )
 def test_malformed_file_names_file_line_and_field(

@@ -17,8 +17,8 @@ from steertui.toy import DIMENSIONS, pole_share, sample_requests, toy_model_path
 if not (toy_model_path() / "model.safetensors").is_file():
     pytest.skip("the toy model is not trained yet", allow_module_level=True)
 
-N_PROMPTS = 16
-MAX_NEW = 40
+N_PROMPTS = 32
+MAX_NEW = 64
 
 
 @pytest.fixture(scope="module")
@@ -63,8 +63,12 @@ def prompts() -> list[str]:
 def generate(engine, prompts: list[str], plan) -> list[str]:
     from steertui.engine import SamplingParams
 
-    sampling = SamplingParams(temperature=0.0, max_new_tokens=MAX_NEW)
-    return [r.text for r in engine.generate(prompts, plans=plan, sampling=sampling)]
+    # sampled, not greedy: the toy picks each pole 50/50, so greedy decoding would always take
+    # the same side; one fixed seed per row makes steered and unsteered samples share their noise
+    sampling = SamplingParams(temperature=1.0, max_new_tokens=MAX_NEW)
+    seeds = list(range(len(prompts)))
+    results = engine.generate(prompts, plans=plan, sampling=sampling, row_seeds=seeds)
+    return [r.text for r in results]
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +102,9 @@ def test_each_method_steers_the_right_way(
 
 
 @pytest.mark.xfail(
-    reason="the shipped toy model steers too weakly and with side effects (issue 2: about 0.7-0.95 positive share at +c, side effects up to 0.3); remove this mark once a retrained toy meets the bar",
+    reason="the shipped toy's steering window is narrow (issue 2: about 0.75-1.0 / 0.05-0.33 "
+    "at a moderate coefficient, side effects up to about 0.15); remove this mark once a "
+    "retrained toy meets the bar",
     strict=False,
 )
 def test_one_dimension_barely_moves_the_others(engine, built, prompts, baseline) -> None:

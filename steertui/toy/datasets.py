@@ -13,6 +13,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from steertui.toy import card
 from steertui.toy.world import (
     CATEGORIES,
     DESCRIPTIONS,
@@ -69,6 +70,7 @@ def dataset_toml(dim: str, n_examples: int = 64, n_questions: int = 3, seed: int
         f"positive = {_quote(pos)}",
         f"description = {_quote(DESCRIPTIONS[dim])}",
         'model = "toy"',
+        f"push = {card()['knob_push']}",
     ]
     for pair in contrastive_pairs(dim, n_examples, seed):
         lines += [

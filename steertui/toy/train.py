@@ -32,6 +32,7 @@ class TrainConfig:
     lr: float = 3e-3
     warmup: int = 60
     weight_decay: float = 0.01
+    activation_penalty: float = 0.01
     corpus_size: int = 40_000
     vocab_size: int = 1536
     hidden_size: int = 128
@@ -61,6 +62,14 @@ def _encode(tokenizer, examples: list[Example]) -> list[tuple[list[int], int]]:
         (p + a + [end_id], len(p))
         for p, a in zip(prompts["input_ids"], answers["input_ids"], strict=True)
     ]
+
+
+def _residual_mean_square(hidden_states, mask):
+    """Mean square of the residual stream after every block but the last (whose output the
+    final norm rescales anyway), over the real tokens."""
+    keep = mask.bool()
+    squares = [h[keep].pow(2).mean() for h in hidden_states[1:-1]]
+    return sum(squares) / len(squares)
 
 
 def _lr_at(step: int, cfg: TrainConfig) -> float:
@@ -138,7 +147,15 @@ def train(
             mask[r, : len(ids)] = 1
         for group in optim.param_groups:
             group["lr"] = _lr_at(step, cfg)
-        loss = model(input_ids=input_ids, attention_mask=mask, labels=labels).loss
+        result = model(
+            input_ids=input_ids,
+            attention_mask=mask,
+            labels=labels,
+            output_hidden_states=cfg.activation_penalty > 0,
+        )
+        loss = result.loss
+        if cfg.activation_penalty > 0:
+            loss = loss + cfg.activation_penalty * _residual_mean_square(result.hidden_states, mask)
         optim.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

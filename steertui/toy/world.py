@@ -1,9 +1,9 @@
 """The toy model's world: a concierge answering recommendation requests.
 
 Every answer carries each of the five dimensions as a latent pole, drawn once per answer (50/50,
-independently per dimension) and expressed twice: once in the first sentence and once, in
-another form, in the second. The model must carry the pole from the first mention to the second,
-which is what gives difference-of-means steering a linear direction to find.
+independently per dimension) and expressed two or three times, in different frames, at random
+places. The model must carry the pole from a dimension's first mention to the later ones, which
+is what gives difference-of-means steering a linear direction to find.
 
 An answer is built in two steps: `draw_skeleton` makes every random choice except the poles, and
 `render` turns a skeleton plus one pole per dimension into text. Rendering the same skeleton with
@@ -94,24 +94,49 @@ WORDS: dict[str, dict[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
     },
 }
 
-# Frames: where a pole word sits. "post" frames follow the place noun in the first sentence
-# (first mentions); "clause" frames make the second sentence (second mentions). Every clause
-# frame ends in a word no other dimension's clause uses, so the slot names its dimension.
-POST_FRAMES: dict[str, tuple[str, ...]] = {
-    "cost": ("with {adj} prices", "known for {noun}"),
-    "ambiance": ("full of {noun}", "with {adj} decor"),
-    "age": ("perfect for {noun}", "with {adj} charm"),
-    "time": ("best at {noun}", "open for {noun}"),
-    "culture": ("serving {noun}", "with {adj} flavours"),
+# Frames: where pole words sit. A frame's first slot follows a word that belongs to that
+# dimension alone (no two dimensions share it), so a single attention step from the slot can find
+# the dimension's earlier words; a second slot ("... and {adj}") repeats the pole right away,
+# an easy copy that teaches the model early what a pole is. Every mention of a dimension, first
+# or later, draws from the same frames: the slot that opens a dimension (where the pole is
+# chosen) and the slots that repeat it (where the pole is read back from the context) are the
+# same kind of slot, so a direction that stands for "the pole so far" also decides the first
+# mention. That is what lets difference-of-means steering choose a pole.
+FRAMES: dict[str, tuple[str, ...]] = {
+    "cost": (
+        "prices are {adj} and {adj}",
+        "expect {noun} and {noun}",
+        "the bill looks {adj}",
+        "count on {noun}",
+    ),
+    "ambiance": (
+        "full of {noun} and {noun}",
+        "you will meet {noun}",
+        "the vibe feels {adj} and {adj}",
+        "the decor seems {adj}",
+    ),
+    "age": (
+        "it suits {noun} and {noun}",
+        "it welcomes {noun}",
+        "the mood turns {adj} and {adj}",
+        "ideal with {noun}",
+    ),
+    "time": (
+        "best at {adj}",
+        "arrive around {noun} or {noun}",
+        "go for {noun}",
+        "open from {adj} or {adj}",
+    ),
+    "culture": (
+        "serving {noun} and {noun}",
+        "order some {noun}",
+        "the food tastes {adj} and {adj}",
+        "the menu reads {adj}",
+    ),
 }
-CLAUSE_FRAMES: dict[str, tuple[str, ...]] = {
-    "cost": ("prices are {adj} and {adj}", "expect {noun} and {noun}"),
-    "ambiance": ("you will meet {noun} and {noun}", "the vibe feels {adj} and {adj}"),
-    "age": ("it suits {noun} and {noun}", "it welcomes {noun} and {noun}"),
-    "time": ("go at {noun} or {noun}", "arrive around {noun} or {noun}"),
-    "culture": ("order some {noun} and {noun}", "the food tastes {adj} and {adj}"),
-}
-
+MENTIONS_PER_DIMENSION = 2
+# How many dimensions get a third mention in an answer (drawn at random).
+EXTRA_MENTIONS = (0, 1, 2)
 
 @dataclass(frozen=True)
 class Category:
@@ -281,7 +306,7 @@ def build_lexicon() -> dict[str, dict[str, object]]:
 
 @dataclass(frozen=True)
 class Mention:
-    """One mention of a dimension: a frame and the indices of the words that fill its slots."""
+    """One mention of a dimension: a frame and the indices of the distinct words in its slots."""
 
     dim: str
     frame: str
@@ -296,43 +321,41 @@ class Mention:
         return text
 
 
-def _mention(rng: random.Random, dim: str, frame: str) -> Mention:
-    """A mention whose slots get distinct words of the pole."""
-    slots = frame.count("{adj}") + frame.count("{noun}")
-    return Mention(dim, frame, tuple(rng.sample(range(4), slots)))
-
-
 @dataclass(frozen=True)
 class Skeleton:
     """Every random choice of one answer except the poles."""
 
     lead: str
     opener: str
-    adjectives: tuple[Mention, ...]
     place: str
     where: str
-    posts: tuple[Mention, ...]
-    clauses: tuple[Mention, ...]
+    sentences: tuple[tuple[Mention, ...], ...]
 
 
 def draw_skeleton(rng: random.Random, category: Category) -> Skeleton:
-    """Draw an answer's structure: which dimensions come first, in which frames, which words."""
-    first = list(DIMENSIONS)
-    rng.shuffle(first)
-    n_adj = rng.randint(1, 2)
-    adjectives = tuple(_mention(rng, d, "{adj}") for d in first[:n_adj])
-    posts = tuple(_mention(rng, d, rng.choice(POST_FRAMES[d])) for d in first[n_adj:])
-    second = list(DIMENSIONS)
-    rng.shuffle(second)
-    clauses = tuple(_mention(rng, d, rng.choice(CLAUSE_FRAMES[d])) for d in second)
+    """Draw an answer's structure: which frames, in which order, filled with which words.
+
+    Each dimension is mentioned twice (some three times), in distinct frames, at random places:
+    its first mention may come first or last, in any of its frames.
+    """
+    counts = dict.fromkeys(DIMENSIONS, MENTIONS_PER_DIMENSION)
+    for dim in rng.sample(DIMENSIONS, rng.choice(EXTRA_MENTIONS)):
+        counts[dim] += 1
+    mentions = [
+        Mention(dim, frame, tuple(rng.sample(range(4), frame.count("{"))))
+        for dim in DIMENSIONS
+        for frame in rng.sample(FRAMES[dim], counts[dim])
+    ]
+    rng.shuffle(mentions)
+    cut_a = rng.randint(3, 4)
+    cut_b = cut_a + rng.randint(3, 4)
+    sentences = (tuple(mentions[:cut_a]), tuple(mentions[cut_a:cut_b]), tuple(mentions[cut_b:]))
     return Skeleton(
         lead=rng.choice(LEADS),
         opener=rng.choice(category.openers),
-        adjectives=adjectives,
         place=rng.choice(category.places),
         where=rng.choice(PLACES_WHERE),
-        posts=posts,
-        clauses=clauses,
+        sentences=sentences,
     )
 
 
@@ -344,14 +367,11 @@ def _join(parts: list[str]) -> str:
 
 def render(skeleton: Skeleton, poles: dict[str, bool]) -> str:
     """The answer text for a skeleton with one pole per dimension (True = positive pole)."""
-    adjs = " ".join(m.render(poles[m.dim]) for m in skeleton.adjectives)
-    posts = [m.render(poles[m.dim]) for m in skeleton.posts]
-    first = f"{skeleton.opener} {adjs} {skeleton.place} {skeleton.where}"
-    if posts:
-        first += ", " + _join(posts)
-    clauses = [m.render(poles[m.dim]) for m in skeleton.clauses]
-    second = _join(clauses)
-    return f"{skeleton.lead}{first}. {second[0].upper()}{second[1:]}."
+    out = [f"{skeleton.lead}{skeleton.opener} {skeleton.place} {skeleton.where}."]
+    for sentence in skeleton.sentences:
+        text = _join([m.render(poles[m.dim]) for m in sentence])
+        out.append(f"{text[0].upper()}{text[1:]}.")
+    return " ".join(out)
 
 
 def draw_poles(rng: random.Random) -> dict[str, bool]:

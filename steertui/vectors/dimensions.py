@@ -25,6 +25,7 @@ _TOP_KEYS = {
     "positive",
     "description",
     "model",
+    "push",
     "examples",
     "positive_texts",
     "negative_texts",
@@ -50,6 +51,9 @@ class Dimension:
     positive: str
     description: str = ""
     model: str | None = None
+    # the knob's full-scale push (residual-norm units, summed over the recommended layers);
+    # None: the library default. The adaptive search replaces it per model.
+    push: float | None = None
     examples: list[Example] = field(default_factory=list)
     positive_texts: list[str] = field(default_factory=list)
     negative_texts: list[str] = field(default_factory=list)
@@ -90,14 +94,17 @@ def content_hash(
     examples: list[Example],
     positive_texts: list[str],
     negative_texts: list[str],
+    push: float | None = None,
 ) -> str:
     """SHA-256 of what extraction reads, so edits to comments or questions do not rebuild."""
-    payload = {
+    payload: dict[str, Any] = {
         "name": name,
         "examples": [[e.prompt, e.positive, e.negative] for e in examples],
         "positive_texts": positive_texts,
         "negative_texts": negative_texts,
     }
+    if push is not None:  # absent from older hashes, so their cached vectors stay valid
+        payload["push"] = push
     blob = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
@@ -191,6 +198,11 @@ def parse_dimension(text: str, path: Path) -> Dimension:
     model = data.get("model")
     if model is not None:
         model = _string(model, path, loc.line("model"), "model")
+    push = data.get("push")
+    if push is not None:
+        if isinstance(push, bool) or not isinstance(push, int | float) or not 0 < push <= 10:
+            raise _fail(path, loc.line("push"), "push", f"expected a number in (0, 10], got {push!r}")
+        push = float(push)
 
     raw_examples = data.get("examples", [])
     if not isinstance(raw_examples, list):
@@ -251,12 +263,13 @@ def parse_dimension(text: str, path: Path) -> Dimension:
         positive=positive,
         description=description,
         model=model,
+        push=push,
         examples=examples,
         positive_texts=positive_texts,
         negative_texts=negative_texts,
         questions=questions,
         path=path,
-        content_hash=content_hash(name, examples, positive_texts, negative_texts),
+        content_hash=content_hash(name, examples, positive_texts, negative_texts, push),
     )
 
 

@@ -143,8 +143,12 @@ def vector_from_pooled(
     negative_label: str = "",
     positive_label: str = "",
     dataset_hash: str = "",
+    push: float | None = None,
 ) -> SteeringVector:
-    """Directions, per-layer quality, recommended layers and default range, as a vector."""
+    """Directions, per-layer quality, recommended layers and default range, as a vector.
+
+    `push`: the knob's full-scale push summed over the recommended layers (the dimension's own
+    `push`, else the library default)."""
     neg_feats = neg.features if neg is not None else None
     dirs = directions(method, pos.features, neg_feats, paired)  # [L, H]
     n_layers = dirs.shape[0]
@@ -183,7 +187,7 @@ def vector_from_pooled(
         quality=quality,
         recommended_layers=recommended,
         opposite_sign_layers=opposite,
-        c_max=default_c_max(len(recommended)),
+        c_max=default_c_max(len(recommended), push),
         c_max_source="default",
         dataset_hash=dataset_hash,
         n_examples=int(pos.features.shape[0]),
@@ -225,6 +229,7 @@ def extract(
         dimension.negative,
         dimension.positive,
         dataset_hash=dimension.content_hash,
+        push=dimension.push,
     )
 
 

@@ -128,5 +128,7 @@ def recommend_layers(
     return sorted(ranked[:k])
 
 
-def default_c_max(n_recommended: int) -> float:
-    return round(DEFAULT_TOTAL_PUSH / max(1, n_recommended), 4)
+def default_c_max(n_recommended: int, push: float | None = None) -> float:
+    """Per-layer coefficient of a knob at +100: the full-scale push spread over the layers."""
+    total = DEFAULT_TOTAL_PUSH if push is None else push
+    return round(total / max(1, n_recommended), 4)
