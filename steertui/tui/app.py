@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from steertui.tui.messages import (
     HeatmapReady,
     KnobChanged,
     KnobFocused,
+    Learned,
     SearchEnded,
     SearchUpdate,
     TokenChunk,
@@ -180,6 +181,9 @@ class SteerApp(App[None]):
         self.last: LastAnswer | None = None
         self._request_id = 0
         self._pending_prefs: dict[str, float] = {}
+        self.learning = False
+        self._after_learning: Callable[[], Awaitable[None]] | None = None
+        self._learn_signals: tuple[Any, Any] | None = None  # (key, ModelSignals), see prefs_screens
         self._pref_timer: Any = None
         self.main = MainScreen()
 
@@ -408,12 +412,16 @@ class SteerApp(App[None]):
         if self.generation is not None:
             self.notify("An answer is streaming: Esc stops it first.", severity="warning")
             return
+        if self.learning:
+            self.notify("Still reading your last reaction; send again in a moment.")
+            return
         event.input.value = ""
         await self.send(text)
 
     async def send(self, text: str) -> None:
-        if self.last is not None and self.history and self.history[-1]["role"] == "assistant":
-            self.learn("reply", text)
+        reacting = (
+            self.last is not None and bool(self.history) and self.history[-1]["role"] == "assistant"
+        )
         if self.session_id is None:
             session = self.store.create_session(
                 _title(text), str(self.engine.model_id), dict(self.knob_values)
@@ -423,7 +431,9 @@ class SteerApp(App[None]):
         self.history.append({"role": "user", "content": text})
         self.message_ids.append(row.id)
         await self.main.chat.add_user(text)
-        await self.start_generation()
+        # a reply to an answer is also a reaction: LEARN reads it before the next answer is planned
+        if not (reacting and self.learn("reply", text, then=self.start_generation)):
+            await self.start_generation()
 
     def current_plan(self) -> Any:
         if self.provider is None:
@@ -536,11 +546,14 @@ class SteerApp(App[None]):
                 self.main.status.state = "stopping"
 
     async def action_regenerate(self) -> None:
-        if not self._idle_with_answer():
+        if not self._idle_with_answer() or self.learning:
             return
-        self.learn("regenerate")
+        from steertui.tui import prefs_screens
+
+        reaction = prefs_screens.reaction(self, "regenerate")
         await self._drop_last(1)
-        await self.start_generation()
+        if not (reaction and self._start_learning(reaction, then=self.start_generation)):
+            await self.start_generation()
 
     async def action_edit_last(self) -> None:
         if not self._idle_with_answer():
@@ -919,22 +932,55 @@ class SteerApp(App[None]):
         if self.last is None:
             self.notify("There is no answer to rate yet.", severity="warning")
             return
+        if self.learning:
+            self.notify("Still reading your last reaction.")
+            return
         self.learn("thumbs_up" if sign > 0 else "thumbs_down")
 
-    def learn(self, kind: str, text: str = "") -> None:
-        """LEARN: a reaction to the last answer moves the profile and the knobs."""
+    def learn(
+        self, kind: str, text: str = "", then: Callable[[], Awaitable[None]] | None = None
+    ) -> bool:
+        """LEARN: read a reaction to the last answer in a worker, then move the profile and the
+        knobs; `then` runs after that, on the event loop. False when there is nothing to learn
+        from (no answer, no active dimension): then nothing runs."""
+        from steertui.tui import prefs_screens
+
+        reaction = prefs_screens.reaction(self, kind, text)
+        return reaction is not None and self._start_learning(reaction, then)
+
+    def _start_learning(self, reaction: Any, then: Callable[[], Awaitable[None]] | None) -> bool:
+        from steertui.tui import prefs_screens
+
+        self.learning = True
+        self._after_learning = then
+        self._learn_worker(reaction, prefs_screens.signals_for(self), dict(self.knob_values))
+        return True
+
+    @work(thread=True, exit_on_error=False, group="learn")
+    def _learn_worker(self, reaction: Any, signals: Any, before: dict[str, float]) -> None:
         from steertui.tui import prefs_screens
 
         try:
-            moved = prefs_screens.react(self, kind, text)
-        except SteertuiError as exc:
-            self.notify(str(exc), title="Learn", severity="warning")
+            moved = prefs_screens.learn(self.store, reaction, signals)
+        except Exception as exc:  # noqa: BLE001 - a failed reading must not stop the chat
+            self.post_message(Learned(reaction.kind, error=describe(exc)))
             return
-        label = kind.replace("_", " ")
-        if moved:
-            self.notify(f"Learned from {label}: {moved}", title="Learn")
-        elif kind.startswith("thumbs"):
+        summary = prefs_screens.describe_moves(before, moved)
+        self.post_message(Learned(reaction.kind, moved, summary))
+
+    async def on_learned(self, message: Learned) -> None:
+        self.learning = False
+        label = message.kind.replace("_", " ")
+        if message.error is not None:
+            self.notify(message.error, title="Learn", severity="warning")
+        elif message.moved:
+            self.set_knobs_quietly(message.moved)
+            self.notify(f"Learned from {label}: {message.summary}", title="Learn")
+        elif message.kind.startswith("thumbs"):
             self.notify(f"Recorded {label}.", title="Learn")
+        then, self._after_learning = self._after_learning, None
+        if then is not None:
+            await then()
 
     def set_knobs_quietly(self, knobs: dict[str, float]) -> None:
         """Move knobs to values another mode saved (learn, calibrate) without a SELECT save."""

@@ -134,3 +134,13 @@ class SearchEnded(Message):
     run_id: int | None
     error: str | None = None
     best: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Learned(Message):
+    """LEARN read a reaction: the knobs it moved (dimension -> new value), or why it failed."""
+
+    kind: str
+    moved: dict[str, float] = field(default_factory=dict)
+    summary: str = ""
+    error: str | None = None

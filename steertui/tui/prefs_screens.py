@@ -2,11 +2,14 @@
 
 The screens live in `screens/calibrate.py` and `screens/profile.py`, LEARN's rules in
 `steertui.prefs`; this module builds them from the app's services and applies their results.
+LEARN reads a reaction with the lexicon and with the loaded model's own signals (projections on
+the dimensions' directions, p(satisfied)), in a worker, before the next answer is planned.
 Learned and calibrated values move the knobs without being saved again as SELECT.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -54,27 +57,55 @@ def profile_screen(app: SteerApp) -> tuple[Any, Any] | None:
     return screen, done
 
 
-def learner(app: SteerApp) -> Any:
-    from steertui.prefs import Learner
+@dataclass(frozen=True)
+class Reaction:
+    """A reaction to the last answer, captured on the event loop for the LEARN worker."""
 
-    active = [d for d in app.dimensions if d.name in app.active]
-    return Learner(app.store, active)
+    kind: str
+    text: str
+    answer: str
+    dimensions: tuple[Any, ...]
+    session_id: int | None
+    message_id: int | None
 
 
-def react(app: SteerApp, kind: str, text: str = "") -> str | None:
-    """LEARN from a reaction to the last answer; move the knobs it changed; say what changed."""
+def reaction(app: SteerApp, kind: str, text: str = "") -> Reaction | None:
+    """What the LEARN worker needs, or None when there is no answer or no active dimension."""
     last = app.last
     if last is None or not app.active:
         return None
-    update = learner(app).react(
-        kind,
-        text=text,
-        answer=last.text,
-        session_id=app.session_id,
-        message_id=last.message_id,
-    )
-    moved = {d: v for d, v in update.after.items() if update.before.get(d) != v}
-    if not moved:
+    active = tuple(d for d in app.dimensions if d.name in app.active)
+    return Reaction(kind, text, last.text, active, app.session_id, last.message_id)
+
+
+def signals_for(app: SteerApp) -> Any:
+    """The model's own LEARN signals for the loaded vectors, kept while they stay the same (their
+    reliability checks and pole scales cost forward passes, so they are computed once)."""
+    if app.provider is None or app.engine is None:
         return None
-    app.set_knobs_quietly(moved)
-    return ", ".join(f"{d} {update.before.get(d, 0.0):+.0f} → {v:+.0f}" for d, v in moved.items())
+    key = (id(app.engine), tuple(sorted((n, id(v)) for n, v in app.vectors.items())))
+    cached = getattr(app, "_learn_signals", None)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    signals = app.provider.signals(app.engine, dict(app.vectors), list(app.dimensions))
+    app._learn_signals = (key, signals)
+    return signals
+
+
+def learn(store: Any, reaction: Reaction, signals: Any) -> dict[str, float]:
+    """LEARN from one reaction (runs in a worker: the signals take forward passes); returns the
+    knobs it moved, dimension -> new value. Saves the feedback and the profile."""
+    from steertui.prefs import Learner
+
+    update = Learner(store, list(reaction.dimensions), signals=signals).react(
+        reaction.kind,
+        text=reaction.text,
+        answer=reaction.answer,
+        session_id=reaction.session_id,
+        message_id=reaction.message_id,
+    )
+    return {d: v for d, v in update.after.items() if update.before.get(d) != v}
+
+
+def describe_moves(before: dict[str, float], moved: dict[str, float]) -> str:
+    return ", ".join(f"{d} {before.get(d, 0.0):+.0f} → {v:+.0f}" for d, v in moved.items())

@@ -46,6 +46,10 @@ class VectorProvider(Protocol):
 
     def plan(self, vectors: Mapping[str, Any], knobs: Mapping[str, float]) -> Any: ...
 
+    def signals(self, engine: Any, vectors: Mapping[str, Any], dimensions: list[Any]) -> Any:
+        """LEARN's model signals over the loaded model (`prefs.ModelSignals`), or None."""
+        ...
+
 
 class LibraryProvider:
     """The real provider: the home's dimension library, vectors built once per model and cached."""
@@ -80,6 +84,11 @@ class LibraryProvider:
         from steertui.vectors.knobs import plan_from_knobs
 
         return plan_from_knobs({d: knobs.get(d, 0.0) for d in vectors}, vectors)
+
+    def signals(self, engine: Any, vectors: Mapping[str, Any], dimensions: list[Any]) -> Any:
+        from steertui.prefs.signals import ModelSignals
+
+        return ModelSignals(engine, vectors, dimensions) if vectors else None
 
 
 def steering_snapshot(plan: Any, knobs: Mapping[str, float]) -> dict[str, Any]:

@@ -211,6 +211,22 @@ class FakeVector:
         return v
 
 
+class FakeSignals:
+    """LEARN's model signals over a fake engine: a reply that names one of `words` sits at that
+    word's pole (dimension, -1..+1); it records every reading it is asked for."""
+
+    def __init__(self, words: Mapping[str, tuple[str, float]]) -> None:
+        self.words = dict(words)
+        self.read: list[str] = []
+
+    def placements(self, text: str, prompt: Any = None) -> dict[str, float]:
+        self.read.append(text)
+        return {dim: where for word, (dim, where) in self.words.items() if word in text.lower()}
+
+    def dissatisfaction(self, reply: str) -> float | None:
+        return None
+
+
 class FakeProvider:
     """Dimensions and vectors for tests: instant, deterministic, optionally failing."""
 
@@ -223,6 +239,7 @@ class FakeProvider:
         self._dimensions = list(dimensions or FAKE_DIMENSIONS)
         self.fail = fail or set()
         self.layers = layers
+        self.fake_signals: FakeSignals | None = None
         self.built: list[str] = []
 
     def dimensions(self) -> list[Dimension]:
@@ -240,6 +257,11 @@ class FakeProvider:
 
     def coeff(self, vector: FakeVector, knob: float) -> float:
         return knob / 100.0 * vector.c_max
+
+    def signals(
+        self, engine: Any, vectors: Mapping[str, FakeVector], dimensions: list[Any]
+    ) -> FakeSignals | None:
+        return self.fake_signals
 
     def plan(
         self, vectors: Mapping[str, FakeVector], knobs: Mapping[str, float]
