@@ -552,8 +552,10 @@ class SteerApp(App[None]):
 
         reaction = prefs_screens.reaction(self, "regenerate")
         await self._drop_last(1)
-        if not (reaction and self._start_learning(reaction, then=self.start_generation)):
+        if reaction is None:
             await self.start_generation()
+        else:
+            self._start_learning(reaction, then=self.start_generation)
 
     async def action_edit_last(self) -> None:
         if not self._idle_with_answer():
@@ -946,27 +948,29 @@ class SteerApp(App[None]):
         from steertui.tui import prefs_screens
 
         reaction = prefs_screens.reaction(self, kind, text)
-        return reaction is not None and self._start_learning(reaction, then)
+        if reaction is None:
+            return False
+        self._start_learning(reaction, then)
+        return True
 
-    def _start_learning(self, reaction: Any, then: Callable[[], Awaitable[None]] | None) -> bool:
+    def _start_learning(self, reaction: Any, then: Callable[[], Awaitable[None]] | None) -> None:
         from steertui.tui import prefs_screens
 
         self.learning = True
         self._after_learning = then
-        self._learn_worker(reaction, prefs_screens.signals_for(self), dict(self.knob_values))
-        return True
+        self._learn_worker(reaction, prefs_screens.signals_for(self))
 
     @work(thread=True, exit_on_error=False, group="learn")
-    def _learn_worker(self, reaction: Any, signals: Any, before: dict[str, float]) -> None:
+    def _learn_worker(self, reaction: Any, signals: Any) -> None:
         from steertui.tui import prefs_screens
 
         try:
-            moved = prefs_screens.learn(self.store, reaction, signals)
+            update = prefs_screens.learn(self.store, reaction, signals)
         except Exception as exc:  # noqa: BLE001 - a failed reading must not stop the chat
             self.post_message(Learned(reaction.kind, error=describe(exc)))
             return
-        summary = prefs_screens.describe_moves(before, moved)
-        self.post_message(Learned(reaction.kind, moved, summary))
+        moved = {d: update.after[d] for d in update.moved}
+        self.post_message(Learned(reaction.kind, moved, prefs_screens.describe_moves(update)))
 
     async def on_learned(self, message: Learned) -> None:
         self.learning = False

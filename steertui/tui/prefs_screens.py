@@ -15,9 +15,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from steertui.tui.app import SteerApp
 
-THUMBS = {1: "thumbs_up", -1: "thumbs_down"}
-
-
 def calibrate_screen(app: SteerApp) -> tuple[Any, Any] | None:
     """The CALIBRATE screen for the focused dimension, and the callback that applies its result."""
     from steertui.tui.screens.calibrate import CalibrateScreen
@@ -84,7 +81,7 @@ def signals_for(app: SteerApp) -> Any:
     if app.provider is None or app.engine is None:
         return None
     key = (id(app.engine), tuple(sorted((n, id(v)) for n, v in app.vectors.items())))
-    cached = getattr(app, "_learn_signals", None)
+    cached = app._learn_signals
     if cached is not None and cached[0] == key:
         return cached[1]
     signals = app.provider.signals(app.engine, dict(app.vectors), list(app.dimensions))
@@ -92,20 +89,22 @@ def signals_for(app: SteerApp) -> Any:
     return signals
 
 
-def learn(store: Any, reaction: Reaction, signals: Any) -> dict[str, float]:
-    """LEARN from one reaction (runs in a worker: the signals take forward passes); returns the
-    knobs it moved, dimension -> new value. Saves the feedback and the profile."""
+def learn(store: Any, reaction: Reaction, signals: Any) -> Any:
+    """LEARN from one reaction (runs in a worker: the signals take forward passes); saves the
+    feedback and the profile and returns the `prefs.LearnUpdate`."""
     from steertui.prefs import Learner
 
-    update = Learner(store, list(reaction.dimensions), signals=signals).react(
+    return Learner(store, list(reaction.dimensions), signals=signals).react(
         reaction.kind,
         text=reaction.text,
         answer=reaction.answer,
         session_id=reaction.session_id,
         message_id=reaction.message_id,
     )
-    return {d: v for d, v in update.after.items() if update.before.get(d) != v}
 
 
-def describe_moves(before: dict[str, float], moved: dict[str, float]) -> str:
-    return ", ".join(f"{d} {before.get(d, 0.0):+.0f} → {v:+.0f}" for d, v in moved.items())
+def describe_moves(update: Any) -> str:
+    """"cost +0 → -19, age ..." for the dimensions a `LearnUpdate` moved."""
+    return ", ".join(
+        f"{d} {update.before[d]:+.0f} → {update.after[d]:+.0f}" for d in update.moved
+    )
