@@ -136,9 +136,19 @@ def inspect_file(path: Path) -> int:
     try:
         return _inspect(path, immutable)
     except StoreError:
-        if immutable and wal.exists():  # someone opened it meanwhile: look again, properly
+        # An immutable read takes no lock: if a writer opened the file meanwhile (a -wal appeared
+        # or the header moved), what we saw may be torn, so look again with proper locking.
+        if immutable and (wal.exists() or _header(path) != header):
             return _inspect(path, False)
         raise
+
+
+def _header(path: Path) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(100)
+    except OSError:
+        return b""
 
 
 def _inspect(path: Path, immutable: bool) -> int:
@@ -147,6 +157,8 @@ def _inspect(path: Path, immutable: bool) -> int:
     except sqlite3.Error as exc:
         raise StoreError(f"{path} cannot be opened: {_first_line(exc)}") from None
     try:
+        # One read transaction, so the id, the version and the tables come from one snapshot.
+        conn.execute("BEGIN")
         app_id = application_id(conn)
         version = user_version(conn)
         tables = {
