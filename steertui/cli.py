@@ -32,12 +32,8 @@ app.command("chat", help="Open the Textual app: chat, knobs, heatmap, AutoSteer.
 app.command("generate", help="Generate once, steered, for scripts and SSH sessions.")(
     generate.command
 )
-app.command("search", help="Run the autonomous steering search from a TOML config.")(
-    search.command
-)
-app.command("doctor", help="Versions, device, dtype, data home and database path.")(
-    doctor.command
-)
+app.command("search", help="Run the autonomous steering search from a TOML config.")(search.command)
+app.command("doctor", help="Versions, device, dtype, data home and database path.")(doctor.command)
 app.add_typer(runs.app, name="runs", help="List, show and apply search runs.")
 app.add_typer(vectors.app, name="vectors", help="Build, list, show, export and import vectors.")
 app.add_typer(sessions.app, name="sessions", help="List, show, export, rename, delete sessions.")

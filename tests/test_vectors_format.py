@@ -55,7 +55,9 @@ def test_a_dimensions_push_sets_the_default_range_and_the_hash(tmp_path: Path) -
     from steertui.vectors.quality import DEFAULT_TOTAL_PUSH, default_c_max
 
     base = load_dimension(write(tmp_path, GOOD))
-    pushed = load_dimension(write(tmp_path, GOOD.replace("description", "push = 0.8\ndescription"), "p.toml"))
+    pushed = load_dimension(
+        write(tmp_path, GOOD.replace("description", "push = 0.8\ndescription"), "p.toml")
+    )
     assert (base.push, pushed.push) == (None, 0.8)
     assert pushed.content_hash != base.content_hash  # cached vectors are rebuilt with the new range
     assert default_c_max(2) == DEFAULT_TOTAL_PUSH / 2

@@ -8,11 +8,15 @@ import typer
 
 ModelOpt = Annotated[
     str,
-    typer.Option("--model", "-m", help="Hub id or local path of a causal LM; 'toy' is the bundled toy model."),
+    typer.Option(
+        "--model", "-m", help="Hub id or local path of a causal LM; 'toy' is the bundled toy model."
+    ),
 ]
 HomeOpt = Annotated[
     str | None,
-    typer.Option("--home", help="Data home (default: $STEERTUI_HOME, else the user data directory)."),
+    typer.Option(
+        "--home", help="Data home (default: $STEERTUI_HOME, else the user data directory)."
+    ),
 ]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")]
 DtypeOpt = Annotated[str, typer.Option("--dtype", help="auto, float32, bfloat16 or float16.")]

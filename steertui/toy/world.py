@@ -138,6 +138,7 @@ MENTIONS_PER_DIMENSION = 2
 # How many dimensions get a third mention in an answer (drawn at random).
 EXTRA_MENTIONS = (0, 1, 2)
 
+
 @dataclass(frozen=True)
 class Category:
     """A kind of request: how users ask for it and what the concierge names in reply."""

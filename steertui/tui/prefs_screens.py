@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from steertui.tui.app import SteerApp
 
+
 def calibrate_screen(app: SteerApp) -> tuple[Any, Any] | None:
     """The CALIBRATE screen for the focused dimension, and the callback that applies its result."""
     from steertui.tui.screens.calibrate import CalibrateScreen
@@ -104,7 +105,5 @@ def learn(store: Any, reaction: Reaction, signals: Any) -> Any:
 
 
 def describe_moves(update: Any) -> str:
-    """"cost +0 → -19, age ..." for the dimensions a `LearnUpdate` moved."""
-    return ", ".join(
-        f"{d} {update.before[d]:+.0f} → {update.after[d]:+.0f}" for d in update.moved
-    )
+    """The dimensions a `LearnUpdate` moved, as "cost +0 → -19, age ..."."""
+    return ", ".join(f"{d} {update.before[d]:+.0f} → {update.after[d]:+.0f}" for d in update.moved)

@@ -201,7 +201,9 @@ def parse_dimension(text: str, path: Path) -> Dimension:
     push = data.get("push")
     if push is not None:
         if isinstance(push, bool) or not isinstance(push, int | float) or not 0 < push <= 10:
-            raise _fail(path, loc.line("push"), "push", f"expected a number in (0, 10], got {push!r}")
+            raise _fail(
+                path, loc.line("push"), "push", f"expected a number in (0, 10], got {push!r}"
+            )
         push = float(push)
 
     raw_examples = data.get("examples", [])
