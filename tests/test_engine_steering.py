@@ -303,6 +303,21 @@ def test_sampling_is_reproducible_with_a_seed(engine):
     assert a == b
 
 
+def test_one_seed_for_a_batch_gives_each_row_its_own_sample(engine):
+    """Like one HF generate: the rows of a seeded batch are different samples, reproducibly."""
+    params = SamplingParams(temperature=1.0, max_new_tokens=8, seed=7)
+    rows = ["pick a place"] * 4
+    first = [r.token_ids for r in engine.generate(rows, sampling=params)]
+    again = [r.token_ids for r in engine.generate(rows, sampling=params)]
+    assert first == again
+    assert len({tuple(ids) for ids in first}) > 1
+    # row b samples as a lone prompt with seed + b does
+    alone = engine.generate(
+        rows[:1], sampling=SamplingParams(temperature=1.0, max_new_tokens=8, seed=9)
+    )
+    assert alone[0].token_ids == first[2]
+
+
 def test_mismatched_vector_and_plan_errors_are_one_line(engine):
     with pytest.raises(EngineError, match="hidden size is"):
         engine.compile(RowPlan([VectorSpec(0, torch.ones(engine.hidden_size + 1), 1.0)]), 1)

@@ -312,7 +312,10 @@ class Engine:
         width = ids.shape[1]
         generators: list[torch.Generator | None] = []
         for b in range(batch):
-            seed = row_seeds[b] if row_seeds is not None else params.seed
+            if row_seeds is not None:
+                seed = row_seeds[b]
+            else:  # one seed for the batch: rows draw their own noise, as in one HF generate
+                seed = None if params.seed is None else params.seed + b
             if seed is None or params.greedy:
                 generators.append(None)
             else:

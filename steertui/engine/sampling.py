@@ -16,7 +16,7 @@ class SamplingParams:
     top_p: float = 0.95
     top_k: int = 0
     max_new_tokens: int = 128
-    seed: int | None = None
+    seed: int | None = None  # row b of a batch samples with seed + b unless row_seeds are given
     repetition_penalty: float = 1.0
     ignore_eos: bool = False  # benchmarks: always generate max_new_tokens
 
