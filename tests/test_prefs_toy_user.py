@@ -35,7 +35,7 @@ from steertui.vectors.knobs import plan_from_knobs
 pytestmark = pytest.mark.slow
 
 ROWS = 8  # answers per LEARN turn, one batch
-MAX_NEW_TOKENS = 48
+MAX_NEW_TOKENS = 96  # a whole toy answer: a dimension may first appear in its last sentence
 TURNS = 12
 TOLERANCE = 25.0
 
@@ -134,12 +134,6 @@ def make_user(toy: dict[str, Any], dimension: str, hidden: float) -> SimulatedUs
 CASES = [(d, h) for d in DIMENSIONS for h in (60.0, -60.0)]
 
 
-@pytest.mark.xfail(
-    reason="the shipped toy's steering window is narrow (issue 2: about 0.75-1.0 / 0.05-0.33 "
-    "at a moderate coefficient, side effects up to about 0.15); remove this mark once a "
-    "retrained toy meets the bar",
-    strict=False,
-)
 @pytest.mark.parametrize(("dimension", "hidden"), CASES)
 def test_learn_converges_to_the_hidden_preference(toy, tmp_path, dimension, hidden) -> None:
     user = make_user(toy, dimension, hidden)
@@ -160,12 +154,6 @@ def test_learn_converges_to_the_hidden_preference(toy, tmp_path, dimension, hidd
         assert all(abs(v) <= TOLERANCE for v in others), learner.knobs()
 
 
-@pytest.mark.xfail(
-    reason="the shipped toy's steering window is narrow (issue 2: about 0.75-1.0 / 0.05-0.33 "
-    "at a moderate coefficient, side effects up to about 0.15); remove this mark once a "
-    "retrained toy meets the bar",
-    strict=False,
-)
 @pytest.mark.parametrize(("dimension", "hidden"), CASES)
 def test_calibrate_lands_near_the_hidden_preference(toy, tmp_path, dimension, hidden) -> None:
     user = make_user(toy, dimension, hidden)

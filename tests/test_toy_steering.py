@@ -19,7 +19,7 @@ from steertui.toy import DIMENSIONS, card, pole_share, sample_requests
 engine_mod = pytest.importorskip("steertui.engine")
 
 REPO = Path(__file__).resolve().parents[1]
-N_ANSWERS = 64
+N_ANSWERS = 128  # at 64 a 50/50 share moves by 0.15 by chance too often to test a 0.15 bound
 # An answer steered in-distribution keeps a low perplexity under the unsteered model; the
 # shipped model scores its own unsteered samples near 1.5-2 per token.
 MAX_MEAN_PERPLEXITY = 4.0
@@ -80,13 +80,6 @@ def test_unsteered_baseline_is_balanced(baseline: list[str]) -> None:
         assert 0.25 <= pole_share(baseline, dim) <= 0.75, dim
 
 
-@pytest.mark.xfail(
-    reason="at the card's layer and coefficient the shipped toy reaches about 0.75-1.0 / "
-    "0.05-0.33 with side effects up to about 0.15, short of the issue's 0.9 / 0.1 / 0.15 on every "
-    "dimension (a stronger push flips poles but answers stop ending); remove this mark once a "
-    "retrained toy meets it",
-    strict=False,
-)
 @pytest.mark.parametrize("dim", DIMENSIONS)
 def test_diffmean_steering_moves_one_dimension(engine, requests, baseline, dim: str) -> None:
     info = card()

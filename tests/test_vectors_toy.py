@@ -17,7 +17,9 @@ from steertui.toy import DIMENSIONS, pole_share, sample_requests, toy_model_path
 if not (toy_model_path() / "model.safetensors").is_file():
     pytest.skip("the toy model is not trained yet", allow_module_level=True)
 
-N_PROMPTS = 32
+# A share over n answers moves by chance: at n = 128 two samples of a 50/50 pole differ by more
+# than 0.15 in under 2% of draws (without shared seeds), so the 0.15 bound tests the vectors.
+N_PROMPTS = 128
 MAX_NEW = 64
 
 
@@ -101,24 +103,21 @@ def test_each_method_steers_the_right_way(
     assert up - down >= 0.4 and down <= base <= up, (method, down, base, up)
 
 
-@pytest.mark.xfail(
-    reason="the shipped toy's steering window is narrow (issue 2: about 0.75-1.0 / 0.05-0.33 "
-    "at a moderate coefficient, side effects up to about 0.15); remove this mark once a "
-    "retrained toy meets the bar",
-    strict=False,
-)
-def test_one_dimension_barely_moves_the_others(engine, built, prompts, baseline) -> None:
+@pytest.mark.parametrize("dim", DIMENSIONS)
+def test_one_dimension_barely_moves_the_others(engine, built, prompts, baseline, dim) -> None:
     from steertui.vectors.knobs import plan_from_knobs
 
-    dim = "cost"
     for knob in (100, -100):
         texts = generate(engine, prompts, plan_from_knobs({dim: knob}, built))
         moved = pole_share(texts, dim) - pole_share(baseline, dim)
-        assert moved * knob > 0 or pole_share(texts, dim) in (0.0, 1.0), (knob, moved)
-        for other in DIMENSIONS:
-            if other != dim:
-                shift = abs(pole_share(texts, other) - pole_share(baseline, other))
-                assert shift <= 0.15, f"{dim} at {knob} moved {other} by {shift:.2f}"
+        assert moved * knob >= 0.3, f"{dim} at {knob} moved its own share by {moved:+.2f}"
+        shifts = {
+            other: abs(pole_share(texts, other) - pole_share(baseline, other))
+            for other in DIMENSIONS
+            if other != dim
+        }
+        worst = max(shifts, key=shifts.__getitem__)
+        assert shifts[worst] <= 0.15, f"{dim} at {knob} moved {worst} by {shifts[worst]:.2f}"
 
 
 def run_cli(home: Home, *args: str):

@@ -1,6 +1,11 @@
 """Train the toy model: corpus -> byte-level BPE -> a small Llama, deterministic from a seed.
 
-The loss covers the assistant's tokens only (answer and closing `<|end|>`). The result is
+The loss covers the assistant's tokens only (answer and closing `<|end|>`). From `push_from` on,
+half the rows are pushed along the model's own pole direction of one dimension, in the sense of
+that row's own pole (see `_PolePush`): the model learns to read a pole from its residual at the
+steering layer as well as from the words it has written, and to keep its grammar and its ending
+under pushes of that size. Without it a difference-of-means push flipped a pole only at the
+strength where answers stopped ending (pole words took over every position). The result is
 written to a temporary folder beside the destination and swapped in at the end, so a crash or
 Ctrl-C never leaves a half-written model behind.
 """
@@ -17,9 +22,10 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from steertui.toy.tokenizer import END, PAD, prompt_text, train_tokenizer
-from steertui.toy.world import Example, generate
+from steertui.toy.world import DIMENSIONS, Example, generate
 
 
 @dataclass(frozen=True)
@@ -33,6 +39,9 @@ class TrainConfig:
     warmup: int = 60
     weight_decay: float = 0.01
     activation_penalty: float = 0.01
+    push_max: float = 0.6
+    push_layers: tuple[int, ...] = (0, 1, 2)
+    push_from: int = 1200
     corpus_size: int = 40_000
     vocab_size: int = 1536
     hidden_size: int = 128
@@ -40,6 +49,9 @@ class TrainConfig:
     num_layers: int = 4
     num_heads: int = 4
     threads: int = 2
+
+    def __post_init__(self) -> None:  # training.json stores the layers as a JSON list
+        object.__setattr__(self, "push_layers", tuple(self.push_layers))
 
 
 @dataclass(frozen=True)
@@ -53,7 +65,7 @@ class TrainReport:
     out: str
 
 
-def _encode(tokenizer, examples: list[Example]) -> list[tuple[list[int], int]]:
+def _encode(tokenizer: Any, examples: list[Example]) -> list[tuple[list[int], int]]:
     """Token ids of each templated conversation and where the assistant's answer starts."""
     end_id = tokenizer.convert_tokens_to_ids(END)
     prompts = tokenizer([prompt_text(e.request) for e in examples], add_special_tokens=False)
@@ -70,6 +82,91 @@ def _residual_mean_square(hidden_states, mask):
     keep = mask.bool()
     squares = [h[keep].pow(2).mean() for h in hidden_states[1:-1]]
     return sum(squares) / len(squares)
+
+
+class _PolePush:
+    """Pushes along the model's own pole directions during training.
+
+    The directions are running differences of means (answer tokens, after each block in
+    `push_layers`) between answers with a dimension's positive and negative pole, from rows not
+    pushed. A pushed row gets `c * norm[L] * unit(d_k[L])` at every position after one block L,
+    c uniform in [0, push_max], signed to agree with its own text's pole of k: the pole the text
+    already has, now also readable from the residual at any layer a knob may steer.
+    """
+
+    def __init__(self, model: Any, cfg: TrainConfig, dims: list[str]) -> None:
+        import torch
+
+        self.cfg, self.dims = cfg, dims
+        self.layers = list(cfg.push_layers)
+        self.rng = random.Random(cfg.seed + 2)
+        self.dirs = torch.zeros(len(self.layers), len(dims), cfg.hidden_size)
+        self.norms = [0.0] * len(self.layers)
+        self.push: Any = None  # (n layers, batch, hidden) or None
+        self.pushed: list[bool] = []
+        self.handles = [
+            model.model.layers[layer].register_forward_hook(self._hook(i))
+            for i, layer in enumerate(self.layers)
+        ]
+
+    def _hook(self, i: int) -> Any:
+        def hook(_module: Any, _args: Any, output: Any) -> Any:
+            if self.push is None:
+                return output
+            hidden = output[0] if isinstance(output, tuple) else output
+            hidden = hidden + self.push[i][:, None, :]
+            return (hidden, *output[1:]) if isinstance(output, tuple) else hidden
+
+        return hook
+
+    def remove(self) -> None:
+        for handle in self.handles:
+            handle.remove()
+
+    def plan(self, step: int, poles: list[dict[str, bool]]) -> None:
+        import torch
+
+        self.pushed = [False] * len(poles)
+        self.push = None
+        if step < self.cfg.push_from or 0.0 in self.norms:
+            return
+        push = torch.zeros(len(self.layers), len(poles), self.cfg.hidden_size)
+        for r, row in enumerate(poles):
+            if self.rng.random() < 0.5:
+                i = self.rng.randrange(len(self.layers))
+                k = self.rng.randrange(len(self.dims))
+                unit = self.dirs[i, k] / self.dirs[i, k].norm().clamp_min(1e-8)
+                c = self.rng.uniform(0.0, self.cfg.push_max)
+                sign = 1.0 if row[self.dims[k]] else -1.0
+                push[i, r] = sign * c * self.norms[i] * unit
+                self.pushed[r] = True
+        self.push = push
+
+    def observe(
+        self,
+        hidden_states: Any,
+        starts: list[int],
+        lengths: list[int],
+        poles: list[dict[str, bool]],
+    ) -> None:
+        """Update the running directions from this batch's rows that were not pushed."""
+        import torch
+
+        keep = [r for r in range(len(starts)) if not (self.pushed and self.pushed[r])]
+        if not keep:
+            return
+        for i, layer in enumerate(self.layers):
+            hidden = hidden_states[layer + 1].detach().float()
+            spans = [hidden[r, starts[r] : lengths[r]] for r in keep]
+            stacked = torch.stack([h.mean(0) for h in spans])
+            norm = sum(float(h.norm(dim=-1).mean()) for h in spans) / len(spans)
+            self.norms[i] = 0.95 * self.norms[i] + 0.05 * norm if self.norms[i] else norm
+            for k, dim in enumerate(self.dims):
+                pos = [j for j, r in enumerate(keep) if poles[r][dim]]
+                neg = [j for j, r in enumerate(keep) if not poles[r][dim]]
+                if pos and neg:
+                    diff = stacked[pos].mean(0) - stacked[neg].mean(0)
+                    self.dirs[i, k] = 0.95 * self.dirs[i, k] + 0.05 * diff
 
 
 def _lr_at(step: int, cfg: TrainConfig) -> float:
@@ -116,6 +213,7 @@ def train(
     )
     model = LlamaForCausalLM(config)
     model.train()
+    pusher = _PolePush(model, cfg, list(DIMENSIONS)) if cfg.push_max > 0 else None
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
     optim = torch.optim.AdamW(
@@ -136,6 +234,7 @@ def train(
             order.shuffle(index)
             cursor = 0
         batch = [rows[i] for i in index[cursor : cursor + cfg.batch_size]]
+        batch_poles = [examples[i].poles for i in index[cursor : cursor + cfg.batch_size]]
         cursor += cfg.batch_size
         width = max(len(ids) for ids, _ in batch)
         input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
@@ -147,12 +246,21 @@ def train(
             mask[r, : len(ids)] = 1
         for group in optim.param_groups:
             group["lr"] = _lr_at(step, cfg)
+        if pusher is not None:
+            pusher.plan(step, batch_poles)
         result = model(
             input_ids=input_ids,
             attention_mask=mask,
             labels=labels,
-            output_hidden_states=cfg.activation_penalty > 0,
+            output_hidden_states=cfg.activation_penalty > 0 or pusher is not None,
         )
+        if pusher is not None and step >= cfg.push_from // 2:
+            pusher.observe(
+                result.hidden_states,
+                [start for _, start in batch],
+                [len(ids) for ids, _ in batch],
+                batch_poles,
+            )
         loss = result.loss
         if cfg.activation_penalty > 0:
             loss = loss + cfg.activation_penalty * _residual_mean_square(result.hidden_states, mask)
@@ -165,6 +273,8 @@ def train(
         if progress is not None:
             progress(step, loss_ema)
 
+    if pusher is not None:
+        pusher.remove()
     model.eval()
     model.generation_config = GenerationConfig(
         eos_token_id=end_id, pad_token_id=pad_id, do_sample=True, max_new_tokens=96

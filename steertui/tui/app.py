@@ -601,6 +601,11 @@ class SteerApp(App[None]):
     async def action_new_session(self) -> None:
         if self.generation is not None:
             self.action_stop()
+        # a knob moved a moment ago is still in the debounce: save it before the new session
+        # reads the profile, or the new session would start without it
+        if self._pref_timer is not None:
+            self._pref_timer.stop()
+        self.flush_preferences()
         self.session_id = None
         self.history = []
         self.message_ids = []
