@@ -123,8 +123,7 @@ def inspect_file(path: Path) -> int:
         raise StoreError(f"{path} is a directory, expected the session database file")
     if not path.exists() or path.stat().st_size == 0:
         return 0
-    with open(path, "rb") as handle:
-        header = handle.read(100)
+    header = _header(path)
     if not header.startswith(SQLITE_HEADER):
         raise StoreError(f"{path} is not a SQLite database (not a steertui session store)")
     if len(header) < 100:

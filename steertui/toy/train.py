@@ -152,7 +152,7 @@ class _PolePush:
         """Update the running directions from this batch's rows that were not pushed."""
         import torch
 
-        keep = [r for r in range(len(starts)) if not (self.pushed and self.pushed[r])]
+        keep = [r for r in range(len(starts)) if not self.pushed[r]]
         if not keep:
             return
         for i, layer in enumerate(self.layers):
