@@ -3,6 +3,14 @@
 Before anything is written, the file is inspected through a read-only connection: a file that is
 not SQLite, is corrupt, belongs to another program or was written by a newer steertui is refused
 with one line and left byte for byte as it was.
+
+One pool of connections per database file per process. Closing any descriptor of a file drops
+every POSIX lock the process holds on it (SQLite's "POSIX advisory locks" hazard): a process that
+opened its live database a second way and closed it would lose its locks, and another process
+closing its connection would then checkpoint and delete the `-wal` file under it, silently losing
+its later commits. So every `Store.open` of a file that this process already has open shares that
+file's pool, and the file is inspected (its header read directly) only while no connection of this
+process is open on it.
 """
 
 from __future__ import annotations
@@ -117,8 +125,19 @@ def inspect_file(path: Path) -> int:
     """The schema version of an existing database (0 for a missing or empty file).
 
     Raises StoreError, without writing anything, for a file that is not SQLite, is corrupt or is
-    another program's database. A version newer than this code is returned, not refused.
+    another program's database. A version newer than this code is returned, not refused. A file
+    this process already has open is asked through its own connection, never reopened.
     """
+    path = Path(path).expanduser().absolute()
+    with _POOLS_LOCK:
+        pool = _POOLS.get(_key(path))
+        if pool is not None:
+            return int(pool.connection().execute("PRAGMA user_version").fetchone()[0])
+        return _inspect_unopened(path)
+
+
+def _inspect_unopened(path: Path) -> int:
+    """`inspect_file` for a file with no connection of this process (the caller holds the lock)."""
     if path.is_dir():
         raise StoreError(f"{path} is a directory, expected the session database file")
     if not path.exists() or path.stat().st_size == 0:
@@ -143,6 +162,7 @@ def inspect_file(path: Path) -> int:
 
 
 def _header(path: Path) -> bytes:
+    """The file's first 100 bytes. Only while no connection of this process is open on it."""
     try:
         with open(path, "rb") as handle:
             return handle.read(100)
@@ -198,11 +218,11 @@ def _tables_at(version: int) -> set[str]:
     return names & set(TABLES)
 
 
-def backup_file(path: Path, dest: Path) -> Path:
-    """A consistent copy of the database (WAL content included), written atomically to `dest`."""
+def backup_file(src: sqlite3.Connection, path: Path, dest: Path) -> Path:
+    """A consistent copy of the database at `path` (WAL content included), read through `src`,
+    a connection of its pool, and written atomically to `dest`."""
     tmp = dest.with_name(dest.name + ".tmp")
     tmp.unlink(missing_ok=True)
-    src = _ro_connect(path)
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         os.close(fd)
@@ -214,8 +234,6 @@ def backup_file(path: Path, dest: Path) -> Path:
     except sqlite3.Error as exc:
         tmp.unlink(missing_ok=True)
         raise StoreError(f"cannot back up {path} to {dest}: {exc}") from None
-    finally:
-        src.close()
     os.replace(tmp, dest)
     return dest
 
@@ -237,65 +255,21 @@ def _make_private(path: Path) -> None:
                 os.chmod(file, 0o600)
 
 
-class StoreBase:
-    """Connections (one per thread), reads, and write transactions with retries on busy."""
+def _key(path: Path) -> str:
+    """One key per file, however it is spelled (relative, `..`, symbolic links)."""
+    return os.path.realpath(path)
 
-    path: Path
-    migrated_from: int
-    """The schema version the file had before this open (equal to SCHEMA_VERSION if current)."""
-    backup: Path | None
-    """Where the file was copied before a migration, if one ran on existing data."""
+
+class _Pool:
+    """This process's connections to one database file: one per thread, shared by every `Store`
+    opened on the file, closed when the last of them closes."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.migrated_from = SCHEMA_VERSION
-        self.backup = None
+        self.users = 0
         self._local = threading.local()
         self._lock = threading.Lock()
         self._conns: list[tuple[threading.Thread, sqlite3.Connection]] = []
-        self._closed = False
-
-    @classmethod
-    def open(cls, path: Path | str, *, backup: bool = True) -> Self:
-        """Open (creating if needed) and migrate the database at `path`.
-
-        An existing database older than this code is first copied to `<name>.bak-v<N>`
-        unless `backup` is False.
-        """
-        path = Path(path).expanduser().absolute()
-        try:
-            version = inspect_file(path)
-            if version > SCHEMA_VERSION:
-                raise _newer(path, version)
-            _create_private(path)
-        except OSError as exc:
-            raise StoreError(f"cannot open {path}: {exc.strerror or exc}") from None
-        store = cls(path)
-        try:
-            store._prepare(version, backup)
-        except BaseException:
-            store.close()
-            raise
-        _make_private(path)
-        return store
-
-    def _prepare(self, version: int, backup: bool) -> None:
-        conn = self._conn()
-        self._retry(lambda: conn.execute("PRAGMA journal_mode = WAL").fetchone())
-        if version >= SCHEMA_VERSION:
-            return
-        if backup and version > 0:
-            self.backup = backup_file(self.path, backup_path(self.path, version))
-
-        def upgrade(c: sqlite3.Connection) -> tuple[int, int]:
-            current = user_version(c)
-            if current > SCHEMA_VERSION:
-                raise _newer(self.path, current)
-            return migrate(c)
-
-        self.migrated_from, _ = self._write(upgrade)
-
-    # connections ---------------------------------------------------------------------------
 
     def _connect(self) -> sqlite3.Connection:
         try:
@@ -314,9 +288,8 @@ class StoreBase:
         conn.execute("PRAGMA synchronous = NORMAL")
         return conn
 
-    def _conn(self) -> sqlite3.Connection:
-        if self._closed:
-            raise StoreError(f"the session store {self.path} is closed")
+    def connection(self) -> sqlite3.Connection:
+        """This thread's connection, made on first use."""
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             conn = self._connect()
@@ -333,14 +306,106 @@ class StoreBase:
                 self._conns = alive
         return conn
 
-    def close(self) -> None:
-        """Close every thread's connection. Using the store afterwards is a StoreError."""
+    def close_all(self) -> None:
         with self._lock:
-            self._closed = True
             conns, self._conns = self._conns, []
         for _, conn in conns:
             with contextlib.suppress(sqlite3.Error):
                 conn.close()
+
+
+_POOLS: dict[str, _Pool] = {}
+_POOLS_LOCK = threading.RLock()
+
+
+class StoreBase:
+    """Reads, and write transactions with retries on busy, over this process's pool for the file."""
+
+    path: Path
+    migrated_from: int
+    """The schema version the file had before this open (equal to SCHEMA_VERSION if current)."""
+    backup: Path | None
+    """Where the file was copied before a migration, if one ran on existing data."""
+
+    def __init__(self, path: Path, pool: _Pool) -> None:
+        self.path = path
+        self.migrated_from = SCHEMA_VERSION
+        self.backup = None
+        self._pool = pool
+        self._closed = False
+
+    @classmethod
+    def open(cls, path: Path | str, *, backup: bool = True) -> Self:
+        """Open (creating if needed) and migrate the database at `path`.
+
+        An existing database older than this code is first copied to `<name>.bak-v<N>`
+        unless `backup` is False. A file this process already has open is not inspected again:
+        the new store shares its connections.
+        """
+        path = Path(path).expanduser().absolute()
+        with _POOLS_LOCK:
+            pool = _POOLS.get(_key(path))
+            if pool is not None:
+                pool.users += 1
+                return cls(path, pool)
+            try:
+                version = _inspect_unopened(path)
+                if version > SCHEMA_VERSION:
+                    raise _newer(path, version)
+                _create_private(path)
+            except OSError as exc:
+                raise StoreError(f"cannot open {path}: {exc.strerror or exc}") from None
+            pool = _Pool(path)
+            pool.users = 1
+            _POOLS[_key(path)] = pool
+            store = cls(path, pool)
+            try:
+                store._prepare(version, backup)
+            except BaseException:
+                store.close()
+                raise
+        _make_private(path)
+        return store
+
+    def _prepare(self, version: int, backup: bool) -> None:
+        conn = self._conn()
+        self._retry(lambda: conn.execute("PRAGMA journal_mode = WAL").fetchone())
+        if version >= SCHEMA_VERSION:
+            return
+        if backup and version > 0:
+            self.backup = backup_file(conn, self.path, backup_path(self.path, version))
+
+        def upgrade(c: sqlite3.Connection) -> tuple[int, int]:
+            current = user_version(c)
+            if current > SCHEMA_VERSION:
+                raise _newer(self.path, current)
+            return migrate(c)
+
+        self.migrated_from, _ = self._write(upgrade)
+
+    # connections ---------------------------------------------------------------------------
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._closed:
+            raise StoreError(f"the session store {self.path} is closed")
+        return self._pool.connection()
+
+    def close(self) -> None:
+        """Let go of the file; the last store of this process on it closes every connection.
+
+        Using this store afterwards is a StoreError."""
+        with _POOLS_LOCK:
+            if self._closed:
+                return
+            self._closed = True
+            pool = self._pool
+            pool.users -= 1
+            if pool.users > 0:
+                return
+            if _POOLS.get(_key(self.path)) is pool:
+                del _POOLS[_key(self.path)]
+            # Under the lock: a new pool must not inspect the file while these are still open.
+            pool.close_all()
 
     def __enter__(self) -> Self:
         return self
