@@ -1,0 +1,43 @@
+"""Model and stored text shown as text: terminal control sequences made harmless.
+
+A model's answer (or a session title, a model id read back from the database) can carry escape
+sequences that set the window title (OSC 0), write the clipboard (OSC 52), clear the screen or
+move the cursor. Everything that shows such text in a terminal passes it through `visible` first.
+The stored text itself is never changed. Headless: no textual, no rich.
+"""
+
+from __future__ import annotations
+
+import re
+
+# ESC-introduced sequences: CSI (ESC [ ... final byte), OSC / DCS / SOS / PM / APC strings
+# (ESC ] ... terminated by BEL or ST, or unterminated to the end), and two-byte escapes.
+_ESCAPE = re.compile(
+    r"""
+    \x1b\[[0-?]*[ -/]*[@-~]?                          # CSI
+    | \x1b[\]PX^_][^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?  # OSC, DCS, SOS, PM, APC
+    | \x9b[0-?]*[ -/]*[@-~]?                          # 8-bit CSI
+    | [\x9d\x90\x98\x9e\x9f][^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?  # 8-bit string introducers
+    | \x1b[ -/]*[0-~]?                                # other escapes (ESC c resets the terminal)
+    """,
+    re.VERBOSE,
+)
+# What is left that a terminal acts on: C0 controls but tab and newline, DEL, C1 controls.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _picture(match: re.Match[str]) -> str:
+    """A control character as its visible Unicode picture (U+2400 block), DEL and C1 as `?`."""
+    code = ord(match.group())
+    if code < 0x20:
+        return chr(0x2400 + code)
+    return "\ufffd"
+
+
+def visible(text: str) -> str:
+    """`text` with every escape sequence removed and every other control character shown as a
+    visible symbol (a carriage return becomes a line break). Tab and newline are kept."""
+    text = text.replace("\r\n", "\n")
+    text = _ESCAPE.sub("", text)
+    text = text.replace("\r", "\n")
+    return _CONTROL.sub(_picture, text)
