@@ -8,8 +8,42 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from steertui.errors import SteertuiError
+
+
+class HomeError(SteertuiError):
+    """The data home (or another folder a command writes to) cannot be written."""
+
+
+def _write_problem(folder: Path) -> str | None:
+    """Why no file can be made in `folder` (created if needed), or None when one can.
+
+    A real probe (create and remove a temporary file), not `os.access`: root passes `access`
+    on a read-only mount, and a path below a regular file fails only when used.
+    """
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return f"{exc.strerror or exc}: {exc.filename or folder}"
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".steertui-write-check-", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        return f"{exc.strerror or exc}: {folder}"
+    return None
+
+
+def require_writable(folder: Path, what: str = "folder") -> Path:
+    """Create `folder` if needed and prove a file can be made in it; else one `HomeError` line."""
+    problem = _write_problem(folder)
+    if problem is not None:
+        raise HomeError(f"{what} {folder} is not writable ({problem})")
+    return folder
 
 
 def default_home() -> Path:
@@ -45,12 +79,27 @@ class Home:
         return self.root / "sessions"
 
     @property
+    def models_dir(self) -> Path:
+        """Models steertui converted (a `.gguf` file dequantized to safetensors)."""
+        return self.root / "models"
+
+    @property
     def db_path(self) -> Path:
         return self.sessions_dir / "steertui.db"
 
     def ensure(self) -> Home:
-        self.vectors_dir.mkdir(parents=True, exist_ok=True)
-        self.sessions_dir.mkdir(parents=True, exist_ok=True)
+        """Create `vectors/` and `sessions/` and check both can be written, or raise `HomeError`.
+
+        Every command that writes calls this first, before it loads a model or computes
+        anything, so a read-only home (or a home path that is a file) is one line, at once.
+        """
+        for folder in (self.vectors_dir, self.sessions_dir):
+            problem = _write_problem(folder)
+            if problem is not None:
+                raise HomeError(
+                    f"the data home {self.root} is not writable ({problem}); "
+                    "choose another with --home or STEERTUI_HOME"
+                )
         return self
 
 

