@@ -3,6 +3,7 @@ store written per trial, kill -9 then --resume with nothing lost or run twice, c
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -12,21 +13,26 @@ from pathlib import Path
 
 import pytest
 
+from steertui.errors import StoreError
 from steertui.search.tsvlog import read_tsv
 from steertui.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(scope="module")
-def tiny_model_dir(tmp_path_factory) -> Path:
+def save_tiny_model(out: Path) -> Path:
+    """The search tests' tiny random-weight model, saved as a local model folder."""
     from test_search_core import tiny_parts
 
     model, tok = tiny_parts()
-    out = tmp_path_factory.mktemp("tiny") / "model"
     model.save_pretrained(out)
     tok.save_pretrained(out)
     return out
+
+
+@pytest.fixture(scope="module")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    return save_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
 
 
 def write_config(path: Path, model: Path, log: str, iterations: int = 12) -> Path:
@@ -114,13 +120,17 @@ def test_kill_9_then_resume_loses_no_trial_and_runs_none_twice(
     db = home / "sessions" / "steertui.db"
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
-        if db.exists() and len(trials(home)) >= 3:
-            break
+        # The run row appears once the model is loaded and the config checked.
+        with contextlib.suppress(StoreError):
+            if db.exists() and len(trials(home)) >= 3:
+                break
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     partial = trials(home)
     assert 3 <= len(partial) < n + 1, "the kill should land mid-run"
+    code, listed, _ = cli(monkeypatch, capsys, "runs", "list", home=home)
+    assert code == 0 and "interrupted" in listed
 
     code, _, err = cli(monkeypatch, capsys, "search", "--resume", "1", home=home)
     assert code == 0, err

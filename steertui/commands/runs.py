@@ -1,4 +1,4 @@
-"""`steertui runs list | show RUN | apply RUN`: search runs from the store."""
+"""`steertui runs list | show RUN | apply RUN | delete RUN`: search runs from the store."""
 
 from __future__ import annotations
 
@@ -20,6 +20,21 @@ def _store(home: str | None) -> Any:
     return Store.open(Home.resolve(home).ensure().db_path)
 
 
+def visible(text: str) -> str:
+    """Stored text with its control characters made harmless (escape sequences never reach the
+    terminal)."""
+    from steertui.safe_text import visible as make_visible
+
+    return make_visible(text)
+
+
+def show_text(text: str) -> str:
+    """Stored text for a Rich markup string: control characters made harmless, markup escaped."""
+    from rich.markup import escape
+
+    return escape(visible(text))
+
+
 def _num(value: float | None) -> str:
     return "-" if value is None else f"{value:.4g}"
 
@@ -34,6 +49,7 @@ def list_runs(home: HomeOpt = None) -> None:
     """Every search run, newest first."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     store = _store(home)
     runs = store.list_runs()
@@ -50,18 +66,26 @@ def list_runs(home: HomeOpt = None) -> None:
         model, metric = _config_bits(r.config)
         n = sum(1 for t in store.trials(r.id) if t.status != "baseline")
         total = r.config.get("iterations", "?") if r.kind == "autosteer" else "-"
+        # Stored strings are shown as text: markup in a model id is printed, never interpreted.
         table.add_row(
-            str(r.id),
-            r.kind,
-            r.status,
-            model,
-            metric,
-            f"{n}/{total}",
-            _num(r.baseline_score),
-            _num(r.best_score),
-            r.started,
+            *(
+                Text(visible(str(cell)))
+                for cell in (
+                    r.id,
+                    r.kind,
+                    r.shown_status,
+                    model,
+                    metric,
+                    f"{n}/{total}",
+                    _num(r.baseline_score),
+                    _num(r.best_score),
+                    r.started,
+                )
+            )
         )
     console.print(table)
+    if any(r.shown_status == "interrupted" for r in runs):
+        console.print("an interrupted run continues with: steertui search --resume RUN")
 
 
 @app.command("show")
@@ -80,11 +104,19 @@ def show(run: RunArg, home: HomeOpt = None) -> None:
     console = Console()
     model, metric = _config_bits(r.config)
     console.print(
-        f"run {r.id} · {r.kind} · {r.status} · model {escape(model)} · metric {metric} · seed {r.seed}"
+        f"run {r.id} · {escape(r.kind)} · {r.shown_status} · model {show_text(model)} · "
+        f"metric {show_text(metric)} · seed {r.seed}"
     )
-    console.print(f"started {r.started}" + (f", finished {r.finished}" if r.finished else ""))
+    process = f" by pid {r.pid} on {show_text(r.host or '?')}" if r.pid else ""
+    console.print(
+        f"started {r.started}{process}" + (f", finished {r.finished}" if r.finished else "")
+    )
+    if r.shown_status == "interrupted":
+        console.print(f"its process is gone: continue it with steertui search --resume {r.id}")
+    if r.error:
+        console.print(f"failed: {show_text(r.error)}")
     if r.log_path:
-        console.print(f"TSV log: {escape(r.log_path)}")
+        console.print(f"TSV log: {show_text(r.log_path)}")
     scored = [t for t in trials if t.status != "baseline"]
     counts = {s: sum(t.status == s for t in scored) for s in ("keep", "discard", "crash")}
     console.print(
@@ -98,8 +130,8 @@ def show(run: RunArg, home: HomeOpt = None) -> None:
             str(t.iteration),
             t.status,
             _num(t.score),
-            escape(SteerCandidate.from_dict(t.candidate).describe()),
-            escape(t.error or ""),
+            show_text(SteerCandidate.from_dict(t.candidate).describe()),
+            show_text(t.error or ""),
             style=style,
         )
     console.print(table)
@@ -115,7 +147,7 @@ def show(run: RunArg, home: HomeOpt = None) -> None:
                 f"+-{_num(res.get('c_max'))}" + (" (written)" if res.get("range_written") else "")
             )
     elif r.best_candidate:
-        console.print(f"best: {escape(SteerCandidate.from_dict(r.best_candidate).describe())}")
+        console.print(f"best: {show_text(SteerCandidate.from_dict(r.best_candidate).describe())}")
 
 
 @app.command("apply")
@@ -163,3 +195,26 @@ def apply(run: RunArg, home: HomeOpt = None) -> None:
     if knobs:
         print("# the same strengths as knobs (on each dimension's recommended layers)")
         print(as_command(SteerCandidate(), model, vector_path, knobs))
+
+
+@app.command("delete")
+def delete(
+    run: RunArg,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    home: HomeOpt = None,
+) -> None:
+    """Delete a run and its trials from the store (its TSV log is left where it is)."""
+    from steertui.errors import ConfigError
+
+    store = _store(home)
+    r = store.get_run(run)
+    if r.live:
+        raise ConfigError(f"run {run} is still running (pid {r.pid} on {r.host}): stop it first")
+    if not yes and not typer.confirm(
+        f"delete run {run} ({r.kind}, {r.shown_status}) and its trials?"
+    ):
+        raise typer.Exit(1)
+    store.delete_run(run)
+    typer.echo(f"deleted run {run} from {store.path}")
+    if r.log_path:
+        typer.echo(f"its TSV log stays at {visible(r.log_path)}")

@@ -22,11 +22,12 @@ ResumeOpt = Annotated[
 def command(config: ConfigOpt = None, resume: ResumeOpt = None, home: HomeOpt = None) -> None:
     """Run the autonomous steering search from a TOML config; resumable after any interruption."""
     from rich.console import Console
+    from rich.markup import escape
 
     from steertui.errors import ConfigError
     from steertui.home import Home
     from steertui.search.config import load_config
-    from steertui.search.service import new_run, run_config
+    from steertui.search.service import check_run, new_run, run_config
     from steertui.store import Store
 
     console = Console(stderr=True)
@@ -36,6 +37,12 @@ def command(config: ConfigOpt = None, resume: ResumeOpt = None, home: HomeOpt = 
     store = Store.open(where.db_path)
     if resume is not None:
         cfg = run_config(store, resume)
+        stored = store.get_run(resume)
+        if stored.live:
+            raise ConfigError(
+                f"run {resume} is still running (pid {stored.pid} on {stored.host}): "
+                "stop it before resuming"
+            )
         if config is not None:
             given = load_config(config)
             given.seed = given.seed if given.seed is not None else cfg.seed
@@ -48,26 +55,33 @@ def command(config: ConfigOpt = None, resume: ResumeOpt = None, home: HomeOpt = 
                     "change on resume): drop --config to continue the run as it was"
                 )
             cfg.iterations = given.iterations
-            store.update_run(resume, config=cfg.to_dict())
-        run_id = resume
     else:
         assert config is not None
         cfg = load_config(config)
-        run_id = new_run(store, cfg)
-    console.print(f"run {run_id} ({cfg.mode}) in {where.db_path}")
-    if cfg.log_path:
-        console.print(f"TSV log: {cfg.log_path}")
 
     from steertui.engine import Engine, load_model
 
+    # The model is loaded and the config checked against it before a new run is created, so a
+    # missing model, a bad device, an unknown dimension or a layer out of range leaves no run.
     loaded = load_model(cfg.model, device=cfg.device, dtype=cfg.dtype)
     engine = Engine(loaded)
+    check_run(engine, cfg, where)
+    if resume is not None:
+        if config is not None:
+            store.update_run(resume, config=cfg.to_dict())
+        run_id = resume
+    else:
+        run_id = new_run(store, cfg)
+    console.print(f"run {run_id} ({escape(cfg.mode)}) in {escape(str(where.db_path))}")
+    if cfg.log_path:
+        console.print(f"TSV log: {escape(str(cfg.log_path))}")
     _run_with_progress(console, engine, cfg, store, run_id, where)
 
 
 def _run_with_progress(
     console: Any, engine: Any, cfg: Any, store: Any, run_id: int, where: Any
 ) -> None:
+    from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from steertui.search.events import BaselineDone, SearchFinished, SearchStarted, TrialDone
@@ -96,7 +110,7 @@ def _run_with_progress(
             elif isinstance(event, BaselineDone):
                 shown = "crash" if event.score is None else f"{event.score:.4g}"
                 progress.console.print(
-                    f"baseline: {shown}" + (f" ({event.error})" if event.error else "")
+                    f"baseline: {shown}" + (f" ({escape(event.error)})" if event.error else "")
                 )
                 progress.update(task, best=shown)
             elif isinstance(event, TrialDone):
@@ -111,10 +125,11 @@ def _run_with_progress(
                 )
                 if event.status == "keep":
                     progress.console.print(
-                        f"#{event.iteration} keep {event.score:.4g}: {event.candidate.describe()}"
+                        f"#{event.iteration} keep {event.score:.4g}: "
+                        + escape(event.candidate.describe())
                     )
                 elif event.status == "crash":
-                    progress.console.print(f"#{event.iteration} crash: {event.error}")
+                    progress.console.print(f"#{event.iteration} crash: {escape(event.error or '')}")
             elif isinstance(event, SearchFinished):
                 finished = event
     if finished is not None:
@@ -125,9 +140,9 @@ def _run_with_progress(
             f"(keeps {finished.keeps}, discards {finished.discards}, crashes {finished.crashes})"
         )
         if finished.best_candidate is not None and finished.best_candidate.vectors:
-            console.print(f"best: {finished.best_candidate.describe()}")
+            console.print(f"best: {escape(finished.best_candidate.describe())}")
         for dim, res in finished.results.items():
-            console.print(f"{dim}: {res}")
+            console.print(escape(f"{dim}: {res}"))
         console.print(
             f"see it with: steertui runs show {run_id}; apply it: steertui runs apply {run_id}"
         )

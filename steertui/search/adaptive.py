@@ -274,15 +274,25 @@ def execute_adaptive(
     tsv = TSVLog(cfg.log_path) if cfg.log_path else None
     if tsv is not None and history:
         tsv.rewrite([(r, None) for r in sorted(history, key=lambda r: r.iteration)])
-    store.update_run(run_id, status="running", finished=None)
+    baseline = [r.score for r in history if r.status == "baseline"]
+    if baseline:  # rebuilt from the trials, whatever the run row said when the process died
+        store.update_run(run_id, baseline_score=baseline[0])
 
     def record(rec: TrialRecord) -> None:
         cand = {**rec.candidate.to_dict(), "details": rec.details}
-        store.add_trial(run_id, rec.iteration, cand, rec.score, rec.status, rec.error, rec.duration)
+        fields = {"baseline_score": rec.score} if rec.status == "baseline" else {}
+        store.add_trial(
+            run_id,
+            rec.iteration,
+            cand,
+            rec.score,
+            rec.status,
+            rec.error,
+            rec.duration,
+            run_fields=fields,
+        )
         if tsv is not None:
             tsv.append(rec, None)
-        if rec.status == "baseline":
-            store.update_run(run_id, baseline_score=rec.score)
 
     for event in adaptive_search(evaluator, p, layers, bases, history, record, cancel, run_id):
         if isinstance(event, SearchFinished):

@@ -8,6 +8,7 @@ then continues at the next iteration.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 from collections.abc import Iterator
@@ -176,6 +177,67 @@ def run_config(store: Any, run_id: int) -> SearchConfig:
     return cfg
 
 
+def check_run(engine: Any, cfg: SearchConfig, home: Home | None) -> None:
+    """What would fail a run at its start, checked before the run is created: every dimension the
+    config names exists, and every layer it names is within the model."""
+    from steertui.vectors.dimensions import DimensionLibrary
+
+    n = engine.n_layers
+    names: list[str] = []
+    if cfg.mode == "adaptive":
+        p = cfg.adaptive
+        if p is None:
+            raise ConfigError(
+                "search config: adaptive: expected an [adaptive] table for mode 'adaptive'"
+            )
+        names = list(p.dimensions)
+        for layer in p.layers:
+            if not -n <= layer < n:
+                raise ConfigError(
+                    f"search config: adaptive.layers: expected layers within 0..{n - 1}, got {layer}"
+                )
+    else:
+        try:
+            space = build_space(cfg).resolved(n)
+        except ValueError as exc:
+            raise ConfigError(f"search config: space: {exc}") from None
+        names = [d.lstrip("+-") for d in space.dimensions or ()]
+    if names:
+        library = DimensionLibrary(home, str(engine.model_id))
+        for name in dict.fromkeys(names):
+            library.get(name)
+
+
+def restore_run(store: Any, run_id: int, history: list[TrialRecord], lower: bool) -> None:
+    """Rebuild a resumed run's best and baseline from its trials (the store's truth), whatever
+    the run row said when the process died."""
+    if not history:
+        return
+    state = LoopState(lower)
+    baseline: float | None = None
+    for rec in sorted(history, key=lambda r: r.iteration):
+        state.apply(rec)
+        if rec.status == "baseline":
+            baseline = rec.score
+    store.update_run(
+        run_id,
+        best_score=state.best_score,
+        best_candidate=(state.best_candidate or SteerCandidate()).to_dict(),
+        baseline_score=baseline,
+    )
+
+
+def fail_run(store: Any, run_id: int, exc: BaseException) -> None:
+    """Mark a run failed with the reason in one line, unless the store itself is what failed."""
+    from steertui.errors import SteertuiError
+
+    line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if not isinstance(exc, SteertuiError):
+        line = f"{type(exc).__name__}: {line}"
+    with contextlib.suppress(Exception):
+        store.update_run(run_id, status="failed", finished=True, error=line)
+
+
 def execute(
     engine: Any,
     cfg: SearchConfig,
@@ -188,12 +250,34 @@ def execute(
     """Run or continue run `run_id`; every trial lands in the store, then the TSV, as it ends.
 
     `load_dimension` overrides how dimension names become vectors (default: the home's library).
+    A run that cannot start or fails is marked failed with its reason; one that is interrupted
+    (Ctrl+C, the generator closed) is marked interrupted, ready for `--resume`.
     """
-    if cfg.mode == "adaptive":
-        from steertui.search.adaptive import execute_adaptive
+    store.claim_run(run_id)
+    try:
+        if cfg.mode == "adaptive":
+            from steertui.search.adaptive import execute_adaptive
 
-        yield from execute_adaptive(engine, cfg, store, run_id, home, cancel, load_dimension)
-        return
+            yield from execute_adaptive(engine, cfg, store, run_id, home, cancel, load_dimension)
+        else:
+            yield from _execute_autosteer(engine, cfg, store, run_id, home, cancel, load_dimension)
+    except (KeyboardInterrupt, GeneratorExit):
+        store.update_run(run_id, status="interrupted")
+        raise
+    except Exception as exc:
+        fail_run(store, run_id, exc)
+        raise
+
+
+def _execute_autosteer(
+    engine: Any,
+    cfg: SearchConfig,
+    store: Any,
+    run_id: int,
+    home: Home | None,
+    cancel: threading.Event | None,
+    load_dimension: DimensionLoader | None,
+) -> Iterator[SearchEvent]:
     evaluator = make_evaluator(cfg, engine, home, load_dimension)
     space = build_space(cfg)
     try:
@@ -204,49 +288,52 @@ def execute(
         evaluator.plans.dimension(dim)  # fail now, with the library's message, not per trial
     lower = evaluator.lower_is_better
     history = [trial_record(t) for t in store.trials(run_id)]
+    restore_run(store, run_id, history, lower)
     tsv = TSVLog(cfg.log_path) if cfg.log_path else None
     if tsv is not None and history:
         tsv.rewrite(tsv_rows(history, lower))
-    store.update_run(run_id, status="running", finished=None)
 
     def record(rec: TrialRecord, state: LoopState) -> None:
         cand = rec.candidate.to_dict()
         if rec.details:
             cand["details"] = rec.details
-        store.add_trial(run_id, rec.iteration, cand, rec.score, rec.status, rec.error, rec.duration)
-        if tsv is not None:
-            tsv.append(rec, state.best_score)
+        fields: dict[str, Any] = {}
         if rec.status in ("keep", "baseline"):
-            fields: dict[str, Any] = {
+            fields = {
                 "best_score": state.best_score,
                 "best_candidate": (state.best_candidate or SteerCandidate()).to_dict(),
             }
             if rec.status == "baseline":
                 fields["baseline_score"] = rec.score
-            store.update_run(run_id, **fields)
+        # The trial and the run's new best in one transaction, then the TSV.
+        store.add_trial(
+            run_id,
+            rec.iteration,
+            cand,
+            rec.score,
+            rec.status,
+            rec.error,
+            rec.duration,
+            run_fields=fields,
+        )
+        if tsv is not None:
+            tsv.append(rec, state.best_score)
 
     assert cfg.seed is not None
-    try:
-        for event in run_search(
-            evaluator,
-            space,
-            cfg.iterations,
-            cfg.seed,
-            cfg.batch_size,
-            cfg.explore_after,
-            history,
-            record,
-            cancel,
-            run_id,
-        ):
-            if isinstance(event, SearchFinished):
-                store.update_run(
-                    run_id, status="cancelled" if event.cancelled else "finished", finished=True
-                )
-            yield event
-    except (KeyboardInterrupt, GeneratorExit):
-        store.update_run(run_id, status="interrupted")
-        raise
-    except Exception:
-        store.update_run(run_id, status="failed", finished=True)
-        raise
+    for event in run_search(
+        evaluator,
+        space,
+        cfg.iterations,
+        cfg.seed,
+        cfg.batch_size,
+        cfg.explore_after,
+        history,
+        record,
+        cancel,
+        run_id,
+    ):
+        if isinstance(event, SearchFinished):
+            store.update_run(
+                run_id, status="cancelled" if event.cancelled else "finished", finished=True
+            )
+        yield event

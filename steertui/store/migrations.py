@@ -134,6 +134,14 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX vectors_model ON vectors (model, dimension)",
         ),
     ),
+    Migration(
+        "runs record the process that runs them, and why one failed",
+        (
+            "ALTER TABLE runs ADD COLUMN pid INTEGER",
+            "ALTER TABLE runs ADD COLUMN host TEXT",
+            "ALTER TABLE runs ADD COLUMN error TEXT",
+        ),
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

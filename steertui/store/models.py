@@ -7,6 +7,8 @@ config, candidates) are stored as text and come back as plain dicts.
 from __future__ import annotations
 
 import json
+import os
+import socket
 import sqlite3
 from dataclasses import dataclass
 from typing import Any
@@ -84,6 +86,40 @@ class RunRow:
     best_score: float | None
     best_candidate: dict[str, Any] | None
     baseline_score: float | None
+    pid: int | None = None
+    """The process that runs (or last ran) it, on `host`."""
+    host: str | None = None
+    error: str | None = None
+    """Why a failed run failed, in one line."""
+
+    @property
+    def shown_status(self) -> str:
+        """The status as a user should read it: a run stored as running whose process on this
+        machine is gone (killed, crashed) is `interrupted`; `--resume` continues it."""
+        if self.status == "running" and self.host == this_host() and not process_alive(self.pid):
+            return "interrupted"
+        return self.status
+
+    @property
+    def live(self) -> bool:
+        """Running, and its process is alive (on this machine) or on another machine."""
+        return self.shown_status == "running"
+
+
+def this_host() -> str:
+    return socket.gethostname()
+
+
+def process_alive(pid: int | None) -> bool:
+    if pid is None or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process by that id
+    return True
 
 
 @dataclass(frozen=True)
@@ -187,6 +223,9 @@ def run_from_row(r: sqlite3.Row) -> RunRow:
         best_score=r["best_score"],
         best_candidate=_load(r["best_candidate"]),
         baseline_score=r["baseline_score"],
+        pid=r["pid"],
+        host=r["host"],
+        error=r["error"],
     )
 
 

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from typing import Any
 
 from steertui.errors import StoreError
 from steertui.store.base import StoreBase, dumps, measurement, now
-from steertui.store.models import TRIAL_STATUSES, RunRow, TrialRow, run_from_row, trial_from_row
+from steertui.store.models import (
+    TRIAL_STATUSES,
+    RunRow,
+    TrialRow,
+    run_from_row,
+    this_host,
+    trial_from_row,
+)
 
 _JSON_FIELDS = {"config": "run config", "best_candidate": "best candidate"}
 _FLOAT_FIELDS = ("best_score", "baseline_score")
@@ -22,6 +30,9 @@ _RUN_FIELDS = (
     "best_score",
     "best_candidate",
     "baseline_score",
+    "pid",
+    "host",
+    "error",
 )
 
 
@@ -37,13 +48,31 @@ def _column_value(name: str, value: Any) -> Any:
         return dumps(value, _JSON_FIELDS[name])
     if name in _FLOAT_FIELDS:
         return measurement(value, name)
-    if name == "seed":
+    if name in ("seed", "pid"):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-            raise StoreError(f"run seed must be an integer, got {value!r}")
+            raise StoreError(f"run {name} must be an integer, got {value!r}")
         return value
     if name in ("kind", "status", "started") and not (isinstance(value, str) and value):
         raise StoreError(f"run {name} must be a non-empty string, got {value!r}")
     return None if value is None else str(value)
+
+
+def _run_updates(fields: dict[str, Any]) -> dict[str, Any]:
+    """Checked column values for an update of a run; `finished=True` stamps the current time."""
+    unknown = sorted(set(fields) - set(_RUN_FIELDS))
+    if unknown:
+        raise StoreError(
+            f"run has no field {unknown[0]!r}; expected one of {', '.join(_RUN_FIELDS)}"
+        )
+    if fields.get("finished") is True:
+        fields = {**fields, "finished": now()}
+    return {name: _column_value(name, value) for name, value in fields.items()}
+
+
+def _apply_updates(c: sqlite3.Connection, run_id: int, values: dict[str, Any]) -> None:
+    if values:
+        assignments = ", ".join(f"{name} = ?" for name in values)
+        c.execute(f"UPDATE runs SET {assignments} WHERE id = ?", (*values.values(), run_id))
 
 
 class RunsMixin(StoreBase):
@@ -54,7 +83,7 @@ class RunsMixin(StoreBase):
         kind: str = "autosteer",
         log_path: str | None = None,
     ) -> RunRow:
-        """A new run with status 'running', started now."""
+        """A new run with status 'running', started now by this process."""
         values = tuple(
             _column_value(name, value)
             for name, value in (
@@ -64,16 +93,36 @@ class RunsMixin(StoreBase):
                 ("seed", seed),
                 ("log_path", log_path),
                 ("started", now()),
+                ("pid", os.getpid()),
+                ("host", this_host()),
             )
         )
 
         def write(c: sqlite3.Connection) -> RunRow:
             cur = c.execute(
-                "INSERT INTO runs (kind, config, status, seed, log_path, started)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO runs (kind, config, status, seed, log_path, started, pid, host)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 values,
             )
             return _run(c, int(cur.lastrowid or 0))
+
+        return self._write(write)
+
+    def claim_run(self, run_id: int) -> RunRow:
+        """Mark a run as running in this process (a start or a resume); a run whose process is
+        still alive is refused, so two processes never write one run's trials."""
+
+        def write(c: sqlite3.Connection) -> RunRow:
+            run = _run(c, run_id)
+            if run.live and run.pid != os.getpid():
+                where = f"pid {run.pid}" + (f" on {run.host}" if run.host != this_host() else "")
+                raise StoreError(f"run {run_id} is still running ({where}): stop it first")
+            c.execute(
+                "UPDATE runs SET status = 'running', finished = NULL, error = NULL, pid = ?,"
+                " host = ? WHERE id = ?",
+                (os.getpid(), this_host(), run_id),
+            )
+            return _run(c, run_id)
 
         return self._write(write)
 
@@ -82,20 +131,11 @@ class RunsMixin(StoreBase):
 
         `finished=True` stamps the current time.
         """
-        unknown = sorted(set(fields) - set(_RUN_FIELDS))
-        if unknown:
-            raise StoreError(
-                f"run has no field {unknown[0]!r}; expected one of {', '.join(_RUN_FIELDS)}"
-            )
-        if fields.get("finished") is True:
-            fields["finished"] = now()
-        values = {name: _column_value(name, value) for name, value in fields.items()}
+        values = _run_updates(fields)
 
         def write(c: sqlite3.Connection) -> RunRow:
             _run(c, run_id)
-            if values:
-                assignments = ", ".join(f"{name} = ?" for name in values)
-                c.execute(f"UPDATE runs SET {assignments} WHERE id = ?", (*values.values(), run_id))
+            _apply_updates(c, run_id, values)
             return _run(c, run_id)
 
         return self._write(write)
@@ -110,15 +150,20 @@ class RunsMixin(StoreBase):
         """Newest first."""
         return [run_from_row(r) for r in self._rows("SELECT * FROM runs ORDER BY id DESC")]
 
-    def delete_run(self, run_id: int) -> None:
-        """Delete a run and its trials."""
+    def delete_run(self, run_id: int) -> RunRow:
+        """Delete a run and its trials (not one whose process is still running); returns it."""
 
-        def write(c: sqlite3.Connection) -> None:
-            _run(c, run_id)
+        def write(c: sqlite3.Connection) -> RunRow:
+            run = _run(c, run_id)
+            if run.live and run.pid != os.getpid():
+                raise StoreError(
+                    f"run {run_id} is still running (pid {run.pid} on {run.host}): stop it first"
+                )
             c.execute("DELETE FROM trials WHERE run_id = ?", (run_id,))
             c.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+            return run
 
-        self._write(write)
+        return self._write(write)
 
     def add_trial(
         self,
@@ -129,8 +174,10 @@ class RunsMixin(StoreBase):
         status: str,
         error: str | None = None,
         duration: float | None = None,
+        run_fields: dict[str, Any] | None = None,
     ) -> TrialRow:
-        """Record one iteration of a run.
+        """Record one iteration of a run, and update the run's `run_fields` (a new best, the
+        baseline score) in the same transaction, so a kill never lands between the two.
 
         An iteration is recorded once: if the run already has it (a resumed run replaying its
         last step), the stored trial is returned unchanged.
@@ -149,9 +196,11 @@ class RunsMixin(StoreBase):
             measurement(duration, "trial duration"),
             now(),
         )
+        updates = _run_updates(run_fields or {})
 
         def write(c: sqlite3.Connection) -> TrialRow:
             _run(c, run_id)
+            _apply_updates(c, run_id, updates)
             c.execute(
                 "INSERT INTO trials (run_id, iteration, candidate, score, status, error,"
                 " duration, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"

@@ -60,7 +60,7 @@ class AutoSteerScreen(Screen[None]):
             table.add_row(
                 Text(str(run.id)),
                 Text(run.kind),
-                Text(run.status),
+                Text(run.shown_status),
                 Text(_num(run.baseline_score)),
                 Text(_num(run.best_score)),
                 Text(str(trials)),
