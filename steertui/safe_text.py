@@ -41,3 +41,16 @@ def visible(text: str) -> str:
     text = _ESCAPE.sub("", text)
     text = text.replace("\r", "\n")
     return _CONTROL.sub(_picture, text)
+
+
+_JSON_RAW = re.compile("[\x7f-\x9f]")
+
+
+def json_safe(encoded: str) -> str:
+    """JSON text from `json.dumps(..., ensure_ascii=False)` with DEL and the C1 controls written
+    as `\\u00XX` escapes: the same decoded value, but nothing a terminal acts on.
+
+    `json.dumps` escapes C0 controls (ESC among them) but leaves DEL and C1 raw; in JSON text
+    these can only occur inside strings, where the escape means the same character.
+    """
+    return _JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", encoded)

@@ -32,6 +32,12 @@ def command(
 
     if session is not None and session < 1:
         raise ConfigError(f"--session {session}: expected a session id (1 or more)")
+    if dims is not None:
+        from steertui.vectors.dimensions import check_name
+
+        for name in (d.strip() for d in dims.split(",")):
+            if name:
+                check_name(name, "--dims: dimension", ConfigError)
     resolved = Home.resolve(home).ensure()
     if session is not None:
         from steertui.store import Store

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from rich.text import Text
 
 ModelOpt = Annotated[
     str,
@@ -21,3 +24,22 @@ HomeOpt = Annotated[
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")]
 DtypeOpt = Annotated[str, typer.Option("--dtype", help="auto, float32, bfloat16 or float16.")]
 DEFAULT_MODEL = "toy"
+
+
+def shown(value: object) -> str:
+    """Stored or model-made text for a rich console: control characters made visible and
+    rich markup escaped, so `[/bold]` or `[link=...]` prints as itself and cannot crash."""
+    from rich.markup import escape
+
+    from steertui.safe_text import visible
+
+    return escape(visible(str(value)))
+
+
+def cell(value: object) -> Text:
+    """A rich table cell holding `value` as plain text: never markup, never escape sequences."""
+    from rich.text import Text
+
+    from steertui.safe_text import visible
+
+    return Text(visible(str(value)))

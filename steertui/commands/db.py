@@ -23,12 +23,14 @@ def upgrade(home: HomeOpt = None) -> None:
     from steertui.home import Home
     from steertui.store import SCHEMA_VERSION, Store, inspect_file
 
-    db_path = Home.resolve(home).db_path
+    the_home = Home.resolve(home)
+    db_path = the_home.db_path
     existed = db_path.exists() and db_path.stat().st_size > 0
     before = inspect_file(db_path) if existed else 0
     if existed and before == SCHEMA_VERSION:
         typer.echo(f"{db_path} is at schema v{before}, the current one: nothing to do")
         return
+    the_home.ensure()  # creating or migrating writes: a read-only home is one line, first
     with Store.open(db_path) as store:
         after = store.schema_version
         backup = store.backup

@@ -10,16 +10,20 @@ from typing import Annotated, Any
 import typer
 
 from steertui.commands.common import DEFAULT_MODEL, DeviceOpt, DtypeOpt, HomeOpt, ModelOpt
-from steertui.errors import ConfigError
+from steertui.errors import ConfigError, SteertuiError
+from steertui.safe_text import visible
 
 
 def parse_steer(items: list[str]) -> dict[str, float]:
     """`DIM=VALUE` with VALUE on the knob scale -100..100."""
+    from steertui.vectors.dimensions import check_name
+
     knobs: dict[str, float] = {}
     for item in items:
         name, sep, value = item.partition("=")
         if not sep or not name.strip():
             raise ConfigError(f"--steer {item!r} is not DIM=VALUE (e.g. --steer cost=60)")
+        check_name(name.strip(), f"--steer {item!r}: dimension", ConfigError)
         try:
             number = float(value)
         except ValueError:
@@ -76,6 +80,34 @@ def build_plan(
     return RowPlan(specs, positions=positions) if specs else None
 
 
+def _check_vectors_can_be_had(home: Any, model: str, knobs: dict[str, float], method: str) -> None:
+    """Before the model loads: every `--steer` dimension exists, and a home that cannot be
+    written already holds its vector (building one there would fail only after minutes)."""
+    from steertui.commands.vectors import _model_id
+    from steertui.home import HomeError
+    from steertui.vectors.build import cache_path
+    from steertui.vectors.dimensions import DimensionLibrary
+    from steertui.vectors.extract import DEFAULT_MAX_TOKENS
+    from steertui.vectors.file import read_meta
+
+    model_id = _model_id(model)
+    library = DimensionLibrary(home, model_id)
+    dims = [library.get(name) for name in knobs]
+    try:
+        home.ensure()
+    except HomeError as exc:
+        for dim in dims:
+            path = cache_path(home, model_id, dim, method, DEFAULT_MAX_TOKENS)
+            try:
+                fresh = read_meta(path).dataset_hash == dim.content_hash
+            except SteertuiError:
+                fresh = False
+            if not fresh:
+                raise HomeError(
+                    f"--steer {dim.name}: its {method} vector is not built yet and {exc}"
+                ) from None
+
+
 def command(
     prompt: Annotated[str, typer.Option("--prompt", "-p", help="The user message.")],
     model: ModelOpt = DEFAULT_MODEL,
@@ -122,6 +154,8 @@ def command(
     from steertui.home import Home
 
     resolved = Home.resolve(home)
+    if knobs:
+        _check_vectors_can_be_had(resolved, model, knobs, method)
     engine = Engine(load_model(model, device=device, dtype=dtype, device_map=device_map))
     for notice in engine.loaded.notices:
         print(f"note: {notice}", file=sys.stderr)
@@ -142,7 +176,7 @@ def command(
     if n == 1 and not as_json:
         for event in engine.stream(rows, plans=plan, sampling=params, row_seeds=seeds):
             if event.text:
-                sys.stdout.write(event.text)
+                sys.stdout.write(visible(event.text))
                 sys.stdout.flush()
         sys.stdout.write("\n")
         return
@@ -167,4 +201,4 @@ def command(
         else:
             if n > 1:
                 typer.echo(f"--- sample {i + 1} of {n}")
-            typer.echo(res.text)
+            typer.echo(visible(res.text))

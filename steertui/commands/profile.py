@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from steertui.commands.common import HomeOpt
+from steertui.commands.common import HomeOpt, cell, shown
+from steertui.safe_text import visible
 
 if TYPE_CHECKING:
     from steertui.store import Store
@@ -30,14 +31,17 @@ def _known_dimensions(home: str | None) -> dict[str, Any]:
     return found
 
 
-def _open(home: str | None, create: bool) -> Store | None:
+def _open(home: str | None, create: bool, write: bool = True) -> Store | None:
+    """The home's store; None when it has none and `create` is false. A command that writes
+    (`write`) checks first that the home can be written: one line, before anything else."""
     from steertui.home import Home
     from steertui.store import Store
 
     resolved = Home.resolve(home)
     if not create and not resolved.db_path.exists():
         return None
-    resolved.ensure()
+    if write or create:
+        resolved.ensure()
     return Store.open(resolved.db_path)
 
 
@@ -45,13 +49,12 @@ def _open(home: str | None, create: bool) -> Store | None:
 def show(home: HomeOpt = None) -> None:
     """Each dimension's value, the mode that set it, when, and the reactions that moved it."""
     from rich.console import Console
-    from rich.markup import escape
     from rich.table import Table
 
     from steertui.prefs import describe_when, profile_view
 
     dims = _known_dimensions(home)
-    store = _open(home, create=False)
+    store = _open(home, create=False, write=False)
     if store is None:
         from steertui.home import Home
 
@@ -68,16 +71,16 @@ def show(home: HomeOpt = None) -> None:
         moved = "; ".join(f"{r.text or r.kind} ({r.delta:+.0f})" for r in row.reactions[:3])
         why = " | ".join(x for x in (row.reason, moved) if x)
         table.add_row(
-            row.dimension,
-            escape(poles),
+            cell(row.dimension),
+            cell(poles),
             value,
-            row.mode or "-",
-            describe_when(row.updated),
-            escape(why or "-"),
+            cell(row.mode or "-"),
+            cell(describe_when(row.updated)),
+            cell(why or "-"),
         )
     console = Console(highlight=False)
     console.print(table)
-    console.print(f"database: {_db(home)}", markup=False)
+    console.print(f"database: {shown(_db(home))}")
 
 
 @app.command("set", context_settings=_NUMBER_ARGS)
@@ -89,7 +92,9 @@ def set_value(
     """SELECT: set a dimension's value; new sessions start with it."""
     from steertui.errors import ConfigError
     from steertui.prefs import parse_knob, select
+    from steertui.vectors.dimensions import check_name
 
+    check_name(dimension, error=ConfigError)
     number = parse_knob(value)
     dims = _known_dimensions(home)
     store = _open(home, create=True)
@@ -117,8 +122,8 @@ def undo(home: HomeOpt = None) -> None:
         typer.echo("nothing to undo")
         return
     for entry in restored:
-        shown = "unset" if entry.value is None else f"{entry.value:+.0f} ({entry.mode})"
-        typer.echo(f"{entry.dimension} back to {shown}")
+        now = "unset" if entry.value is None else f"{entry.value:+.0f} ({entry.mode})"
+        typer.echo(visible(f"{entry.dimension} back to {now}"))
     typer.echo(f"saved in {_db(home)}")
 
 
@@ -130,8 +135,12 @@ def reset(
     home: HomeOpt = None,
 ) -> None:
     """Forget saved values (all, or the named dimensions); `profile undo` brings them back."""
+    from steertui.errors import ConfigError
     from steertui.prefs import reset_profile
+    from steertui.vectors.dimensions import check_name
 
+    for name in dimensions or []:
+        check_name(name, error=ConfigError)
     store = _open(home, create=False)
     if store is None:
         typer.echo("nothing to reset: no profile yet")
@@ -141,7 +150,9 @@ def reset(
     if not cleared:
         typer.echo("nothing to reset")
         return
-    typer.echo(f"cleared {', '.join(cleared)} in {_db(home)} (undo with `steertui profile undo`)")
+    typer.echo(
+        visible(f"cleared {', '.join(cleared)} in {_db(home)} (undo with `steertui profile undo`)")
+    )
 
 
 def _db(home: str | None) -> str:

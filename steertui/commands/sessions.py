@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from steertui.commands.common import HomeOpt
+from steertui.commands.common import HomeOpt, cell
 
 if TYPE_CHECKING:
     from steertui.store import MessageRow, Store
@@ -37,9 +37,13 @@ def _store(home: str | None) -> Store | None:
     return store
 
 
-def _require(home: str | None, session_id: int) -> Store:
+def _require(home: str | None, session_id: int, write: bool = False) -> Store:
+    """The home's store for a command about `session_id`; `write`: the home must be writable."""
     from steertui.errors import StoreError
+    from steertui.home import Home
 
+    if write and Home.resolve(home).db_path.exists():
+        Home.resolve(home).ensure()  # one line before anything, not a sqlite error after
     store = _store(home)
     if store is None:
         raise StoreError(f"no session {session_id}")
@@ -116,21 +120,22 @@ def list_sessions(
         with store:
             sessions, counts = store.list_sessions(search), store.message_counts()
     if as_json:
+        from steertui.safe_text import json_safe
+
         rows = [{**asdict(s), "messages": counts.get(s.id, 0)} for s in sessions]
-        typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        typer.echo(json_safe(json.dumps(rows, indent=2, ensure_ascii=False)))
         return
     if not sessions:
         what = f"matching {search!r} " if search else ""
         typer.echo(f"no sessions {what}in {Home.resolve(home).db_path}")
         return
     from rich.table import Table
-    from rich.text import Text
 
     table = Table("id", "title", "model", "messages", "updated")
     for s in sessions:
-        # Text cells: titles and model ids are user data, never rich markup.
+        # titles and model ids are user data: never rich markup, never escape sequences
         table.add_row(
-            str(s.id), Text(s.title), Text(s.model), str(counts.get(s.id, 0)), s.updated[:19]
+            str(s.id), cell(s.title), cell(s.model), str(counts.get(s.id, 0)), cell(s.updated[:19])
         )
     _console().print(table)
 
@@ -140,20 +145,27 @@ def show(session_id: IdArg, home: HomeOpt = None) -> None:
     """Print a session's messages, with the steering and sampling of each answer."""
     from rich.text import Text
 
+    from steertui.safe_text import visible
+
     with _require(home, session_id) as store:
         session = store.get_session(session_id)
         messages = store.messages(session_id)
     console = _console()
-    console.print(Text(f"{session.title}  (session {session.id}, model {session.model})", "bold"))
-    console.print(Text(f"created {session.created}, updated {session.updated}", "dim"))
+
+    def say(text: str, style: str = "") -> None:
+        # stored text: shown as text (no markup, control characters made visible)
+        console.print(Text(visible(text), style))
+
+    say(f"{session.title}  (session {session.id}, model {session.model})", "bold")
+    say(f"created {session.created}, updated {session.updated}", "dim")
     for m in messages:
         console.print()
-        console.print(Text(f"{m.role} · message {m.id}", "bold cyan"))
-        console.print(Text(m.content))
+        say(f"{m.role} · message {m.id}", "bold cyan")
+        say(m.content)
         if m.role == "assistant":
             line = _steering_line(m)
             if line:
-                console.print(Text(line, "dim"))
+                say(line, "dim")
 
 
 @app.command("export")
@@ -176,7 +188,10 @@ def export(
     if out is None:
         typer.echo(text, nl=False)
         return
-    write_atomic(out, text)
+    try:
+        write_atomic(out, text)
+    except OSError as exc:
+        raise StoreError(f"cannot write {out}: {exc.strerror or exc}") from None
     typer.echo(f"wrote {out}")
 
 
@@ -187,7 +202,7 @@ def rename(
     home: HomeOpt = None,
 ) -> None:
     """Give a session a new title."""
-    with _require(home, session_id) as store:
+    with _require(home, session_id, write=True) as store:
         session = store.rename_session(session_id, title)
     typer.echo(f"session {session.id} is now {session.title!r}")
 
@@ -199,7 +214,7 @@ def delete(
     home: HomeOpt = None,
 ) -> None:
     """Delete a session and its messages."""
-    with _require(home, session_id) as store:
+    with _require(home, session_id, write=True) as store:
         session = store.get_session(session_id)
         count = store.message_counts().get(session_id, 0)
         if not yes:

@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from steertui.safe_text import visible
+
 app = typer.Typer(no_args_is_help=True)
 
 OutOpt = Annotated[
@@ -27,6 +29,7 @@ def train_command(
 ) -> None:
     from dataclasses import replace
 
+    from steertui.home import require_writable
     from steertui.toy import toy_model_path
     from steertui.toy.train import TrainConfig, train
 
@@ -36,6 +39,7 @@ def train_command(
     if corpus_size:
         cfg = replace(cfg, corpus_size=corpus_size)
     dest = out if out is not None else toy_model_path()
+    require_writable(Path(dest), "the toy model folder")  # before minutes of training
     every = max(1, cfg.steps // 20)
 
     def progress(step: int, loss: float) -> None:
@@ -64,7 +68,7 @@ def sample_command(
     requests, answers = sample_answers(n, seed=seed, path=model, temperature=temperature)
     lex = load_lexicon()
     for request, answer in zip(requests, answers, strict=True):
-        typer.echo(f"> {request}\n{answer}")
+        typer.echo(visible(f"> {request}\n{answer}"))
         tallies = []
         for dim in DIMENSIONS:
             neg, pos = pole_counts(answer, dim)
@@ -87,9 +91,10 @@ def datasets_command(
     n: Annotated[int, typer.Option("--n", min=1, help="Examples per dimension.")] = 64,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the examples.")] = 0,
 ) -> None:
-    from steertui.home import repo_vectors_dir
+    from steertui.home import repo_vectors_dir, require_writable
     from steertui.toy.datasets import write_datasets
 
     dest = out if out is not None else repo_vectors_dir() / "toy"
+    require_writable(dest, "the datasets folder")
     for path in write_datasets(dest, n_examples=n, seed=seed):
         typer.echo(f"wrote {path}")

@@ -7,7 +7,15 @@ from typing import Annotated, Any
 
 import typer
 
-from steertui.commands.common import DEFAULT_MODEL, DeviceOpt, DtypeOpt, HomeOpt, ModelOpt
+from steertui.commands.common import (
+    DEFAULT_MODEL,
+    DeviceOpt,
+    DtypeOpt,
+    HomeOpt,
+    ModelOpt,
+    cell,
+    shown,
+)
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -40,10 +48,12 @@ def _console() -> Any:
 def _find(home: Any, model_id: str, dimension: str, method: str | None) -> Any:
     from steertui.errors import VectorError
     from steertui.vectors.build import find_built
+    from steertui.vectors.dimensions import check_name
 
+    check_name(dimension)
     built = find_built(home, model_id, dimension, method)
     if built is None:
-        how = f" by {method}" if method else ""
+        how = f" by {method!r}" if method else ""
         raise VectorError(
             f"no built vector of {dimension!r}{how} for model {model_id!r} in {home.root}: "
             f"run `steertui vectors build {dimension} --model ...` first"
@@ -68,10 +78,11 @@ def build(
     from steertui.engine import Engine, load_model
     from steertui.home import Home
     from steertui.vectors.build import build_vector, get_or_build
-    from steertui.vectors.dimensions import DimensionLibrary
+    from steertui.vectors.dimensions import DimensionLibrary, check_name
     from steertui.vectors.file import SteeringVector
     from steertui.vectors.methods import METHODS
 
+    check_name(dimension)
     if method not in METHODS:
         from steertui.errors import VectorError
 
@@ -79,7 +90,8 @@ def build(
     the_home = Home.resolve(home)
     console = _console()
     dim = DimensionLibrary(the_home, _model_id(model)).get(dimension)
-    with console.status(f"loading {model} ..."):
+    the_home.ensure()  # a home that cannot take the vector is one line now, not after extracting
+    with console.status(f"loading {shown(model)} ..."):
         engine = Engine(load_model(model, device=device, dtype=dtype))
     columns = (
         TextColumn("{task.description}"),
@@ -98,13 +110,13 @@ def build(
     vec = SteeringVector.load(path)
     acc = vec.quality("accuracy")
     rec = vec.recommended_layers
-    shown = [a for i, a in enumerate(acc) if i in rec and a is not None]
-    mean_acc = f", held-out accuracy {sum(shown) / len(shown):.2f}" if shown else ""
+    accs = [a for i, a in enumerate(acc) if i in rec and a is not None]
+    mean_acc = f", held-out accuracy {sum(accs) / len(accs):.2f}" if accs else ""
     console.print(
-        f"{dim.name} ({dim.negative} <-> {dim.positive}) by {method} on {engine.model_id}: "
-        f"layers {_ranges(rec)}{mean_acc}, c_max {vec.c_max:g}"
+        f"{dim.name} ({shown(dim.negative)} <-> {shown(dim.positive)}) by {method} on "
+        f"{shown(engine.model_id)}: layers {_ranges(rec)}{mean_acc}, c_max {vec.c_max:g}"
     )
-    console.print(f"wrote {path}")
+    console.print(f"wrote {shown(path)}")
 
 
 @app.command("list")
@@ -123,22 +135,22 @@ def list_(
     console = _console()
     built = list_built(the_home, _model_id(model) if model else None)
     if built:
-        table = Table(title=f"built vectors in {the_home.root}")
+        table = Table(title=f"built vectors in {shown(the_home.root)}")
         for col in ("dimension", "model", "method", "layers", "c_max", "built"):
             table.add_column(col)
         for b in built:
             m = b.meta
             table.add_row(
-                m.dimension,
-                m.model_id,
-                m.method,
+                cell(m.dimension),
+                cell(m.model_id),
+                cell(m.method),
                 _ranges(m.recommended_layers),
                 f"{m.c_max:g}",
-                m.created.replace("T", " ").replace("+00:00", " UTC"),
+                cell(m.created.replace("T", " ").replace("+00:00", " UTC")),
             )
         console.print(table)
     else:
-        console.print(f"no built vectors in {the_home.root}")
+        console.print(f"no built vectors in {shown(the_home.root)}")
     targets = (
         [(_model_id(model), model)]
         if model
@@ -149,16 +161,10 @@ def list_(
         lib = DimensionLibrary(the_home, model_id)
         names = lib.names()
         if names:
-            console.print(f"dimensions for {label}: {', '.join(names)}")
+            console.print(f"dimensions for {shown(label)}: {', '.join(names)}")
         errors.update(dict.fromkeys(str(err) for err in lib.errors))
     for err in errors:
-        console.print(f"[red]unreadable dimension file:[/red] {_escape(err)}")
-
-
-def _escape(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(text)
+        console.print(f"[red]unreadable dimension file:[/red] {shown(err)}")
 
 
 def _ranges(layers: list[int]) -> str:
@@ -187,9 +193,9 @@ def show(
     vec = built.load()
     m = vec.meta
     console.print(
-        f"{m.dimension}: {m.negative} <-> {m.positive}, by {m.method} on {m.model_id} "
-        f"({m.n_layers} layers, hidden {m.hidden_size}), {m.n_examples} examples, "
-        f"c_max {m.c_max:g} ({m.c_max_source})"
+        f"{shown(m.dimension)}: {shown(m.negative)} <-> {shown(m.positive)}, by "
+        f"{shown(m.method)} on {shown(m.model_id)} ({m.n_layers} layers, hidden "
+        f"{m.hidden_size}), {m.n_examples} examples, c_max {m.c_max:g} ({shown(m.c_max_source)})"
     )
     acc = m.quality.get("accuracy", [])
     sep = m.quality.get("separation", [])
@@ -232,7 +238,7 @@ def show(
         for name in sorted(others):
             other = others[name].load()
             c = vec.cosine(other)
-            cos.add_row(name, other.meta.method, f"{c:+.2f}")
+            cos.add_row(cell(name), cell(other.meta.method), f"{c:+.2f}")
         console.print(cos)
     else:
         console.print("no other built dimensions for this model to compare with")
@@ -256,9 +262,9 @@ def export(
     out = export_gguf(vec, gguf)
     steered = [x for x in vec.layers if x >= 1]
     console = _console()
-    console.print(f"wrote {out}")
+    console.print(f"wrote {shown(out)}")
     console.print(
-        f"llama.cpp: --control-vector-scaled {out} <coeff> "
+        f"llama.cpp: --control-vector-scaled {shown(out)} <coeff> "
         f"--control-vector-layer-range {min(vec.recommended_layers)} {max(vec.recommended_layers)}"
         f"  (direction.N = output of block N; {len(steered)} layers in the file)"
     )
@@ -281,8 +287,11 @@ def import_(
     from steertui.errors import EngineError, VectorError
     from steertui.home import Home
     from steertui.vectors.build import built_dir, save_built
+    from steertui.vectors.dimensions import check_name
     from steertui.vectors.gguf_io import file_hash, import_gguf
 
+    check_name(dimension, "--dimension")
+    the_home = Home.resolve(home).ensure()
     model_id = _model_id(model)
     try:
         config = AutoConfig.from_pretrained(resolve_model_name(model))
@@ -292,14 +301,13 @@ def import_(
     if n_layers is None:
         raise VectorError(f"cannot tell the layer count of model {model!r} from its config")
     vec = import_gguf(file, dimension, model_id, hidden_size(config), n_layers, negative, positive)
-    the_home = Home.resolve(home)
     path = built_dir(the_home, model_id) / (
         f"{dimension}-{vec.meta.method}-{file_hash(file)[:8]}.safetensors"
     )
     save_built(the_home, vec, path)
     console = _console()
     console.print(
-        f"imported {file} as {dimension!r} for {model_id}: layers {_ranges(vec.layers)}, "
-        f"c_max {vec.c_max:g}"
+        f"imported {shown(file)} as {dimension!r} for {shown(model_id)}: "
+        f"layers {_ranges(vec.layers)}, c_max {vec.c_max:g}"
     )
-    console.print(f"wrote {path}")
+    console.print(f"wrote {shown(path)}")

@@ -185,6 +185,15 @@ class _Checker:
             raise self.fail(key, "a non-empty list of strings", v)
         return list(v)
 
+    def name(self, key: str, v: Any) -> str:
+        """A dimension name, checked by the one name rule (it becomes part of file names)."""
+        from steertui.vectors.dimensions import check_name
+
+        return check_name(self.string(key, v), f"{self.where}: {key}: dimension", ConfigError)
+
+    def names(self, key: str, v: Any, nonempty: bool = False) -> list[str]:
+        return [self.name(f"{key}[{i}]", x) for i, x in enumerate(self.strings(key, v, nonempty))]
+
     def choice(self, key: str, v: Any, options: tuple[str, ...]) -> str:
         if v not in options:
             raise self.fail(key, "one of " + ", ".join(repr(o) for o in options), v)
@@ -213,7 +222,7 @@ def parse_config(data: dict[str, Any], where: str = "search config") -> SearchCo
     metric_keys: dict[str, Callable[[str, Any], Any]] = {
         "name": lambda k, v: c.choice(k, v, METRICS),
         "lower_is_better": c.boolean,
-        "dimension": c.nonempty,
+        "dimension": c.name,
         "pole": lambda k, v: c.choice(k, v, ("positive", "negative")),
         "words": lambda k, v: c.strings(k, v, nonempty=True),
         "opposite_words": c.strings,
@@ -236,7 +245,7 @@ def parse_config(data: dict[str, Any], where: str = "search config") -> SearchCo
         "coeff_range": lambda k, v: c.pair(k, v, "number"),
         "texts": c.strings,
         "negative_texts": c.strings,
-        "dimensions": c.strings,
+        "dimensions": c.names,
         "max_vectors": lambda k, v: c.integer(k, v, 1, 8),
         "min_vectors": lambda k, v: c.integer(k, v, 1, 8),
         "schedules": lambda k, v: [
@@ -244,7 +253,7 @@ def parse_config(data: dict[str, Any], where: str = "search config") -> SearchCo
         ],
     }
     adaptive_keys: dict[str, Callable[[str, Any], Any]] = {
-        "dimensions": lambda k, v: c.strings(k, v, nonempty=True),
+        "dimensions": lambda k, v: c.names(k, v, nonempty=True),
         "layers": c.ints,
         "steps": lambda k, v: c.integer(k, v, 1, 100),
         "start_mult": lambda k, v: c.number(k, v, positive=True),

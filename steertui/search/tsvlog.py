@@ -59,7 +59,9 @@ class TSVLog:
     def append(self, record: TrialRecord, best_score: float | None) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         new = not self.path.exists() or self.path.stat().st_size == 0
-        with open(self.path, "a", encoding="utf-8") as f:
+        # created 0600 from the start (like the database and the vectors): never a moment at 0644
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        with os.fdopen(fd, "a", encoding="utf-8") as f:
             if new:
                 f.write("\t".join(COLUMNS) + "\n")
             f.write(format_row(record, best_score))

@@ -11,6 +11,7 @@ from dataclasses import asdict
 from typing import Any
 
 from steertui.errors import StoreError
+from steertui.safe_text import json_safe, visible
 from steertui.store.base import now
 from steertui.store.models import MessageRow, SessionRow
 
@@ -39,7 +40,7 @@ def _fence(text: str) -> str:
 
 
 def _json_block(value: Any) -> str:
-    text = json.dumps(value, indent=2, ensure_ascii=False)
+    text = json_safe(json.dumps(value, indent=2, ensure_ascii=False))
     fence = _fence(text)
     return f"{fence}json\n{text}\n{fence}"
 
@@ -61,6 +62,7 @@ def _answer_details(m: MessageRow) -> list[str]:
 
 
 def session_markdown(session: SessionRow, messages: list[MessageRow]) -> str:
+    """Markdown meant to be read, in a terminal too: stored text is shown as text (`visible`)."""
     lines = [
         f"# {session.title or f'Session {session.id}'}",
         "",
@@ -80,13 +82,16 @@ def session_markdown(session: SessionRow, messages: list[MessageRow]) -> str:
         lines += [f"## {m.role.capitalize()} (message {m.id}, {m.created})", "", m.content, ""]
         if m.role == "assistant":
             lines += _answer_details(m)
-    return "\n".join(lines).rstrip("\n") + "\n"
+    return visible("\n".join(lines).rstrip("\n") + "\n")
 
 
 def render(session: SessionRow, messages: list[MessageRow], fmt: str) -> str:
     """The export text in `fmt` ('md' or 'json')."""
-    if fmt == "json":
-        return json.dumps(session_document(session, messages), indent=2, ensure_ascii=False) + "\n"
+    if fmt == "json":  # the exact stored text; JSON escapes every control character in it
+        return (
+            json_safe(json.dumps(session_document(session, messages), indent=2, ensure_ascii=False))
+            + "\n"
+        )
     if fmt == "md":
         return session_markdown(session, messages)
     raise StoreError(f"unknown export format {fmt!r}: expected {' or '.join(FORMATS)}")

@@ -14,11 +14,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from steertui.errors import VectorError
+from steertui.errors import SteertuiError, VectorError
 from steertui.home import Home, repo_vectors_dir
 
 TOY_MODEL = "toy"
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+NAME_RULE = (
+    "a name of ASCII letters, digits, '-' and '_' (starting with a letter or digit, "
+    "at most 64 characters)"
+)
 _TOP_KEYS = {
     "name",
     "negative",
@@ -73,6 +77,21 @@ class Dimension:
         if self.model == TOY_MODEL:
             return toy
         return self.model == model_id
+
+
+def check_name(
+    name: object, what: str = "dimension name", error: type[SteertuiError] = VectorError
+) -> str:
+    """`name` if it is a name (see `NAME_RULE`), else `error` saying what a name is.
+
+    The one check for every place a dimension name (or another name that becomes part of a file
+    name in the home, such as an imported vector's method) enters: CLI arguments, dimension
+    files, search configs, vector imports. A path, a glob or a control character never gets by.
+    """
+    if isinstance(name, str) and _NAME_RE.fullmatch(name):
+        return name
+    shown = repr(name) if isinstance(name, str) else f"of type {type(name).__name__}"
+    raise error(f"{what} {shown} is not valid: expected {NAME_RULE}")
 
 
 def is_toy_model(model_id: str) -> bool:
@@ -188,8 +207,10 @@ def parse_dimension(text: str, path: Path) -> Dimension:
         if key not in data:
             raise _fail(path, 1, key, "missing (every dimension names itself and its two poles)")
     name = _string(data["name"], path, loc.line("name"), "name")
-    if not _NAME_RE.match(name):
-        raise _fail(path, loc.line("name"), "name", f"{name!r} must be letters, digits, '-' or '_'")
+    try:
+        check_name(name, "")
+    except VectorError as exc:
+        raise _fail(path, loc.line("name"), "name", str(exc).lstrip()) from None
     negative = _string(data["negative"], path, loc.line("negative"), "negative")
     positive = _string(data["positive"], path, loc.line("positive"), "positive")
     description = _string(
@@ -322,6 +343,7 @@ class DimensionLibrary:
         for folder in self.sources():
             for path in sorted(folder.glob("*.toml")):
                 try:
+                    check_name(path.stem, f"{path}: dimension file name")
                     dim = load_dimension(path)
                 except VectorError as exc:
                     self.errors.append(exc)

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from steertui.errors import VectorError
+from steertui.vectors.dimensions import check_name
 from steertui.vectors.file import SteeringVector, VectorMeta, utc_now
 
 ARCH = "controlvector"
@@ -40,8 +41,11 @@ def export_gguf(vector: SteeringVector, out: str | Path, model_hint: str | None 
     import gguf
 
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    except OSError as exc:
+        raise VectorError(f"cannot write {out}: {exc.strerror or exc}") from None
     os.close(fd)
     try:
         writer = gguf.GGUFWriter(tmp, ARCH)
@@ -97,6 +101,7 @@ def import_gguf(
     """
     import gguf
 
+    check_name(dimension)
     path = Path(path)
     if not path.is_file():
         raise VectorError(f"{path}: GGUF file not found")
@@ -141,6 +146,8 @@ def import_gguf(
     ours = _field_str(reader, META_KEY)
     if ours is not None:
         meta = VectorMeta.from_json(ours, path)
+        # the method becomes part of the file name in the home: a name, never a path or a glob
+        check_name(meta.method, f"{path}: method in {META_KEY}")
         if meta.hidden_size != hidden_size or meta.n_layers != n_layers:
             raise VectorError(
                 f"{path}: vector was built for hidden size {meta.hidden_size} x {meta.n_layers} "
