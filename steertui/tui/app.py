@@ -17,12 +17,14 @@ from typing import Any
 from textual import on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widgets import Input
 from textual.worker import Worker, WorkerState
 
 from steertui.errors import SteertuiError
 from steertui.home import Home
+from steertui.safe_text import visible
 from steertui.tui.messages import (
     AnswerFinished,
     EngineFailed,
@@ -186,6 +188,25 @@ class SteerApp(App[None]):
         self._learn_signals: tuple[Any, Any] | None = None  # (key, ModelSignals), see prefs_screens
         self._pref_timer: Any = None
         self.main = MainScreen()
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Toasts carry names, paths and errors made of stored or model text: shown as text
+        (no markup unless asked for, control characters made visible)."""
+        super().notify(
+            visible(message),
+            title=visible(title),
+            severity=severity,
+            timeout=timeout,
+            markup=markup,
+        )
 
     # -- start-up ---------------------------------------------------------------------
     async def on_mount(self) -> None:

@@ -11,6 +11,7 @@ from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Label
 
+from steertui.safe_text import visible
 from steertui.tui.messages import AnswerFinished, GenerationFailed, TokenChunk
 from steertui.tui.widgets.chat_view import AnswerMessage
 
@@ -50,7 +51,7 @@ class CompareScreen(Screen[None]):
         self.query_one(Input).focus()
         knobs = ", ".join(f"{k} {v:+.0f}" for k, v in self.app.knob_values.items() if v)
         self.query_one("#steered-title", Label).update(
-            Content(f"Steered: {knobs or 'all knobs at 0'}")
+            Content(visible(f"Steered: {knobs or 'all knobs at 0'}"))
         )
 
     def pane(self, row: int) -> AnswerMessage:
@@ -103,7 +104,7 @@ class CompareScreen(Screen[None]):
         self.running = False
         for row in (0, 1):
             await self.pane(row).finish(f"failed: {message.reason}")
-        self.notify(message.reason, title="Compare failed", severity="error")
+        self.notify(visible(message.reason), title="Compare failed", severity="error", markup=False)
 
     def action_stop_or_close(self) -> None:
         if self.running:

@@ -12,6 +12,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Label
 
 from steertui.errors import SteertuiError
+from steertui.safe_text import visible
 from steertui.tui.screens.dialogs import ConfirmModal, TextPrompt
 
 if TYPE_CHECKING:
@@ -51,10 +52,11 @@ class SessionsScreen(Screen[None]):
         counts = store.message_counts()
         for s in store.list_sessions(search):
             marker = "●" if s.id == self.app.session_id else " "
+            # titles and model ids are stored text: no markup, no escape sequences
             table.add_row(
                 Text(f"{marker}{s.id}"),
-                Text(s.title),
-                Text(s.model),
+                Text(visible(s.title)),
+                Text(visible(s.model)),
                 Text(str(counts.get(s.id, 0))),
                 key=str(s.id),
             )
@@ -98,10 +100,10 @@ class SessionsScreen(Screen[None]):
                 try:
                     self.app.store.rename_session(session_id, title)
                 except SteertuiError as exc:
-                    self.notify(str(exc), severity="error")
+                    self.notify(visible(str(exc)), severity="error", markup=False)
                 self.refresh_table()
 
-        self.app.push_screen(TextPrompt("Rename session", current), done)
+        self.app.push_screen(TextPrompt("Rename session", visible(current)), done)
 
     def action_delete(self) -> None:
         session_id = self.selected_id()
@@ -116,7 +118,7 @@ class SessionsScreen(Screen[None]):
                     await self.app.action_new_session()
                 self.refresh_table()
 
-        self.app.push_screen(ConfirmModal(f"Delete session {session_id} ({title})?"), done)
+        self.app.push_screen(ConfirmModal(f"Delete session {session_id} ({visible(title)})?"), done)
 
     def action_search(self) -> None:
         self.query_one("#session-search", Input).focus()

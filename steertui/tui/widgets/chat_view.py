@@ -1,8 +1,11 @@
 """The conversation: user messages as plain text, answers as streaming Markdown.
 
 User text is shown as `Content` (never parsed as markup); answers go through the Markdown
-widget, which renders Markdown but never interprets Rich markup. The view is anchored to
-the bottom, so it follows a streaming answer only while the user has not scrolled up.
+widget, which renders Markdown but never interprets Rich markup. Everything shown passes
+through `visible` first, so an answer's escape sequences (OSC 0 title, OSC 52 clipboard,
+clear screen) reach the terminal as harmless text; `.text` keeps the raw text that is stored.
+The view is anchored to the bottom, so it follows a streaming answer only while the user has
+not scrolled up.
 """
 
 from __future__ import annotations
@@ -13,12 +16,14 @@ from textual.content import Content
 from textual.widgets import Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
+from steertui.safe_text import visible
+
 
 class UserMessage(Static):
     """A message the user sent."""
 
     def __init__(self, text: str) -> None:
-        super().__init__(Content(text), markup=False)
+        super().__init__(Content(visible(text)), markup=False)
         self.text = text
 
 
@@ -32,8 +37,8 @@ class AnswerMessage(Vertical):
         self._stream: MarkdownStream | None = None
 
     def compose(self) -> ComposeResult:
-        yield Markdown(self.text)
-        yield Static(Content(self._footer), classes="answer-footer", markup=False)
+        yield Markdown(visible(self.text))
+        yield Static(Content(visible(self._footer)), classes="answer-footer", markup=False)
 
     @property
     def body(self) -> Markdown:
@@ -45,19 +50,21 @@ class AnswerMessage(Vertical):
     async def write(self, fragment: str) -> None:
         self.text += fragment
         if self._stream is not None:
-            await self._stream.write(fragment)
+            # per fragment: a sequence split across two fragments is harmless in both halves,
+            # and `finish` renders the whole answer through `visible` once more
+            await self._stream.write(visible(fragment))
 
     async def finish(self, footer: str) -> None:
         """Stop streaming and render the whole answer once, so Markdown is parsed whole."""
         if self._stream is not None:
             await self._stream.stop()
             self._stream = None
-        await self.body.update(self.text)
+        await self.body.update(visible(self.text))
         self.set_footer(footer)
 
     def set_footer(self, footer: str) -> None:
         self._footer = footer
-        self.query_one(".answer-footer", Static).update(Content(footer))
+        self.query_one(".answer-footer", Static).update(Content(visible(footer)))
 
 
 class ChatView(VerticalScroll):
