@@ -16,7 +16,8 @@ from steertui.engine.schedules import (
     WarmupSchedule,
     schedule_from_dict,
 )
-from steertui.engine.steer import Steer, text_direction
+from steertui.engine.steer import Steer, unsteered
+from steertui.engine.text_vector import TextVector, text_vector
 
 __all__ = [
     "CompiledPlan",
@@ -30,6 +31,7 @@ __all__ = [
     "SamplingParams",
     "Schedule",
     "Steer",
+    "TextVector",
     "TokenEvent",
     "VectorSpec",
     "WarmupSchedule",
@@ -39,5 +41,6 @@ __all__ = [
     "resolve_device",
     "resolve_dtype",
     "schedule_from_dict",
-    "text_direction",
+    "text_vector",
+    "unsteered",
 ]

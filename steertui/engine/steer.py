@@ -3,10 +3,18 @@
 Hooks live on the model, so a plain `model.generate` is steered. State belongs to the instance:
 two `Steer` objects never share vectors. Coefficients follow DESIGN.md's unit: a text-derived or
 stored vector adds `coeff * norm[L] * unit(v)`; a bare tensor is added raw (`coeff * v`).
+
+A text is turned into a vector by `steertui.engine.text_vector.text_vector` (the one
+implementation the search and the vector library use too): its mean residual at the layer over
+the positions that count (never the first token, never a sink), scaled by the mean norm of those
+positions. It is captured unsteered: every `Steer` on the model pauses while a text is read, so
+adding a text twice on a layer gives the same vector both times.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +24,7 @@ from steertui.engine.context import ForwardContext, hidden_of, replace_hidden
 from steertui.engine.engine import Engine
 from steertui.engine.plan import POSITIONS, VectorSpec, normalise_layer
 from steertui.engine.schedules import Schedule
+from steertui.engine.text_vector import text_vector
 from steertui.errors import EngineError
 
 
@@ -30,17 +39,31 @@ class _Entry:
     name: str
 
 
-def text_direction(
-    engine: Engine, layer: int, text: str, exclude_bos_token: bool = False
-) -> tuple[torch.Tensor, float]:
-    """The llm_steer vector of a text: its mean residual at `layer`, and the mean token norm there."""
-    ids = engine.text_ids(text)
-    if exclude_bos_token and len(ids) > 1 and ids[0] == engine.tokenizer.bos_token_id:
-        ids = ids[1:]
-    if not ids:
-        raise EngineError(f"text {text!r} encodes to no tokens")
-    acts = engine.capture([ids], layers=[layer])[0][0]  # [T, H]
-    return acts.mean(0), float(acts.norm(dim=-1).mean())
+@dataclass
+class _Pause:
+    """Shared by every `Steer` on one model: while `depth` > 0 their hooks add nothing."""
+
+    depth: int = 0
+
+
+def _pause_of(model: torch.nn.Module) -> _Pause:
+    pause = getattr(model, "_steertui_steer_pause", None)
+    if not isinstance(pause, _Pause):
+        pause = _Pause()
+        model._steertui_steer_pause = pause  # type: ignore[assignment]
+    return pause
+
+
+@contextmanager
+def unsteered(model: torch.nn.Module) -> Iterator[None]:
+    """No `Steer` on `model` adds anything inside this block (the engine's own plans are per
+    call and off unless given)."""
+    pause = _pause_of(model)
+    pause.depth += 1
+    try:
+        yield
+    finally:
+        pause.depth -= 1
 
 
 class Steer:
@@ -53,6 +76,7 @@ class Steer:
         self.tokenizer = tokenizer
         self._engine = Engine.for_model(model, tokenizer, layers_path)
         self._ctx = ForwardContext.of(model)
+        self._pause = _pause_of(model)
         self._entries: list[_Entry] = []
         self._handles: dict[int, Any] = {}
         self._stacks: dict[int, tuple[torch.Tensor, torch.Tensor, list[_Entry]]] = {}
@@ -78,7 +102,8 @@ class Steer:
 
         `vector` may be a `SteeringVector` (a vector file: its direction and `norm[L]` at this
         layer), a `VectorSpec`, or a tensor (added raw, `coeff * vector`). `try_keep_nr` is
-        accepted for llm_steer compatibility and ignored.
+        accepted for llm_steer compatibility and ignored, and so is `exclude_bos_token`: the
+        first token never counts in a text vector (see `steertui.engine.pooling`).
         """
         layer = normalise_layer(int(layer_idx), self.n_layers)
         if positions not in POSITIONS:
@@ -88,7 +113,8 @@ class Steer:
         if (text is None) == (vector is None):
             raise EngineError("Steer.add needs exactly one of text= or vector=")
         if text is not None:
-            direction, scale = text_direction(self._engine, layer, text, exclude_bos_token)
+            with unsteered(self.model):
+                direction, scale = text_vector(self._engine, text, layers=[layer]).at(layer)
             spec = VectorSpec(layer, direction, coeff, scale=scale, name=name or text, source=text)
         elif isinstance(vector, VectorSpec):
             spec = vector
@@ -100,7 +126,7 @@ class Steer:
                 vector.direction(layer),
                 coeff,
                 scale=float(vector.norm(layer)),
-                name=name or getattr(vector, "dimension", "vector"),
+                name=name or str(getattr(vector, "dimension", "vector")),
                 source=str(getattr(vector, "path", "")),
             )
         else:
@@ -199,7 +225,7 @@ class Steer:
     def _make_hook(self, layer: int) -> Any:
         def hook(module: torch.nn.Module, args: tuple, output: Any) -> Any:
             stack = self._stacks.get(layer)
-            if stack is None:
+            if stack is None or self._pause.depth:
                 return None
             dirs, coefs, entries = stack
             hidden = hidden_of(output)

@@ -2,8 +2,8 @@
 
 Two readings, both optional and both offline:
 
-- *Projection*: a text's residual stream (mean over its tokens, at the vector's recommended
-  layers) projected on each dimension's unit direction, placed on a -1..+1 scale by the same
+- *Projection*: a text's residual stream (mean over its tokens that count, never the first
+  token nor a sink: `steertui.engine.pooling`; at the vector's recommended layers) projected on each dimension's unit direction, placed on a -1..+1 scale by the same
   projection of the dimension's own contrastive examples (negative mean -> -1, positive -> +1).
   It says which pole a text is about. The scale is only trusted where the shipped examples
   themselves separate (positive above negative); a dimension that fails is left out.
@@ -85,18 +85,22 @@ class ModelSignals:
         layers = self._layers()
         if not rows or not layers:
             return [{} for _ in rows]
-        token_rows, starts = [], []
+        from steertui.engine.pooling import Row, pool_rows
+        from steertui.engine.text_vector import text_row
+
+        token_rows: list[Row] = []
         for prompt, text in rows:
-            head = self.engine.prompt_ids(prompt) if prompt else []
-            tail = self.engine.text_ids(text, add_special_tokens=not head)
-            token_rows.append(head + tail)
-            starts.append(len(head) if head else min(1, len(tail) - 1))
-        captured = []
-        for lo in range(0, len(token_rows), CAPTURE_BATCH):
-            captured.extend(self.engine.capture(token_rows[lo : lo + CAPTURE_BATCH], layers=layers))
+            if not prompt:  # a bare text is read after a start token, like a text vector
+                token_rows.append(text_row(self.engine.tokenizer, text))
+                continue
+            head = list(self.engine.prompt_ids(prompt))
+            tail = list(self.engine.text_ids(text, add_special_tokens=False))
+            token_rows.append(Row(head + tail, len(head), len(head) + len(tail)))
+        feats = pool_rows(
+            self.engine, token_rows, CAPTURE_BATCH, layers=layers, priority="chat"
+        ).features  # [N, L, H]
         out = []
-        for states, start in zip(captured, starts, strict=True):
-            pooled = states[:, start:, :].mean(dim=1)  # [L, H]
+        for pooled in feats:
             row: dict[str, float] = {}
             for name, vec in self.vectors.items():
                 values = [

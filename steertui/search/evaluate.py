@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from steertui.engine import Engine, RowPlan, SamplingParams, VectorSpec, schedule_from_dict
+from steertui.engine.text_vector import TextVector, text_vector
 from steertui.search.metrics import CoherenceFloor, Metric
 from steertui.search.space import CandidateVector, SteerCandidate
 
@@ -75,25 +76,21 @@ class Outcome:
 
 
 class PlanBuilder:
-    """Candidate vectors -> `VectorSpec`s: texts the llm_steer way (mean activation of the text
-    at the layer, scaled by the text's mean token norm there), dimensions from the vector library.
-    Both are cached per source."""
+    """Candidate vectors -> `VectorSpec`s: texts by the engine's `text_vector` (the one
+    implementation `Steer.add(text=...)` uses: the text's mean residual at the layer over the
+    positions that count, scaled by their mean norm; a negative text is that vector with a
+    negative coefficient), dimensions from the vector library. Both are cached per source."""
 
     def __init__(self, engine: Engine, load_dimension: DimensionLoader | None = None) -> None:
         self.engine = engine
         self.load_dimension = load_dimension
-        self._texts: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._texts: dict[str, TextVector] = {}
         self._dims: dict[str, Any] = {}
 
     def _text(self, text: str, layer: int) -> tuple[torch.Tensor, float]:
-        if text not in self._texts:
-            ids = self.engine.text_ids(text)
-            if not ids:
-                raise ValueError(f"text {text!r} encodes to no tokens")
-            acts = self.engine.capture([ids], priority="search")[0]  # [L, T, H]
-            self._texts[text] = (acts.mean(1), acts.norm(dim=-1).mean(1))
-        means, norms = self._texts[text]
-        return means[layer], float(norms[layer])
+        if text not in self._texts:  # every layer from one forward pass
+            self._texts[text] = text_vector(self.engine, text, priority="search")
+        return self._texts[text].at(layer)
 
     def dimension(self, name: str) -> Any:
         """The vector of a dimension, loaded once (errors surface here, with the library's text)."""

@@ -2,54 +2,48 @@
 
 Each example is the chat template's prompt (`engine.chat_ids`) followed by the answer's tokens;
 only the answer's first `max_tokens` tokens are read, mean-pooled per row over exactly those
-positions (never a pad, never a prompt token). Rows go through the model in batches, every
-layer from one forward pass (`engine.capture`). Tokens after the read window cannot change
-earlier positions in a causal model, so rows are cut at the window's end.
+positions (never a pad, never a prompt token) that count by `steertui.engine.pooling`'s rule
+(never the first token, never a sink); `norm[L]` is measured over the same positions. Rows go
+through the model in batches, every layer from one forward pass (`engine.capture`). Tokens after
+the read window cannot change earlier positions in a causal model, so rows are cut at the
+window's end. Plain texts (a dimension's `positive_texts`, `extract_text_vector`) are read by the
+engine's one text-vector implementation, `steertui.engine.text_vector`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
-import torch
-
+from steertui.engine.pooling import DEFAULT_BATCH_SIZE, Pooled, Progress, Row, pool_rows
+from steertui.engine.text_vector import MAX_TEXT_TOKENS, text_row, text_vector
 from steertui.errors import VectorError
 from steertui.vectors.dimensions import Dimension
 from steertui.vectors.file import SteeringVector, VectorMeta, utc_now
 from steertui.vectors.methods import METHODS, directions
 from steertui.vectors.quality import default_c_max, measure, recommend_layers
 
-Progress = Callable[[int, int], None]
-"""progress(rows_done, rows_total)"""
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "DEFAULT_MAX_TOKENS",
+    "Pooled",
+    "Progress",
+    "Row",
+    "answer_row",
+    "extract",
+    "extract_text_vector",
+    "pool_rows",
+    "vector_from_pooled",
+]
 
-EXTRACTION_VERSION = 1
-"""Bump when extraction changes in a way that should rebuild cached vectors."""
+EXTRACTION_VERSION = 2
+"""Bump when extraction changes in a way that should rebuild cached vectors (2: the first token
+and sinks no longer count)."""
 DEFAULT_MAX_TOKENS = 128
 """Answer tokens read per example: the whole answer for the shipped datasets (the paper read
 at most 32; a pole word late in a long answer must not fall outside the window)."""
-DEFAULT_BATCH_SIZE = 8
-
-
-@dataclass
-class Row:
-    """Token ids of one sample and the span of positions to read."""
-
-    ids: list[int]
-    start: int
-    stop: int
-
-
-@dataclass
-class Pooled:
-    """Mean-pooled activations `[N, L, H]` and the mean residual norm per layer `[L]`."""
-
-    features: torch.Tensor
-    norm: torch.Tensor
-    n_tokens: int
 
 
 def answer_row(engine: Any, prompt: str, answer: str, max_tokens: int) -> Row:
@@ -61,70 +55,21 @@ def answer_row(engine: Any, prompt: str, answer: str, max_tokens: int) -> Row:
     return Row(prompt_ids + answer_ids, len(prompt_ids), len(prompt_ids) + len(answer_ids))
 
 
-def text_row(engine: Any, text: str, max_tokens: int) -> Row:
-    """A plain text (no chat template), read on all its own tokens (not BOS)."""
-    tok = engine.tokenizer
-    ids = list(tok(text)["input_ids"])
-    n_prefix = len(tok("")["input_ids"])
-    body = ids[n_prefix:][:max_tokens]
-    if not body:
-        raise VectorError(f"text {text[:40]!r} is empty after tokenising")
-    return Row(ids[:n_prefix] + body, n_prefix, n_prefix + len(body))
-
-
-def pool_rows(
-    engine: Any,
-    rows: Sequence[Row],
-    batch_size: int = DEFAULT_BATCH_SIZE,
-    progress: Progress | None = None,
-) -> Pooled:
-    """Mean activation over each row's read span, every layer; rows batched by length."""
-    if not rows:
-        raise VectorError("no samples to read")
-    order = sorted(range(len(rows)), key=lambda i: len(rows[i].ids), reverse=True)
-    feats: list[torch.Tensor | None] = [None] * len(rows)
-    norm_sum: torch.Tensor | None = None
-    n_tokens = 0
-    done = 0
-    for b in range(0, len(order), max(1, batch_size)):
-        idx = order[b : b + batch_size]
-        batch = [rows[i].ids for i in idx]
-        captured = engine.capture(batch, priority="search")  # chat goes first
-        for i, acts in zip(idx, captured, strict=True):
-            row = rows[i]
-            acts = acts.float()
-            offset = acts.shape[1] - len(row.ids)  # left padding, if the engine kept it
-            if offset < 0:
-                raise VectorError(
-                    f"capture returned {acts.shape[1]} positions for a row of {len(row.ids)}"
-                )
-            span = acts[:, offset + row.start : offset + row.stop, :]  # [L, t, H]
-            feats[i] = span.mean(1)
-            token_norms = span.norm(dim=-1).sum(1)  # [L]
-            norm_sum = token_norms if norm_sum is None else norm_sum + token_norms
-            n_tokens += span.shape[1]
-        done += len(idx)
-        if progress is not None:
-            progress(done, len(rows))
-    assert norm_sum is not None
-    stacked = torch.stack([f for f in feats if f is not None])
-    return Pooled(stacked, norm_sum / n_tokens, n_tokens)
-
-
 def dimension_rows(
     engine: Any, dimension: Dimension, method: str, max_tokens: int
 ) -> tuple[list[Row], list[Row], bool]:
     """Positive rows, negative rows and whether they are paired."""
+    tok = engine.tokenizer
     if method == "text" and dimension.positive_texts:
-        pos = [text_row(engine, t, max_tokens) for t in dimension.positive_texts]
-        neg = [text_row(engine, t, max_tokens) for t in dimension.negative_texts]
+        pos = [text_row(tok, t, max_tokens) for t in dimension.positive_texts]
+        neg = [text_row(tok, t, max_tokens) for t in dimension.negative_texts]
         return pos, neg, len(pos) == len(neg)
     if dimension.examples:
         pos = [answer_row(engine, p, a, max_tokens) for p, a, _ in dimension.examples]
         neg = [answer_row(engine, p, a, max_tokens) for p, _, a in dimension.examples]
         return pos, neg, True
-    pos = [text_row(engine, t, max_tokens) for t in dimension.positive_texts]
-    neg = [text_row(engine, t, max_tokens) for t in dimension.negative_texts]
+    pos = [text_row(tok, t, max_tokens) for t in dimension.positive_texts]
+    neg = [text_row(tok, t, max_tokens) for t in dimension.negative_texts]
     return pos, neg, len(pos) == len(neg)
 
 
@@ -152,11 +97,7 @@ def vector_from_pooled(
     neg_feats = neg.features if neg is not None else None
     dirs = directions(method, pos.features, neg_feats, paired)  # [L, H]
     n_layers = dirs.shape[0]
-    if neg is not None:
-        total = pos.n_tokens + neg.n_tokens
-        norm = (pos.norm * pos.n_tokens + neg.norm * neg.n_tokens) / total
-    else:
-        norm = pos.norm
+    norm = Pooled.combined_norm([pos, neg])  # over the counted positions of every row
     unit = dirs / dirs.norm(dim=-1, keepdim=True).clamp_min(1e-12)
     stored = {layer: unit[layer] * norm[layer] for layer in range(n_layers)}
     quality: dict[str, list[float | None]] = {}
@@ -238,22 +179,27 @@ def extract_text_vector(
     texts: str | Sequence[str],
     negative_texts: str | Sequence[str] | None = None,
     name: str = "text",
-    max_tokens: int = 64,
+    max_tokens: int = MAX_TEXT_TOKENS,
     batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> SteeringVector:
-    """AutoSteer's `texts` / `negative_texts`: the mean activation of the texts (minus the
-    negatives'), on every layer."""
+    """AutoSteer's `texts` / `negative_texts` on every layer, as a vector file: the engine's
+    `text_vector` (mean of the texts minus mean of the negative texts, over the positions that
+    count; `norm[L]` over the same positions), with quality where both sides are given."""
     pos_list = [texts] if isinstance(texts, str) else list(texts)
     neg_list = [negative_texts] if isinstance(negative_texts, str) else list(negative_texts or [])
     if not pos_list:
         raise VectorError("a text vector needs at least one text")
-    pos = pool_rows(engine, [text_row(engine, t, max_tokens) for t in pos_list], batch_size)
-    neg = (
-        pool_rows(engine, [text_row(engine, t, max_tokens) for t in neg_list], batch_size)
-        if neg_list
-        else None
+    tv = text_vector(
+        engine, pos_list, neg_list, max_tokens=max_tokens, batch_size=batch_size, priority="search"
     )
+    assert tv.positive is not None
     digest = hashlib.sha256(json.dumps([pos_list, neg_list]).encode()).hexdigest()
     return vector_from_pooled(
-        engine, pos, neg, len(pos_list) == len(neg_list), "text", name, dataset_hash=digest
+        engine,
+        tv.positive,
+        tv.negative,
+        len(pos_list) == len(neg_list),
+        "text",
+        name,
+        dataset_hash=digest,
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import torch
 
+from steertui.engine.text_vector import difference_of_means
 from steertui.errors import VectorError
 
 METHODS = ("diffmean", "pca", "probe", "text")
@@ -101,10 +102,9 @@ def probe(pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
 
 
 def text_direction(pos: torch.Tensor, neg: torch.Tensor | None) -> torch.Tensor:
-    """AutoSteer's text vector: mean activation of the texts, minus the negatives' if given."""
-    if neg is None or neg.shape[0] == 0:
-        return pos.mean(0)
-    return pos.mean(0) - neg.mean(0)
+    """AutoSteer's text vector: mean activation of the texts minus the negative texts' (an
+    absent side counts as zero); the engine's one definition, `difference_of_means`."""
+    return difference_of_means(pos, neg)
 
 
 def centre_pairs(pos: torch.Tensor, neg: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -107,7 +108,7 @@ def top_k(n_layers: int) -> int:
 
 
 def recommend_layers(
-    accuracy: list[float | None], separation: list[float], k: int | None = None
+    accuracy: Sequence[float | None], separation: Sequence[float], k: int | None = None
 ) -> list[int]:
     """The top-k layers by held-out accuracy, ties broken by separation; sorted by index.
 
