@@ -188,6 +188,34 @@ def test_steer_generate_cached_equals_uncached(engine, positions):
     assert cached.tolist() == uncached.tolist()
 
 
+def test_steer_generated_positions_steer_a_plain_model_generate(engine):
+    """`positions="generated"` through `model.generate` reads the cache under whichever name
+    this transformers passes it (`cache` or `past_key_values`) and steers the new tokens."""
+    ids = _ids(engine, "a morning walk")
+    kw = dict(max_new_tokens=8, do_sample=False, pad_token_id=0)
+    plain = engine.model.generate(ids, **kw)
+    with Steer(engine.model, engine.tokenizer) as steer:
+        steer.add(
+            1,
+            3.0,
+            vector=VectorSpec(1, torch.randn(engine.hidden_size), 3.0, scale=6.0),
+            positions="generated",
+        )
+        steered = engine.model.generate(ids, **kw)
+    assert plain.tolist() != steered.tolist()
+
+
+def test_engine_decoding_uses_the_current_cache_keyword(engine):
+    """No deprecation warning from our own decode loop (transformers drops
+    `past_key_values` in 5.40; the engine passes `cache` where the model takes it)."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        engine.generate(["a morning walk"], sampling=GREEDY)
+    assert not [w for w in caught if issubclass(w.category, DeprecationWarning | FutureWarning)]
+
+
 def test_steer_steers_a_plain_model_generate(engine):
     ids = _ids(engine, "a morning walk")
     kw = dict(max_new_tokens=8, do_sample=False, pad_token_id=0)

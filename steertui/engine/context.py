@@ -10,12 +10,41 @@ engine's own decode loop sets them directly (`manual`).
 from __future__ import annotations
 
 import functools
+import inspect
 from typing import Any
 
 import torch
 from torch import nn
 
 _ATTR = "_steertui_context"
+
+# The KV cache's keyword: `cache` on transformers >= 5.2x, `past_key_values` before (it is
+# deprecated there and goes in 5.40). Older models and remote code may know only the old name.
+CACHE_KWARGS = ("cache", "past_key_values")
+
+
+def cache_kwarg(model: nn.Module) -> str:
+    """The keyword `model.forward` takes its KV cache by: `cache` where supported."""
+    try:
+        params = inspect.signature(model.forward).parameters
+    except (TypeError, ValueError):
+        return "past_key_values"
+    return "cache" if "cache" in params else "past_key_values"
+
+
+def cache_of(kwargs: dict[str, Any]) -> Any:
+    """The KV cache a forward was given, under either name."""
+    for name in CACHE_KWARGS:
+        past = kwargs.get(name)
+        if past is not None:
+            return past
+    return None
+
+
+def output_cache(output: Any, name: str) -> Any:
+    """The cache a forward returned, read by the name it was passed under (reading the old
+    name off a new output logs a deprecation)."""
+    return getattr(output, name, None)
 
 
 class ForwardContext:
@@ -61,7 +90,7 @@ class ForwardContext:
         if ids is None:
             return
         length = ids.shape[1]
-        past = kwargs.get("past_key_values")
+        past = cache_of(kwargs)
         offset = 0
         if past is not None and hasattr(past, "get_seq_length"):
             offset = int(past.get_seq_length())

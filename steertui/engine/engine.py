@@ -18,7 +18,13 @@ from typing import Any
 import torch
 
 from steertui.engine.chat import Message, chat_token_ids
-from steertui.engine.context import ForwardContext, hidden_of, replace_hidden
+from steertui.engine.context import (
+    ForwardContext,
+    cache_kwarg,
+    hidden_of,
+    output_cache,
+    replace_hidden,
+)
 from steertui.engine.layers import module_device
 from steertui.engine.loading import LoadedModel
 from steertui.engine.lock import Priority, PriorityLock
@@ -325,6 +331,7 @@ class Engine:
         detok = [_Detokenizer(self.tokenizer) for _ in range(batch)]
         finished: list[str | None] = [None] * batch
         eos = set() if params.ignore_eos else set(self._eos_ids)
+        cache_name = cache_kwarg(self.model)
         try:
             cache: Any = DynamicCache(config=self.model.config)
         except TypeError:
@@ -334,11 +341,11 @@ class Engine:
                 input_ids=ids,
                 attention_mask=mask,
                 position_ids=positions,
-                past_key_values=cache,
                 use_cache=True,
                 logits_to_keep=1,
+                **{cache_name: cache},
             )
-            cache = getattr(out, "past_key_values", None) or cache
+            cache = output_cache(out, cache_name) or cache
             for step in range(1, params.max_new_tokens + 1):
                 logits = out.logits[:, -1, :].float()
                 if not torch.isfinite(logits).all():
@@ -380,10 +387,10 @@ class Engine:
                     input_ids=step_ids,
                     attention_mask=mask,
                     position_ids=positions,
-                    past_key_values=cache,
                     use_cache=True,
+                    **{cache_name: cache},
                 )
-                cache = getattr(out, "past_key_values", None) or cache
+                cache = output_cache(out, cache_name) or cache
             for b in range(batch):
                 if finished[b] is None:
                     yield TokenEvent(b, None, "", "length")
