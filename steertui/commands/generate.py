@@ -156,7 +156,18 @@ def command(
     resolved = Home.resolve(home)
     if knobs:
         _check_vectors_can_be_had(resolved, model, knobs, method)
-    engine = Engine(load_model(model, device=device, dtype=dtype, device_map=device_map))
+    from rich.console import Console
+
+    with Console(stderr=True, highlight=False).status(f"loading {model} ...") as shown:
+        loaded = load_model(
+            model,
+            device=device,
+            dtype=dtype,
+            device_map=device_map,
+            home=resolved,
+            status=lambda line: shown.update(f"{line} ..."),
+        )
+    engine = Engine(loaded)
     for notice in engine.loaded.notices:
         print(f"note: {notice}", file=sys.stderr)
     plan = build_plan(engine, knobs, vector or [], resolved, method, positions)

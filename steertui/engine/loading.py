@@ -14,7 +14,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -119,7 +119,10 @@ def gguf_cache_dir(gguf: str | os.PathLike[str], home: Home) -> Path:
 
 
 def materialize_gguf(
-    gguf: str | os.PathLike[str], home: Home, trust_remote_code: bool = False
+    gguf: str | os.PathLike[str],
+    home: Home,
+    trust_remote_code: bool = False,
+    status: Callable[[str], None] | None = None,
 ) -> tuple[Path, bool]:
     """A folder holding `gguf` dequantized to float32 safetensors plus its tokenizer.
 
@@ -132,6 +135,8 @@ def materialize_gguf(
     target = gguf_cache_dir(path, home)
     if (target / "config.json").is_file():
         return target, False
+    if status is not None:
+        status(f"dequantizing {path.name} to float32, once (kept in {home.models_dir})")
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
@@ -286,13 +291,18 @@ def load_model(
     layers_path: str | None = None,
     trust_remote_code: bool = False,
     home: Home | str | os.PathLike[str] | None = None,
+    status: Callable[[str], None] | None = None,
 ) -> LoadedModel:
     """Load a causal LM and its tokenizer; every failure becomes one `EngineError` line.
 
     `home` holds the float32 copy of a `.gguf` model (default: the resolved data home).
+    transformers' own logs and progress bars are off while it loads; `status`, if given, is
+    told each slow step in one line, for the caller's own progress display.
     """
     with quiet_transformers():
-        return _load_model(name, device, dtype, device_map, layers_path, trust_remote_code, home)
+        return _load_model(
+            name, device, dtype, device_map, layers_path, trust_remote_code, home, status
+        )
 
 
 def _load_model(
@@ -303,6 +313,7 @@ def _load_model(
     layers_path: str | None,
     trust_remote_code: bool,
     home: Home | str | os.PathLike[str] | None,
+    status: Callable[[str], None] | None,
 ) -> LoadedModel:
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
@@ -315,10 +326,12 @@ def _load_model(
         if not os.path.isfile(source):
             raise EngineError(f"GGUF file {source} not found")
         the_home = home if isinstance(home, Home) else Home.resolve(home)
-        folder, converted = materialize_gguf(source, the_home, trust_remote_code)
+        folder, converted = materialize_gguf(source, the_home, trust_remote_code, status)
         if converted:
             notices.append(f"{shown}: dequantized to float32 once, kept in {folder}")
         source = str(folder)
+    if status is not None:
+        status(f"loading {shown} on {dev} in {str(torch_dtype).removeprefix('torch.')}")
     try:
         config = AutoConfig.from_pretrained(source, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as exc:
