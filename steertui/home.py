@@ -106,11 +106,13 @@ class Home:
 def repo_vectors_dir() -> Path:
     """The dimensions shipped with steertui (the repository's top-level `vectors/`).
 
-    In an installed wheel they are not present, so dimensions are also packaged under
-    `steertui/data/vectors` if that exists; the repository copy wins in a checkout.
+    A wheel carries them as `steertui/data/vectors` (setup.py copies them at build time);
+    a checkout or an editable install has no such folder and reads `vectors/` in place.
+    The packaged copy is looked for first, so an installed steertui never picks up an
+    unrelated `vectors/` that happens to sit beside it in site-packages.
     """
     here = Path(__file__).resolve().parent
-    for candidate in (here.parent / "vectors", here / "data" / "vectors"):
+    for candidate in (here / "data" / "vectors", here.parent / "vectors"):
         if candidate.is_dir():
             return candidate
     return here.parent / "vectors"
