@@ -1,4 +1,4 @@
-"""`steertui vectors build | list | show | export | import`."""
+"""`steertui vectors build | calibrate | list | show | export | import`."""
 
 from __future__ import annotations
 
@@ -117,6 +117,101 @@ def build(
         f"{shown(engine.model_id)}: layers {_ranges(rec)}{mean_acc}, c_max {vec.c_max:g}"
     )
     console.print(f"wrote {shown(path)}")
+
+
+def _bar_progress(console: Any, label: str) -> Any:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    return Progress(*columns, console=console, transient=True)
+
+
+def _layers_arg(text: str | None) -> list[int] | None:
+    if not text:
+        return None
+    from steertui.errors import VectorError
+
+    out: list[int] = []
+    for part in text.split(","):
+        lo, _, hi = part.strip().partition("-")
+        try:
+            out.extend(range(int(lo), int(hi) + 1) if hi else [int(lo)])
+        except ValueError:
+            raise VectorError(f"--layers: expected e.g. '10,12' or '9-12', got {text!r}") from None
+    return sorted(set(out))
+
+
+@app.command("calibrate")
+def calibrate(
+    dimension: Annotated[str, typer.Argument(help="Dimension name (see `vectors list`).")],
+    model: ModelOpt = DEFAULT_MODEL,
+    method: MethodOpt = "diffmean",
+    home: HomeOpt = None,
+    device: DeviceOpt = "auto",
+    dtype: DtypeOpt = "auto",
+    layers: Annotated[
+        str | None,
+        typer.Option("--layers", help="Layers to steer, e.g. '9-12' (default: recommended)."),
+    ] = None,
+    prompts: Annotated[
+        int, typer.Option("--prompts", help="Questions per push.", min=1, max=32)
+    ] = 4,
+    max_new_tokens: Annotated[
+        int, typer.Option("--max-new-tokens", help="Answer length judged.", min=4, max=512)
+    ] = 32,
+) -> None:
+    """Measure (again) the largest push that keeps answers coherent; knob +-100 is its edge."""
+    from steertui.engine import Engine, load_model
+    from steertui.home import Home
+    from steertui.search.calibrate import CalibrationSettings, calibrate_vector
+    from steertui.vectors.build import get_or_build
+    from steertui.vectors.dimensions import DimensionLibrary
+    from steertui.vectors.file import SteeringVector
+
+    the_home = Home.resolve(home)
+    console = _console()
+    dim = DimensionLibrary(the_home, _model_id(model)).get(dimension)
+    with console.status(f"loading {model} ..."):
+        engine = Engine(load_model(model, device=device, dtype=dtype))
+    with _bar_progress(console, "") as bar:
+        task = bar.add_task(f"reading {dim.name} ({method})", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        path = get_or_build(engine, dim, method, the_home, progress=progress)
+        vec = SteeringVector.load(path)
+        bar.update(task, description=f"calibrating {dim.name}", completed=0, total=None)
+        settings = CalibrationSettings(n_prompts=prompts, max_new_tokens=max_new_tokens)
+        vec = calibrate_vector(
+            engine, vec, dim, _layers_arg(layers), settings, progress=progress, path=path
+        )
+    cal = vec.meta.calibration
+    k = len(vec.recommended_layers)
+    console.print(
+        f"{dim.name} ({dim.negative} <-> {dim.positive}) on {engine.model_id}: "
+        f"knob +-100 = c {vec.c_max:.4g} on layers {_ranges(vec.recommended_layers)} "
+        f"(total push {vec.c_max * k:.3g}), measured in {cal.get('seconds', 0):.0f} s"
+    )
+    console.print(
+        f"coherent up to a total push of {cal['edge_negative'] * k:.3g} towards {dim.negative} "
+        f"and {cal['edge_positive'] * k:.3g} towards {dim.positive}; "
+        f"unsteered: {cal['baseline_share']:.0%} coherent"
+    )
+    for p in cal.get("points", []):
+        total = p["coeff"] * k
+        ppl = p["perplexity"]
+        console.print(
+            f"  push {total:+7.3f}  coherent {p['share']:4.0%}  perplexity {ppl:7.1f}"
+            if ppl is not None
+            else f"  push {total:+7.3f}  broken"
+        )
+    console.print(f"wrote {path}")
 
 
 @app.command("list")

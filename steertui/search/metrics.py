@@ -152,6 +152,96 @@ def repetition_rate(text: str, n: int = 3) -> float:
     return 1.0 - len(set(grams)) / len(grams)
 
 
+def english_ratio(text: str) -> float:
+    """Share of the letters that are English (ASCII a-z): 1 for English text, 0 with no letters."""
+    letters = [ch for ch in text if ch.isalpha()]
+    if not letters:
+        return 0.0
+    return sum(ch.isascii() for ch in letters) / len(letters)
+
+
+@dataclass(frozen=True)
+class CoherenceBounds:
+    """When an answer counts as coherent (each bound was set on SmolLM2-135M, see README).
+
+    `max_perplexity`: perplexity of the answer under the unsteered model; `max_repetition`:
+    `repetition_rate` of word 3-grams; `min_english`: `english_ratio` (English prompts);
+    `min_tokens`: an empty answer is not an answer."""
+
+    max_perplexity: float = 40.0
+    max_repetition: float = 0.5
+    min_english: float = 0.9
+    min_tokens: int = 1
+
+
+@dataclass(frozen=True)
+class AnswerCoherence:
+    """The offline coherence readings of one answer."""
+
+    perplexity: float
+    repetition: float
+    english: float
+    n_tokens: int
+
+    def ok(self, bounds: CoherenceBounds) -> bool:
+        return (
+            self.n_tokens >= bounds.min_tokens
+            and math.isfinite(self.perplexity)
+            and self.perplexity <= bounds.max_perplexity
+            and self.repetition <= bounds.max_repetition
+            and self.english >= bounds.min_english
+        )
+
+
+def answer_coherence(
+    engine: Any, prompts: Sequence[Any], answers: Sequence[str], priority: str = "search"
+) -> list[AnswerCoherence]:
+    """Perplexity under the unsteered model (one batched `engine.nll`), repetition and language
+    of each answer to its prompt."""
+    nll = engine.nll(list(prompts), list(answers), plans=None, priority=priority)
+    out = []
+    for answer, (total, count) in zip(answers, nll, strict=True):
+        ppl = math.exp(min(total / count, 50.0)) if count else math.inf
+        out.append(AnswerCoherence(ppl, repetition_rate(answer), english_ratio(answer), count))
+    return out
+
+
+@dataclass
+class Coherence:
+    """Coherence floor for any model: share of a candidate's answers that are coherent by
+    `CoherenceBounds` (perplexity under the unsteered model, repetition, language)."""
+
+    bounds: CoherenceBounds = CoherenceBounds()
+    name: str = "coherence"
+    lower_is_better: bool = False
+
+    def readings(self, batch: EvalBatch) -> list[list[AnswerCoherence]]:
+        outs = batch.outputs()
+        prompts = [p for _ in outs for p in batch.prompt_inputs]
+        flat = answer_coherence(batch.engine, prompts, [a for row in outs for a in row])
+        n = len(batch.prompt_inputs)
+        return [flat[i * n : (i + 1) * n] for i in range(len(outs))]
+
+    def score(self, batch: EvalBatch) -> list[float]:
+        return [_mean([float(r.ok(self.bounds)) for r in row]) for row in self.readings(batch)]
+
+
+def answer_words(text: str) -> int:
+    """Length of an answer in words (the verbosity judge)."""
+    return len(text.split())
+
+
+@dataclass
+class AnswerLength:
+    """Mean answer length in words: the judge of verbosity (higher = more verbose)."""
+
+    name: str = "length"
+    lower_is_better: bool = False
+
+    def score(self, batch: EvalBatch) -> list[float]:
+        return [_mean([float(answer_words(t)) for t in outs]) for outs in batch.outputs()]
+
+
 @dataclass
 class Repetition:
     """Coherence proxy: mean repetition rate of the answers (lower is better)."""

@@ -52,6 +52,7 @@ class VectorMeta:
     opposite_sign_layers: list[int] = field(default_factory=list)
     c_max: float = DEFAULT_C_MAX
     c_max_source: str = "default"
+    calibration: dict[str, Any] = field(default_factory=dict)
     dataset_hash: str = ""
     n_examples: int = 0
     created: str = field(default_factory=utc_now)
@@ -309,6 +310,36 @@ def set_functional_range(path: str | Path, c_max: float, source: str) -> Steerin
     vec.meta.c_max_source = source
     vec.save(path)
     return vec
+
+
+def set_calibration(
+    path: str | Path, c_max: float, layers: list[int], record: dict[str, Any]
+) -> SteeringVector:
+    """Write a measured range (`steertui.search.calibrate`) into a vector file, atomically: the
+    range, the layers it was measured on (now the recommended ones) and how it was measured."""
+    if not math.isfinite(c_max) or c_max <= 0:
+        raise VectorError(f"functional range c_max must be a positive number, got {c_max}")
+    vec = SteeringVector.load(path)
+    bad = [x for x in layers if x not in vec.layers]
+    if not layers or bad:
+        raise VectorError(f"{path}: calibrated layers {bad or layers} are not in the vector")
+    vec.meta.c_max = float(c_max)
+    vec.meta.c_max_source = "calibrated"
+    vec.meta.recommended_layers = sorted(int(x) for x in layers)
+    vec.meta.calibration = _finite(record)
+    vec.save(path)
+    return vec
+
+
+def _finite(value: Any) -> Any:
+    """JSON-safe copy: non-finite floats become None."""
+    if isinstance(value, dict):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def _ranges(layers: list[int]) -> str:

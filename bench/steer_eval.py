@@ -1,0 +1,259 @@
+"""SteerLab's experiment E1 on a real model: does each knob steer, and does the answer hold?
+
+For each dimension: build its vector (cached in the home), calibrate its range on first use
+(`steertui.search.calibrate`), train its probe judge on its own contrastive examples
+(`steertui.search.judge.ProbeJudge`), then generate greedy answers to held-out everyday
+questions (never the probe's training data, never the calibration questions) at knob
+-100, -50, 0, +50, +100 (all knobs as rows of batched generates) and read:
+
+- judge: 100 x the probe's P(positive pole) of each answer, mean +- 2 standard errors over
+  the n questions (verbosity also shows the answer length in words);
+- coherence: the share of answers that are coherent (perplexity under the unsteered model,
+  repetition and language within `CoherenceBounds`) and the mean perplexity.
+
+    python bench/steer_eval.py --model smollm2 [--dims cost,tone] [--n 8] [--tokens 40]
+
+Prints a table, a terminal chart and, with --markdown, the README's table. A dimension whose
+judge does not move monotonically by more than its error bar is reported as "does not steer".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import machine  # noqa: E402
+
+KNOBS = (-100.0, -50.0, 0.0, 50.0, 100.0)
+EVAL_PROMPTS = (
+    "I have a free Saturday. What should I do?",
+    "Where should I take my family for dinner?",
+    "Suggest a way to spend a day off.",
+    "What should I pack for a weekend away?",
+    "How can I surprise my partner this week?",
+    "Recommend somewhere to go on holiday.",
+    "What is a nice way to spend an afternoon in a new city?",
+    "How should I celebrate a friend's promotion?",
+    "What hobby should I pick up this year?",
+    "Plan a day out for a group of friends.",
+    "What should I cook for guests on Friday?",
+    "Where can I go to unwind after work?",
+)
+"""Held out: none of these is a dimension example or a calibration question."""
+
+
+@dataclass
+class Cell:
+    knob: float
+    judge: float
+    judge_err: float
+    share: float
+    perplexity: float
+    ppl_err: float
+    words: float
+    answers: list[str]
+
+
+def mean_err(xs: list[float]) -> tuple[float, float]:
+    """Mean and 2 standard errors of the finite values."""
+    xs = [x for x in xs if math.isfinite(x)]
+    if not xs:
+        return math.nan, math.nan
+    m = sum(xs) / len(xs)
+    if len(xs) < 2:
+        return m, math.nan
+    sd = math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1))
+    return m, 2 * sd / math.sqrt(len(xs))
+
+
+def verdict(cells: list[Cell]) -> str:
+    """'steers' when the judge rises with the knob (non-decreasing within error bars and the
+    ends apart by more than both bars), 'weak' when it only rises, else 'does not steer'."""
+    js = [c.judge for c in cells]
+    errs = [c.judge_err if math.isfinite(c.judge_err) else 0.0 for c in cells]
+    if not all(math.isfinite(j) for j in js):
+        return "no reading"
+    mono = all(js[i + 1] >= js[i] - (errs[i] + errs[i + 1]) / 2 for i in range(len(js) - 1))
+    apart = js[-1] - js[0] > errs[-1] + errs[0]
+    if mono and apart:
+        return "steers"
+    if js[-1] > js[0]:
+        return "weak"
+    return "does not steer"
+
+
+def evaluate_dimension(
+    engine: object, home: object, name: str, n: int, tokens: int, method: str, log: object
+) -> dict[str, object]:
+    from steertui.search.calibrate import ensure_calibrated, measure_grid
+    from steertui.search.judge import ProbeJudge
+    from steertui.vectors.build import load_for_model
+    from steertui.vectors.dimensions import DimensionLibrary
+    from steertui.vectors.knobs import knob_to_coeff
+
+    t0 = time.perf_counter()
+    dim = DimensionLibrary(home, str(engine.model_id)).get(name)  # type: ignore[attr-defined]
+
+    def bar(label: str) -> object:
+        def progress(done: int, total: int) -> None:
+            print(f"\r  {name}: {label} {done}/{total}   ", end="", file=sys.stderr, flush=True)
+
+        return progress
+
+    vec = load_for_model(engine, dim, method, home, progress=bar("reading examples"))
+    vec = ensure_calibrated(engine, vec, dim, progress=bar("calibrating"))
+    t_cal = time.perf_counter() - t0
+    probe = ProbeJudge.train(engine, dim)
+    layers = vec.recommended_layers
+    coeffs = [knob_to_coeff(k, vec.c_max) for k in KNOBS]
+    prompts = list(EVAL_PROMPTS[:n])
+    done = 0
+
+    def step(rows: int) -> None:
+        nonlocal done
+        done += rows
+        bar("answering")(done, len(coeffs) * len(prompts))
+
+    points = measure_grid(engine, vec, prompts, coeffs, layers, tokens, probe=probe, progress=step)
+    print("\r" + " " * 60 + "\r", end="", file=sys.stderr)
+    cells = []
+    for knob, p in zip(KNOBS, points, strict=True):
+        j, je = mean_err([100.0 * x if x is not None else math.nan for x in p.judge])
+        ppl, pe = mean_err([r.perplexity for r in p.readings])
+        cells.append(Cell(knob, j, je, p.share, ppl, pe, p.words, p.answers))
+    out = {
+        "dimension": name,
+        "poles": [dim.negative, dim.positive],
+        "layers": layers,
+        "c_max": vec.c_max,
+        "total_push": vec.c_max * len(layers),
+        "probe_layer": probe.layer,
+        "probe_accuracy": probe.accuracy,
+        "cells": [c.__dict__ for c in cells],
+        "verdict": verdict(cells),
+        "seconds": round(time.perf_counter() - t0, 1),
+        "calibration_seconds": round(t_cal, 1),
+    }
+    print(json.dumps(out), file=log, flush=True)  # type: ignore[call-overload]
+    return out
+
+
+def fmt(x: float, err: float | None = None, digits: int = 0) -> str:
+    if not math.isfinite(x):
+        return "-"
+    text = f"{x:.{digits}f}"
+    if err is not None and math.isfinite(err):
+        text += f"±{err:.{digits}f}"
+    return text
+
+
+def table(results: list[dict[str, object]], markdown: bool) -> list[str]:
+    head = ["dimension (- / +)", "push ±100", "probe"]
+    head += [f"{int(k):+d}" if k else "0" for k in KNOBS]
+    head += ["coherent -100 / 0 / +100", "ppl -100 / 0 / +100", "verdict"]
+    rows = []
+    for r in results:
+        cells = [Cell(**c) for c in r["cells"]]  # type: ignore[attr-defined]
+        poles = r["poles"]
+        row = [
+            f"{r['dimension']} ({poles[0]} / {poles[1]})",  # type: ignore[index]
+            f"{r['total_push']:.2f} on {len(r['layers'])} layers",  # type: ignore[arg-type]
+            f"L{r['probe_layer']} {r['probe_accuracy']:.2f}",
+        ]
+        row += [fmt(c.judge, c.judge_err) for c in cells]
+        ends = (cells[0], cells[2], cells[-1])
+        row.append(" / ".join(f"{c.share:.0%}" for c in ends))
+        row.append(" / ".join(fmt(c.perplexity, digits=1) for c in ends))
+        verdict_text = str(r["verdict"])
+        if r["dimension"] == "verbosity":
+            verdict_text += " (words " + " / ".join(f"{c.words:.0f}" for c in ends) + ")"
+        row.append(verdict_text)
+        rows.append(row)
+    if markdown:
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        lines += ["| " + " | ".join(row) + " |" for row in rows]
+        return lines
+    widths = [max(len(x) for x in col) for col in zip(head, *rows, strict=True)]
+    return [
+        "  ".join(x.ljust(w) for x, w in zip(line, widths, strict=True)) for line in [head, *rows]
+    ]
+
+
+def chart(results: list[dict[str, object]]) -> list[str]:
+    """Judge score (0-100) per knob for each dimension, one row of bars per dimension."""
+    blocks = " ▁▂▃▄▅▆▇█"
+    lines = ["judge score at knob -100 -50 0 +50 +100 (bar height 0-100), coherent share"]
+    for r in results:
+        cells = [Cell(**c) for c in r["cells"]]  # type: ignore[attr-defined]
+        bars = "".join(
+            "·" if not math.isfinite(c.judge) else blocks[max(0, min(8, round(c.judge / 12.5)))]
+            for c in cells
+        )
+        coh = "".join(blocks[round(c.share * 8)] for c in cells)
+        lines.append(f"  {r['dimension']:<10} judge {bars}   coherent {coh}   {r['verdict']}")
+    return lines
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", default="smollm2")
+    ap.add_argument("--dims", default="", help="comma-separated (default: all shipped ones)")
+    ap.add_argument("--n", type=int, default=8, help="questions per knob value")
+    ap.add_argument("--tokens", type=int, default=40, help="answer tokens")
+    ap.add_argument("--method", default="diffmean")
+    ap.add_argument("--home", default=None, help="data home (vectors are cached there)")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--dtype", default="float32")
+    ap.add_argument("--markdown", action="store_true", help="print the README table too")
+    ap.add_argument("--log", default=None, help="append each dimension's result as JSON lines")
+    ap.add_argument("--answers", action="store_true", help="print the answers at -100 / 0 / +100")
+    args = ap.parse_args()
+
+    from steertui.engine import Engine, load_model
+    from steertui.home import Home
+    from steertui.vectors.dimensions import DimensionLibrary
+
+    t0 = time.perf_counter()
+    home = Home.resolve(args.home)
+    engine = Engine(load_model(args.model, device=args.device, dtype=args.dtype, home=home))
+    names = [d for d in args.dims.split(",") if d] or DimensionLibrary(
+        home, str(engine.model_id)
+    ).names()
+    n = max(2, min(args.n, len(EVAL_PROMPTS)))
+    print(f"model {engine.model_id}; {machine(args.device)}; home {home.root}")
+    print(
+        f"{len(names)} dimensions, n = {n} questions per knob value, {args.tokens} tokens, greedy"
+    )
+    log = open(args.log, "a") if args.log else open("/dev/null", "w")  # noqa: SIM115
+    results = []
+    for name in names:
+        results.append(evaluate_dimension(engine, home, name, n, args.tokens, args.method, log))
+        r = results[-1]
+        print(f"  {name}: {r['verdict']} ({r['seconds']} s)", flush=True)
+        if args.answers:
+            for c in (r["cells"][0], r["cells"][2], r["cells"][-1]):  # type: ignore[index]
+                print(f"    knob {c['knob']:+.0f}: {c['answers'][0][:150]!r}")
+    log.close()
+    print()
+    print("\n".join(table(results, markdown=False)))
+    print()
+    print("\n".join(chart(results)))
+    print(
+        f"\njudge: 100 x P(positive pole) by the dimension's probe, mean ± 2 standard errors "
+        f"over n = {n}; coherent: share of answers with perplexity under the unsteered model, "
+        f"repetition and language within bounds; total {time.perf_counter() - t0:.0f} s"
+    )
+    if args.markdown:
+        print()
+        print("\n".join(table(results, markdown=True)))
+
+
+if __name__ == "__main__":
+    main()
