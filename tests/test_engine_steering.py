@@ -115,6 +115,25 @@ def test_text_vector_as_llm_steer_makes_it(engine):
     ]
 
 
+def test_a_text_is_captured_unsteered(engine):
+    """A text read on a layer that already carries vectors (its own, another Steer's, one
+    upstream) gives the vector it gives alone."""
+    from steertui.engine import text_vector
+
+    direction, norm = text_vector(engine, "logical", layers=[1]).at(1)
+    alone = norm * direction / direction.norm()
+    other = Steer(engine.model, engine.tokenizer)
+    other.add(0, 2.0, vector=torch.ones(engine.hidden_size))
+    with Steer(engine.model, engine.tokenizer) as steer:
+        steer.add(0, 0.8, text="logical")
+        steer.add(1, 0.8, text="logical")
+        steer.add(1, 0.8, text="logical")
+        first, second = (e.vector for e in steer._entries[1:])
+    other.reset_all()
+    torch.testing.assert_close(first, alone)
+    torch.testing.assert_close(second, alone)
+
+
 def _plans(engine) -> list[RowPlan | None]:
     g = torch.Generator().manual_seed(3)
     h = engine.hidden_size

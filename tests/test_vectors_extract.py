@@ -145,6 +145,31 @@ def test_text_vector(engine) -> None:
     assert one_sided.meta.recommended_layers
 
 
+def test_steer_search_and_library_share_one_text_vector(engine) -> None:
+    """`Steer.add(text=)`, the search's text candidate and the library agree, and a negative
+    text means the texts' mean minus the negative texts' mean everywhere."""
+    from steertui.engine import Steer, text_vector
+    from steertui.search.evaluate import PlanBuilder
+    from steertui.search.space import CandidateVector
+
+    layer = 2
+    with Steer(engine.model, engine.tokenizer) as steer:
+        steer.add(layer, 1.0, text="caviar")
+        from_steer = steer._entries[0].vector
+    from_search = PlanBuilder(engine).spec(CandidateVector(layer, 1.0, "caviar"))[0].delta_vector()
+    from_library = extract_text_vector(engine, "caviar").direction(layer)
+    torch.testing.assert_close(from_search, from_steer)
+    torch.testing.assert_close(from_library, from_steer, rtol=1e-4, atol=1e-5)
+    both = text_vector(engine, ["caviar", "spa"], ["a free picnic"], layers=[layer])
+    pos = text_vector(engine, ["caviar", "spa"], layers=[layer])
+    neg = text_vector(engine, [], ["a free picnic"], layers=[layer])
+    torch.testing.assert_close(both.direction, pos.direction + neg.direction)
+    library = extract_text_vector(engine, ["caviar", "spa"], ["a free picnic"])
+    unit = both.direction[0] / both.direction[0].norm()
+    torch.testing.assert_close(library.direction(layer), unit * library.norm(layer))
+    assert library.norm(layer) == pytest.approx(float(both.norm[0]), rel=1e-5)
+
+
 def test_cache_builds_once_and_rebuilds_when_the_dataset_changes(engine, tmp_path: Path) -> None:
     home = Home(tmp_path / "home")
     seen: list[tuple[int, int]] = []
