@@ -27,6 +27,16 @@ def _merge_system(messages: Sequence[Message]) -> list[dict[str, str]]:
     return rest
 
 
+def last_exchange(messages: Sequence[Message]) -> list[Message]:
+    """For a single-turn model: the system messages and the conversation from the last user
+    message on (the earlier turns dropped)."""
+    last_user = max((i for i, m in enumerate(messages) if m["role"] == "user"), default=None)
+    if last_user is None:
+        return list(messages)
+    head = [m for m in messages[:last_user] if m["role"] == "system"]
+    return head + list(messages[last_user:])
+
+
 def plain_prompt(messages: Sequence[Message], add_generation_prompt: bool = True) -> str:
     lines = [f"{m['role']}: {m['content']}" for m in messages]
     if add_generation_prompt:
@@ -35,11 +45,17 @@ def plain_prompt(messages: Sequence[Message], add_generation_prompt: bool = True
 
 
 def chat_token_ids(
-    tokenizer: Any, messages: Sequence[Message], add_generation_prompt: bool = True
+    tokenizer: Any,
+    messages: Sequence[Message],
+    add_generation_prompt: bool = True,
+    single_turn: bool = False,
 ) -> list[int]:
+    """Token ids of a conversation; a `single_turn` model gets only its `last_exchange`."""
     for m in messages:
         if "role" not in m or "content" not in m:
             raise ValueError("each chat message needs a 'role' and a 'content'")
+    if single_turn:
+        messages = last_exchange(messages)
     if getattr(tokenizer, "chat_template", None):
         try:
             out = tokenizer.apply_chat_template(

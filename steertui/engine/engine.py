@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from steertui.engine.chat import Message, chat_token_ids
+from steertui.engine.chat import Message, chat_token_ids, last_exchange
 from steertui.engine.context import (
     ForwardContext,
     cache_kwarg,
@@ -103,6 +103,8 @@ class Engine:
             for i, layer in enumerate(loaded.layers)
         ]
         object.__setattr__(self.model, "_steertui_engine", self)
+        self._notices: list[str] = []
+        self._noticed: set[str] = set()
 
     # ----- facts -------------------------------------------------------------------------
     @property
@@ -195,11 +197,31 @@ class Engine:
                 saved
             )
 
+    # ----- notices -----------------------------------------------------------------------
+    def _notice_once(self, key: str, text: str) -> None:
+        if key not in self._noticed:
+            self._noticed.add(key)
+            self._notices.append(text)
+
+    def take_notices(self) -> list[str]:
+        """Lines for the user that came up while serving requests (each said once per engine),
+        removed as they are taken. The app and CLI show them; nothing goes to `warnings`."""
+        taken = self._notices[:]
+        del self._notices[: len(taken)]  # a notice added meanwhile stays for the next take
+        return taken
+
     # ----- inputs ------------------------------------------------------------------------
     def chat_ids(
         self, messages: Sequence[Message], add_generation_prompt: bool = True
     ) -> list[int]:
-        return chat_token_ids(self.tokenizer, messages, add_generation_prompt)
+        single = self.loaded.single_turn
+        if single and len(last_exchange(messages)) < len(messages):
+            self._notice_once(
+                "single_turn",
+                f"{self.model_id} is a single-turn model: each answer sees only the system "
+                "prompt and your last message, not the earlier turns",
+            )
+        return chat_token_ids(self.tokenizer, messages, add_generation_prompt, single)
 
     def prompt_ids(self, prompt: Prompt) -> list[int]:
         if isinstance(prompt, str):

@@ -25,6 +25,7 @@ from torch import nn
 from steertui.engine.layers import find_layers, hidden_size, module_device
 from steertui.errors import EngineError
 from steertui.home import Home
+from steertui.toy import card as toy_card
 
 TOY_NAMES = {"toy", "", "steertui/toy"}
 SMOLLM2_NAMES = {"smollm2"}
@@ -227,6 +228,8 @@ class LoadedModel:
     layers_path: str
     hidden_size: int
     notices: list[str] = field(default_factory=list)
+    # Trained on one exchange only (its model card says so): prompts carry the last one only.
+    single_turn: bool = False
 
     @property
     def n_layers(self) -> int:
@@ -262,6 +265,7 @@ class LoadedModel:
             layers=layers,
             layers_path=path,
             hidden_size=hidden_size(model.config),
+            single_turn=name == "toy" and bool(toy_card().get("single_turn", False)),
         )
         if not loaded.has_chat_template:
             loaded.notices.append(

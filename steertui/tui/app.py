@@ -544,6 +544,9 @@ class SteerApp(App[None]):
             return  # the app is closing: the answer is saved, the screen is gone
         gen.widget.text = message.text
         await gen.widget.finish(_footer(len(message.token_ids), tps, stopped, self.knob_values))
+        take_notices = getattr(self.engine, "take_notices", None)  # e.g. "single-turn model"
+        for notice in take_notices() if take_notices is not None else []:
+            self.notify(notice, title="Model")
         status = self.main.status
         status.tokens_per_second = tps
         status.state = "stopped" if stopped else "ready"
