@@ -59,6 +59,7 @@ def test_a_gguf_path_loads_from_the_cache_much_faster(smollm2: RealModel) -> Non
 
     path = str(loading.smollm2_path())
     assert loading.model_id_for(path) == "smollm2"  # the same file: the same vectors
+    assert loading.load_config(path, home=smollm2.home).num_hidden_layers == 30  # from the cache
     start = time.perf_counter()
     again = load_model(path, device="cpu", dtype="float32", home=smollm2.home)
     seconds = time.perf_counter() - start

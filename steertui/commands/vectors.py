@@ -25,9 +25,9 @@ BARS = " ▏▎▍▌▋▊▉█"
 
 def _model_id(model: str) -> str:
     """The id the engine reports for `model`, without loading it."""
-    from steertui.engine.loading import TOY_NAMES, resolve_model_name
+    from steertui.engine.loading import model_id_for
 
-    return "toy" if model.strip().lower() in TOY_NAMES else resolve_model_name(model)
+    return model_id_for(model)
 
 
 def _bar(value: float, top: float, width: int = 20) -> str:
@@ -375,10 +375,8 @@ def import_(
     positive: Annotated[str, typer.Option("--positive", help="Positive pole label.")] = "",
 ) -> None:
     """Import a llama.cpp control vector for a model; refuses other hidden sizes or depths."""
-    from transformers import AutoConfig
-
     from steertui.engine.layers import hidden_size, layer_count
-    from steertui.engine.loading import resolve_model_name
+    from steertui.engine.loading import load_config
     from steertui.errors import EngineError, VectorError
     from steertui.home import Home
     from steertui.vectors.build import built_dir, save_built
@@ -389,7 +387,7 @@ def import_(
     the_home = Home.resolve(home).ensure()
     model_id = _model_id(model)
     try:
-        config = AutoConfig.from_pretrained(resolve_model_name(model))
+        config = load_config(model, home=the_home)
     except (OSError, ValueError) as exc:
         raise EngineError(f"cannot read the config of model {model!r}: {exc}") from None
     n_layers = layer_count(config)

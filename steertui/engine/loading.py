@@ -77,6 +77,27 @@ def model_id_for(name: str | None) -> str:
     return source
 
 
+def load_config(
+    name: str | None,
+    trust_remote_code: bool = False,
+    home: Home | str | os.PathLike[str] | None = None,
+) -> Any:
+    """A model's config without its weights (a `.gguf` file's from its float32 copy in `home`
+    if there is one, else from its metadata); raises what `AutoConfig.from_pretrained` raises."""
+    from transformers import AutoConfig
+
+    source = resolve_model_name(name)
+    with quiet_transformers():
+        if is_gguf_file(source):
+            the_home = home if isinstance(home, Home) else Home.resolve(home)
+            cached = gguf_cache_dir(source, the_home)
+            if (cached / "config.json").is_file():
+                return AutoConfig.from_pretrained(str(cached))
+            path = Path(source)
+            return AutoConfig.from_pretrained(str(path.parent), gguf_file=path.name)
+        return AutoConfig.from_pretrained(source, trust_remote_code=trust_remote_code)
+
+
 def is_gguf_file(source: str) -> bool:
     return source.lower().endswith(".gguf") and os.path.isfile(source)
 
