@@ -63,7 +63,7 @@ def command(config: ConfigOpt = None, resume: ResumeOpt = None, home: HomeOpt = 
 
     # The model is loaded and the config checked against it before a new run is created, so a
     # missing model, a bad device, an unknown dimension or a layer out of range leaves no run.
-    loaded = load_model(cfg.model, device=cfg.device, dtype=cfg.dtype)
+    loaded = load_model(cfg.model, device=cfg.device, dtype=cfg.dtype, home=where)
     engine = Engine(loaded)
     check_run(engine, cfg, where)
     if resume is not None:

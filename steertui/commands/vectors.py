@@ -92,7 +92,7 @@ def build(
     dim = DimensionLibrary(the_home, _model_id(model)).get(dimension)
     the_home.ensure()  # a home that cannot take the vector is one line now, not after extracting
     with console.status(f"loading {shown(model)} ..."):
-        engine = Engine(load_model(model, device=device, dtype=dtype))
+        engine = Engine(load_model(model, device=device, dtype=dtype, home=the_home))
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -177,7 +177,7 @@ def calibrate(
     console = _console()
     dim = DimensionLibrary(the_home, _model_id(model)).get(dimension)
     with console.status(f"loading {model} ..."):
-        engine = Engine(load_model(model, device=device, dtype=dtype))
+        engine = Engine(load_model(model, device=device, dtype=dtype, home=the_home))
     with _bar_progress(console, "") as bar:
         task = bar.add_task(f"reading {dim.name} ({method})", total=None)
 

@@ -122,11 +122,11 @@ class ChunkBatcher:
         return out
 
 
-def default_engine_factory(device: str, dtype: str) -> EngineFactory:
+def default_engine_factory(device: str, dtype: str, home: Home | None = None) -> EngineFactory:
     def factory(model: str) -> Any:
         from steertui.engine import Engine, load_model
 
-        return Engine(load_model(model, device=device, dtype=dtype))
+        return Engine(load_model(model, device=device, dtype=dtype, home=home))
 
     return factory
 
@@ -159,7 +159,7 @@ class SteerApp(App[None]):
         self.home = (home or Home.resolve(None)).ensure()
         self.requested_dims = list(dims) if dims else None
         self.requested_session = session_id
-        self.engine_factory = engine_factory or default_engine_factory(device, dtype)
+        self.engine_factory = engine_factory or default_engine_factory(device, dtype, self.home)
         self.store = store if store is not None else _open_store(self.home)
         self._provider_override = provider
         self.provider: VectorProvider | None = provider
@@ -452,7 +452,10 @@ class SteerApp(App[None]):
         self.history.append({"role": "user", "content": text})
         self.message_ids.append(row.id)
         await self.main.chat.add_user(text)
-        # a reply to an answer is also a reaction: LEARN reads it before the next answer is planned
+        # a reply to an answer is also a reaction: LEARN reads it before the next answer is planned,
+        # from the profile as the knobs show it (a knob moved a moment ago is still debounced)
+        if reacting and self._pending_prefs:
+            self.flush_preferences()
         if not (reacting and self.learn("reply", text, then=self.start_generation)):
             await self.start_generation()
 
