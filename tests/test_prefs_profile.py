@@ -193,3 +193,13 @@ def test_a_plain_new_request_is_not_taken_as_a_reaction(store) -> None:
     update = learner.maybe_reply("Thanks, perfect!")
     assert update is not None and update.moved == {} and store.feedback()[0].kind == "reply"
     assert learner.maybe_reply("Where can we eat with the kids?").moved["age"] < 0
+
+
+def test_a_word_that_merely_ends_in_er_asks_for_nothing() -> None:
+    from steertui.prefs.learn import _pull_word
+
+    assert _pull_word("And what should we do after dinner?") == 0
+    assert _pull_word("Is there another option for the other day?") == 0
+    assert _pull_word("Something a bit quieter, please") == 1
+    assert _pull_word("I'd like it fancier than that") == 1
+    assert _pull_word("too loud") == -1

@@ -88,12 +88,29 @@ def apply_update(
     return {d: clamp_knob(v + step * s * int(directions.get(d, 0))) for d, v in values.items()}
 
 
+INTENSIFIERS = frozenset(
+    {"bit", "little", "much", "way", "lot", "even", "slightly", "somewhat", "far"}
+)
+
+
+def _comparative(tokens: Sequence[str], i: int) -> bool:
+    """Whether tokens[i] is used as a comparative ("fancier than", "a bit quieter"): a word that
+    merely ends in -er ("after", "dinner", "other") asks for nothing."""
+    if len(tokens[i]) < 5 or not tokens[i].endswith("er"):
+        return False
+    after = tokens[i + 1] if i + 1 < len(tokens) else ""
+    before = tokens[i - 1] if i > 0 else ""
+    return after == "than" or before in INTENSIFIERS
+
+
 def _pull_word(text: str) -> int:
     """+1 if the reply asks for more of something, -1 for less/too, 0 if neither."""
     tokens = words(text)
     if any(t in AWAY for t in tokens):
         return -1
-    if any(t in TOWARDS for t in tokens) or any(t.endswith(("er", "ier")) for t in tokens):
+    if any(t in TOWARDS for t in tokens) or any(
+        _comparative(tokens, i) for i in range(len(tokens))
+    ):
         return 1
     return 0
 

@@ -452,10 +452,7 @@ class SteerApp(App[None]):
         self.history.append({"role": "user", "content": text})
         self.message_ids.append(row.id)
         await self.main.chat.add_user(text)
-        # a reply to an answer is also a reaction: LEARN reads it before the next answer is planned,
-        # from the profile as the knobs show it (a knob moved a moment ago is still debounced)
-        if reacting and self._pending_prefs:
-            self.flush_preferences()
+        # a reply to an answer is also a reaction: LEARN reads it before the next answer is planned
         if not (reacting and self.learn("reply", text, then=self.start_generation)):
             await self.start_generation()
 
@@ -988,6 +985,10 @@ class SteerApp(App[None]):
     def _start_learning(self, reaction: Any, then: Callable[[], Awaitable[None]] | None) -> None:
         from steertui.tui import prefs_screens
 
+        # LEARN moves the profile from where the knobs show it: a knob moved a moment ago is still
+        # in the debounce, and would otherwise be overwritten by the update.
+        if self._pending_prefs:
+            self.flush_preferences()
         self.learning = True
         self._after_learning = then
         self._learn_worker(reaction, prefs_screens.signals_for(self))

@@ -110,11 +110,13 @@ async def ready(pilot: Any) -> SteerApp:
     return app
 
 
-async def ask(pilot: Any, text: str) -> None:
-    """Type a message, press Enter, wait for the answer to finish."""
+async def ask(pilot: Any, text: str, timeout: float = 30.0) -> None:
+    """Type a message, press Enter, wait (up to `timeout` seconds) for the answer to finish."""
     app = pilot.app
     before = app.last
     app.main.prompt.focus()
     app.main.prompt.value = text
     await pilot.press("enter")
-    await wait_for(pilot, lambda: app.generation is None and app.last not in (None, before))
+    await wait_for(
+        pilot, lambda: app.generation is None and app.last not in (None, before), timeout
+    )
