@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from steertui.commands.common import HomeOpt
+from steertui.commands.common import HomeOpt, cell, shown
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -18,21 +18,6 @@ def _store(home: str | None) -> Any:
     from steertui.store import Store
 
     return Store.open(Home.resolve(home).ensure().db_path)
-
-
-def visible(text: str) -> str:
-    """Stored text with its control characters made harmless (escape sequences never reach the
-    terminal)."""
-    from steertui.safe_text import visible as make_visible
-
-    return make_visible(text)
-
-
-def show_text(text: str) -> str:
-    """Stored text for a Rich markup string: control characters made harmless, markup escaped."""
-    from rich.markup import escape
-
-    return escape(visible(text))
 
 
 def _num(value: float | None) -> str:
@@ -49,7 +34,6 @@ def list_runs(home: HomeOpt = None) -> None:
     """Every search run, newest first."""
     from rich.console import Console
     from rich.table import Table
-    from rich.text import Text
 
     store = _store(home)
     runs = store.list_runs()
@@ -69,8 +53,8 @@ def list_runs(home: HomeOpt = None) -> None:
         # Stored strings are shown as text: markup in a model id is printed, never interpreted.
         table.add_row(
             *(
-                Text(visible(str(cell)))
-                for cell in (
+                cell(value)
+                for value in (
                     r.id,
                     r.kind,
                     r.shown_status,
@@ -92,7 +76,6 @@ def list_runs(home: HomeOpt = None) -> None:
 def show(run: RunArg, home: HomeOpt = None) -> None:
     """A run's settings, its trials and a chart of score per iteration."""
     from rich.console import Console
-    from rich.markup import escape
     from rich.table import Table
 
     from steertui.search.chart import chart
@@ -104,19 +87,19 @@ def show(run: RunArg, home: HomeOpt = None) -> None:
     console = Console()
     model, metric = _config_bits(r.config)
     console.print(
-        f"run {r.id} · {escape(r.kind)} · {r.shown_status} · model {show_text(model)} · "
-        f"metric {show_text(metric)} · seed {r.seed}"
+        f"run {r.id} · {shown(r.kind)} · {r.shown_status} · model {shown(model)} · "
+        f"metric {shown(metric)} · seed {r.seed}"
     )
-    process = f" by pid {r.pid} on {show_text(r.host or '?')}" if r.pid else ""
+    process = f" by pid {r.pid} on {shown(r.host or '?')}" if r.pid else ""
     console.print(
         f"started {r.started}{process}" + (f", finished {r.finished}" if r.finished else "")
     )
     if r.shown_status == "interrupted":
         console.print(f"its process is gone: continue it with steertui search --resume {r.id}")
     if r.error:
-        console.print(f"failed: {show_text(r.error)}")
+        console.print(f"failed: {shown(r.error)}")
     if r.log_path:
-        console.print(f"TSV log: {show_text(r.log_path)}")
+        console.print(f"TSV log: {shown(r.log_path)}")
     scored = [t for t in trials if t.status != "baseline"]
     counts = {s: sum(t.status == s for t in scored) for s in ("keep", "discard", "crash")}
     console.print(
@@ -130,8 +113,8 @@ def show(run: RunArg, home: HomeOpt = None) -> None:
             str(t.iteration),
             t.status,
             _num(t.score),
-            show_text(SteerCandidate.from_dict(t.candidate).describe()),
-            show_text(t.error or ""),
+            shown(SteerCandidate.from_dict(t.candidate).describe()),
+            shown(t.error or ""),
             style=style,
         )
     console.print(table)
@@ -147,7 +130,7 @@ def show(run: RunArg, home: HomeOpt = None) -> None:
                 f"+-{_num(res.get('c_max'))}" + (" (written)" if res.get("range_written") else "")
             )
     elif r.best_candidate:
-        console.print(f"best: {show_text(SteerCandidate.from_dict(r.best_candidate).describe())}")
+        console.print(f"best: {shown(SteerCandidate.from_dict(r.best_candidate).describe())}")
 
 
 @app.command("apply")
@@ -217,4 +200,6 @@ def delete(
     store.delete_run(run)
     typer.echo(f"deleted run {run} from {store.path}")
     if r.log_path:
+        from steertui.safe_text import visible
+
         typer.echo(f"its TSV log stays at {visible(r.log_path)}")

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from steertui.commands.common import HomeOpt
+from steertui.commands.common import HomeOpt, shown
 
 ConfigOpt = Annotated[
     Path | None,
@@ -22,7 +22,6 @@ ResumeOpt = Annotated[
 def command(config: ConfigOpt = None, resume: ResumeOpt = None, home: HomeOpt = None) -> None:
     """Run the autonomous steering search from a TOML config; resumable after any interruption."""
     from rich.console import Console
-    from rich.markup import escape
 
     from steertui.errors import ConfigError
     from steertui.home import Home
@@ -72,16 +71,15 @@ def command(config: ConfigOpt = None, resume: ResumeOpt = None, home: HomeOpt = 
         run_id = resume
     else:
         run_id = new_run(store, cfg)
-    console.print(f"run {run_id} ({escape(cfg.mode)}) in {escape(str(where.db_path))}")
+    console.print(f"run {run_id} ({shown(cfg.mode)}) in {shown(str(where.db_path))}")
     if cfg.log_path:
-        console.print(f"TSV log: {escape(str(cfg.log_path))}")
+        console.print(f"TSV log: {shown(str(cfg.log_path))}")
     _run_with_progress(console, engine, cfg, store, run_id, where)
 
 
 def _run_with_progress(
     console: Any, engine: Any, cfg: Any, store: Any, run_id: int, where: Any
 ) -> None:
-    from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from steertui.search.events import BaselineDone, SearchFinished, SearchStarted, TrialDone
@@ -108,11 +106,11 @@ def _run_with_progress(
             if isinstance(event, SearchStarted):
                 progress.update(task, total=event.total, completed=event.next_iteration - 1)
             elif isinstance(event, BaselineDone):
-                shown = "crash" if event.score is None else f"{event.score:.4g}"
+                score = "crash" if event.score is None else f"{event.score:.4g}"
                 progress.console.print(
-                    f"baseline: {shown}" + (f" ({escape(event.error)})" if event.error else "")
+                    f"baseline: {score}" + (f" ({shown(event.error)})" if event.error else "")
                 )
-                progress.update(task, best=shown)
+                progress.update(task, best=score)
             elif isinstance(event, TrialDone):
                 best = "-" if event.best_score is None else f"{event.best_score:.4g}"
                 progress.update(
@@ -126,10 +124,10 @@ def _run_with_progress(
                 if event.status == "keep":
                     progress.console.print(
                         f"#{event.iteration} keep {event.score:.4g}: "
-                        + escape(event.candidate.describe())
+                        + shown(event.candidate.describe())
                     )
                 elif event.status == "crash":
-                    progress.console.print(f"#{event.iteration} crash: {escape(event.error or '')}")
+                    progress.console.print(f"#{event.iteration} crash: {shown(event.error or '')}")
             elif isinstance(event, SearchFinished):
                 finished = event
     if finished is not None:
@@ -140,9 +138,9 @@ def _run_with_progress(
             f"(keeps {finished.keeps}, discards {finished.discards}, crashes {finished.crashes})"
         )
         if finished.best_candidate is not None and finished.best_candidate.vectors:
-            console.print(f"best: {escape(finished.best_candidate.describe())}")
+            console.print(f"best: {shown(finished.best_candidate.describe())}")
         for dim, res in finished.results.items():
-            console.print(escape(f"{dim}: {res}"))
+            console.print(shown(f"{dim}: {res}"))
         console.print(
             f"see it with: steertui runs show {run_id}; apply it: steertui runs apply {run_id}"
         )
