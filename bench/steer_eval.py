@@ -24,29 +24,22 @@ import json
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import machine  # noqa: E402
 
+from steertui.search.calibrate import EVAL_PROMPTS  # noqa: E402
+
+if TYPE_CHECKING:
+    from steertui.engine import Engine
+    from steertui.home import Home
+
 KNOBS = (-100.0, -50.0, 0.0, 50.0, 100.0)
-EVAL_PROMPTS = (
-    "I have a free Saturday. What should I do?",
-    "Where should I take my family for dinner?",
-    "Suggest a way to spend a day off.",
-    "What should I pack for a weekend away?",
-    "How can I surprise my partner this week?",
-    "Recommend somewhere to go on holiday.",
-    "What is a nice way to spend an afternoon in a new city?",
-    "How should I celebrate a friend's promotion?",
-    "What hobby should I pick up this year?",
-    "Plan a day out for a group of friends.",
-    "What should I cook for guests on Friday?",
-    "Where can I go to unwind after work?",
-)
-"""Held out: none of these is a dimension example or a calibration question."""
 
 
 @dataclass
@@ -90,24 +83,24 @@ def verdict(cells: list[Cell]) -> str:
 
 
 def evaluate_dimension(
-    engine: object, home: object, name: str, n: int, tokens: int, method: str, log: object
+    engine: Engine, home: Home, name: str, n: int, tokens: int, method: str, log: TextIO
 ) -> dict[str, object]:
-    from steertui.search.calibrate import ensure_calibrated, measure_grid
+    from steertui.search.calibrate import CalibrationSettings, ensure_calibrated, measure_grid
     from steertui.search.judge import ProbeJudge
     from steertui.vectors.build import load_for_model
     from steertui.vectors.dimensions import DimensionLibrary
     from steertui.vectors.knobs import knob_to_coeff
 
     t0 = time.perf_counter()
-    dim = DimensionLibrary(home, str(engine.model_id)).get(name)  # type: ignore[attr-defined]
+    dim = DimensionLibrary(home, str(engine.model_id)).get(name)
 
-    def bar(label: str) -> object:
+    def bar(label: str) -> Callable[[int, int], None]:
         def progress(done: int, total: int) -> None:
             print(f"\r  {name}: {label} {done}/{total}   ", end="", file=sys.stderr, flush=True)
 
         return progress
 
-    vec = load_for_model(engine, dim, method, home, progress=bar("reading examples"))
+    vec = load_for_model(engine, dim, method, home, bar("reading examples"), calibrate=False)
     vec = ensure_calibrated(engine, vec, dim, progress=bar("calibrating"))
     t_cal = time.perf_counter() - t0
     probe = ProbeJudge.train(engine, dim)
@@ -123,11 +116,12 @@ def evaluate_dimension(
 
     points = measure_grid(engine, vec, prompts, coeffs, layers, tokens, probe=probe, progress=step)
     print("\r" + " " * 60 + "\r", end="", file=sys.stderr)
+    bounds = CalibrationSettings().bounds.relative_to(points[KNOBS.index(0.0)].perplexity)
     cells = []
     for knob, p in zip(KNOBS, points, strict=True):
         j, je = mean_err([100.0 * x if x is not None else math.nan for x in p.judge])
         ppl, pe = mean_err([r.perplexity for r in p.readings])
-        cells.append(Cell(knob, j, je, p.share, ppl, pe, p.words, p.answers))
+        cells.append(Cell(knob, j, je, p.share_under(bounds), ppl, pe, p.words, p.answers))
     out = {
         "dimension": name,
         "poles": [dim.negative, dim.positive],
@@ -136,13 +130,56 @@ def evaluate_dimension(
         "total_push": vec.c_max * len(layers),
         "probe_layer": probe.layer,
         "probe_accuracy": probe.accuracy,
+        "max_perplexity": bounds.max_perplexity,
         "cells": [c.__dict__ for c in cells],
         "verdict": verdict(cells),
         "seconds": round(time.perf_counter() - t0, 1),
         "calibration_seconds": round(t_cal, 1),
     }
-    print(json.dumps(out), file=log, flush=True)  # type: ignore[call-overload]
+    print(json.dumps(out), file=log, flush=True)
     return out
+
+
+def layer_study(
+    engine: Engine, home: Home, names: list[str], n: int, tokens: int, method: str
+) -> None:
+    """Few mid-depth layers with a large push against many layers with a small one, each at
+    its own calibrated edge (equal coherence): the probe judge's swing from -edge to +edge."""
+    from steertui.search.calibrate import CalibrationSettings, calibrate, measure_grid
+    from steertui.search.judge import ProbeJudge
+    from steertui.vectors.build import load_for_model
+    from steertui.vectors.dimensions import DimensionLibrary
+
+    n_layers = int(engine.n_layers)
+    mid = round(n_layers * 0.4)
+    prompts = list(EVAL_PROMPTS[:n])
+    print(
+        "dimension  layers            push(total)  judge -edge / 0 / +edge  swing   coherent -/0/+"
+    )
+    for name in names:
+        dim = DimensionLibrary(home, str(engine.model_id)).get(name)
+        vec = load_for_model(engine, dim, method, home, calibrate=False)
+        probe = ProbeJudge.train(engine, dim)
+        configs = {
+            "recommended": vec.recommended_layers,
+            "6 mid": list(range(mid - 3, mid + 3)),
+            "3 mid": list(range(mid - 1, mid + 2)),
+            "1 mid": [mid],
+        }
+        for label, layers in configs.items():
+            cal = calibrate(engine, vec, dim, layers, CalibrationSettings(max_new_tokens=tokens))
+            c = cal.c_max
+            pts = measure_grid(engine, vec, prompts, [-c, 0.0, c], layers, tokens, probe=probe)
+            js = [mean_err([100 * x for x in p.judge if x is not None]) for p in pts]
+            bounds = CalibrationSettings().bounds.relative_to(pts[1].perplexity)
+            shares = [p.share_under(bounds) for p in pts]
+            print(
+                f"{name:<10} {label:<6}({len(layers):>2}) {c * len(layers):>8.3f}     "
+                + " / ".join(fmt(j, e) for j, e in js)
+                + f"   {js[2][0] - js[0][0]:>5.1f}   "
+                + " / ".join(f"{x:.0%}" for x in shares),
+                flush=True,
+            )
 
 
 def fmt(x: float, err: float | None = None, digits: int = 0) -> str:
@@ -214,7 +251,15 @@ def main() -> None:
     ap.add_argument("--markdown", action="store_true", help="print the README table too")
     ap.add_argument("--log", default=None, help="append each dimension's result as JSON lines")
     ap.add_argument("--answers", action="store_true", help="print the answers at -100 / 0 / +100")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument(
+        "--study-layers", action="store_true", help="compare layer sets at equal coherence"
+    )
     args = ap.parse_args()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
 
     from steertui.engine import Engine, load_model
     from steertui.home import Home
@@ -231,6 +276,9 @@ def main() -> None:
     print(
         f"{len(names)} dimensions, n = {n} questions per knob value, {args.tokens} tokens, greedy"
     )
+    if args.study_layers:
+        layer_study(engine, home, names, n, args.tokens, args.method)
+        return
     log = open(args.log, "a") if args.log else open("/dev/null", "w")  # noqa: SIM115
     results = []
     for name in names:

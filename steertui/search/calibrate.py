@@ -52,6 +52,23 @@ GENERIC_PROMPTS = (
 )
 """Everyday questions every dimension can colour; a dimension's own `questions` come first."""
 
+EVAL_PROMPTS = (
+    "I have a free Saturday. What should I do?",
+    "Where should I take my family for dinner?",
+    "Suggest a way to spend a day off.",
+    "What should I pack for a weekend away?",
+    "How can I surprise my partner this week?",
+    "Recommend somewhere to go on holiday.",
+    "What is a nice way to spend an afternoon in a new city?",
+    "How should I celebrate a friend's promotion?",
+    "What hobby should I pick up this year?",
+    "Plan a day out for a group of friends.",
+    "What should I cook for guests on Friday?",
+    "Where can I go to unwind after work?",
+)
+"""Held out for judging a calibrated knob (the bench, the tests): none is a calibration
+question or a dimension's example."""
+
 
 @dataclass(frozen=True)
 class CalibrationSettings:
@@ -62,12 +79,13 @@ class CalibrationSettings:
     max_new_tokens: int = 32
     start: float = 0.1
     growth: float = 2.0
-    rungs: int = 7
+    rungs: int = 6
     refine_rounds: int = 2
     slack: int = 1
     """answers per push that may fail beyond the unsteered ones"""
     bounds: CoherenceBounds = CoherenceBounds()
-    batch_rows: int = 16
+    """the perplexity bound is taken relative to the unsteered answers (`relative_to`)"""
+    batch_rows: int = 32
 
 
 @dataclass
@@ -83,6 +101,10 @@ class GridPoint:
     readings: list[AnswerCoherence]
     answers: list[str]
     judge: list[float | None] = field(default_factory=list)
+
+    def share_under(self, bounds: CoherenceBounds) -> float:
+        """Share of the answers coherent by `bounds`."""
+        return sum(r.ok(bounds) for r in self.readings) / max(1, len(self.readings))
 
     @property
     def judge_mean(self) -> float:
@@ -111,7 +133,7 @@ def measure_grid(
     max_new_tokens: int = 32,
     bounds: CoherenceBounds = CoherenceBounds(),
     probe: ProbeJudge | None = None,
-    batch_rows: int = 16,
+    batch_rows: int = 32,
     progress: Callable[[int], None] | None = None,
     cancel: threading.Event | None = None,
 ) -> list[GridPoint]:
@@ -241,12 +263,14 @@ def calibrate(
     coeffs = [0.0] + [s * c for c in ladder for s in (1.0, -1.0)]
     points = grid(coeffs)
     base = points[0]
-    need = base.share - settings.slack / len(prompts) - 1e-9
+    bounds = settings.bounds.relative_to(base.perplexity)
+    base_share = base.share_under(bounds)
+    need = base_share - settings.slack / len(prompts) - 1e-9
     measured = {p.coeff: p for p in points}
 
     def holds(c: float) -> bool:
         p = measured.get(c)
-        return p is not None and p.share >= need
+        return p is not None and p.share_under(bounds) >= need
 
     edges: dict[float, tuple[float, float | None]] = {}
     for sign in (1.0, -1.0):
@@ -296,17 +320,17 @@ def calibrate(
         layers=use,
         edge_positive=round(pos_edge, 6),
         edge_negative=round(neg_edge, 6),
-        baseline_share=base.share,
+        baseline_share=base_share,
         baseline_perplexity=base.perplexity,
         prompts=prompts,
         max_new_tokens=settings.max_new_tokens,
-        bounds={k_: float(v) for k_, v in asdict(settings.bounds).items()},
+        bounds={k_: float(v) for k_, v in asdict(bounds).items()},
         points=[
             {
                 "coeff": p.coeff,
-                "share": p.share,
-                "perplexity": p.perplexity if math.isfinite(p.perplexity) else -1.0,
-                "repetition": p.repetition if math.isfinite(p.repetition) else -1.0,
+                "share": p.share_under(bounds),
+                "perplexity": p.perplexity,
+                "repetition": p.repetition,
             }
             for p in sorted(measured.values(), key=lambda p: p.coeff)
         ],
@@ -357,8 +381,11 @@ def ensure_calibrated(
     dimension: Dimension | None = None,
     progress: Progress | None = None,
     cancel: threading.Event | None = None,
+    settings: CalibrationSettings = CalibrationSettings(),
 ) -> SteeringVector:
     """The vector, calibrated on first use with this model (the file keeps the result)."""
     if is_calibrated(vector, str(engine.model_id)):
         return vector
-    return calibrate_vector(engine, vector, dimension, progress=progress, cancel=cancel)
+    return calibrate_vector(
+        engine, vector, dimension, settings=settings, progress=progress, cancel=cancel
+    )

@@ -13,7 +13,7 @@ import inspect
 import math
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from steertui.errors import ConfigError
@@ -143,9 +143,13 @@ class AnswerPerplexity:
         return scores
 
 
+_TOKEN = re.compile(r"\w+")
+
+
 def repetition_rate(text: str, n: int = 3) -> float:
-    """Share of repeated word n-grams: 0 for varied text, near 1 for a loop."""
-    words = text.split()
+    """Share of repeated word n-grams: 0 for varied text, near 1 for a loop. Words are runs of
+    letters and digits, case folded, so "Sélé-Séle-Sélé-..." loops as much as "a a a"."""
+    words = _TOKEN.findall(text.lower())
     grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
     if not grams:
         return 0.0
@@ -164,14 +168,24 @@ def english_ratio(text: str) -> float:
 class CoherenceBounds:
     """When an answer counts as coherent (each bound was set on SmolLM2-135M, see README).
 
-    `max_perplexity`: perplexity of the answer under the unsteered model; `max_repetition`:
+    `max_perplexity`: perplexity of the answer under the unsteered model (`relative_to` sets it
+    from the unsteered answers' own, times `perplexity_factor`); `max_repetition`:
     `repetition_rate` of word 3-grams; `min_english`: `english_ratio` (English prompts);
     `min_tokens`: an empty answer is not an answer."""
 
-    max_perplexity: float = 40.0
-    max_repetition: float = 0.5
-    min_english: float = 0.9
+    max_perplexity: float = 30.0
+    max_repetition: float = 0.35
+    min_english: float = 0.95
     min_tokens: int = 1
+    perplexity_factor: float = 3.0
+
+    def relative_to(self, unsteered_perplexity: float) -> CoherenceBounds:
+        """These bounds with the perplexity bound at `perplexity_factor` x the unsteered
+        answers' mean perplexity (never above `max_perplexity`)."""
+        if not math.isfinite(unsteered_perplexity) or unsteered_perplexity <= 0:
+            return self
+        bound = min(self.max_perplexity, self.perplexity_factor * unsteered_perplexity)
+        return replace(self, max_perplexity=bound)
 
 
 @dataclass(frozen=True)
