@@ -7,7 +7,11 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from rich.text import Text
+
+    from steertui.store import Store
 
 ModelOpt = Annotated[
     str,
@@ -43,3 +47,17 @@ def cell(value: object) -> Text:
     from steertui.safe_text import visible
 
     return Text(visible(str(value)))
+
+
+def open_store(path: Path) -> Store:
+    """`Store.open` for a command: a database that SQLite cannot open here (for one, in a
+    read-only home) is one `StoreError` line, never a traceback."""
+    import sqlite3
+
+    from steertui.errors import StoreError
+    from steertui.store import Store
+
+    try:
+        return Store.open(path)
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot open {path}: {exc} (is the data home read-only?)") from None

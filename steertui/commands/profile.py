@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from steertui.commands.common import HomeOpt, cell, shown
+from steertui.commands.common import HomeOpt, cell, open_store, shown
 from steertui.safe_text import visible
 
 if TYPE_CHECKING:
@@ -35,14 +35,13 @@ def _open(home: str | None, create: bool, write: bool = True) -> Store | None:
     """The home's store; None when it has none and `create` is false. A command that writes
     (`write`) checks first that the home can be written: one line, before anything else."""
     from steertui.home import Home
-    from steertui.store import Store
 
     resolved = Home.resolve(home)
     if not create and not resolved.db_path.exists():
         return None
     if write or create:
         resolved.ensure()
-    return Store.open(resolved.db_path)
+    return open_store(resolved.db_path)
 
 
 @app.command("show")

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from steertui.commands.common import HomeOpt, cell
+from steertui.commands.common import HomeOpt, cell, open_store
 
 if TYPE_CHECKING:
     from steertui.store import MessageRow, Store
@@ -22,12 +22,11 @@ IdArg = Annotated[int, typer.Argument(help="Session id (see `steertui sessions l
 def _store(home: str | None) -> Store | None:
     """The home's store, or None when it has no database yet (reading never creates one)."""
     from steertui.home import Home
-    from steertui.store import Store
 
     path = Home.resolve(home).db_path
     if not path.exists():
         return None
-    store = Store.open(path)
+    store = open_store(path)
     if store.backup is not None:  # an older database was migrated: say so, and where
         typer.echo(
             f"upgraded {path} from schema v{store.migrated_from} to v{store.schema_version}"

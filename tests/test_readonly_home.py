@@ -1,0 +1,260 @@
+"""A home that cannot be written: every command that writes says one line and exits 2 before it
+loads a model or computes anything; commands that only read still work.
+
+We run as root in CI, where `chmod 0555` changes nothing. Two ways round it: a home path that is
+a regular file (nothing can be created below it, for anyone), and a real read-only home (0555)
+whose commands run in a subprocess without CAP_DAC_OVERRIDE (`setpriv`), or as a normal user.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from steertui.cli import main
+from steertui.home import Home, HomeError
+from steertui.store import Store
+
+WRITERS = [
+    ["chat"],
+    ["chat", "--dims", "cost"],
+    ["generate", "-p", "hi", "--steer", "cost=50"],
+    ["vectors", "build", "cost"],
+    ["vectors", "import", "GGUF", "--dimension", "mood"],
+    ["db", "upgrade"],
+    ["profile", "set", "cost", "10"],
+]
+READERS = [
+    ["vectors", "list"],
+    ["sessions", "list"],
+    ["profile", "show"],
+    ["doctor"],
+    ["db", "path"],
+]
+
+
+def run(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str
+) -> tuple[int, str, str]:
+    monkeypatch.setattr(sys, "argv", ["steertui", *args])
+    code = 0
+    try:
+        main()
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.fixture
+def no_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loading a model (or opening the app, or reading a model config) fails the test."""
+    import transformers
+
+    import steertui.engine
+    import steertui.tui.app
+
+    def forbidden(*args: object, **kwargs: object) -> None:
+        raise AssertionError("work started before the home was checked")
+
+    monkeypatch.setattr(steertui.engine, "load_model", forbidden)
+    monkeypatch.setattr(steertui.tui.app, "create_app", forbidden)
+    monkeypatch.setattr(transformers.AutoConfig, "from_pretrained", forbidden)
+
+
+def gguf_file(path: Path) -> Path:
+    from tests.test_names import toy_gguf
+
+    return toy_gguf(path)
+
+
+@pytest.mark.parametrize("args", WRITERS, ids=lambda a: " ".join(a))
+def test_a_home_that_is_a_file_is_one_line_before_any_work(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    no_model: None,
+    args: list[str],
+) -> None:
+    home = tmp_path / "home"
+    home.write_text("not a folder\n", encoding="utf-8")
+    args = [str(gguf_file(tmp_path / "mood.gguf")) if a == "GGUF" else a for a in args]
+    code, _, err = run(monkeypatch, capsys, *args, "--home", str(home))
+    assert code == 2, err
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    assert "not writable" in err and str(home) in err
+    assert home.read_text(encoding="utf-8") == "not a folder\n"
+
+
+@pytest.mark.parametrize("args", READERS, ids=lambda a: " ".join(a))
+def test_reading_commands_work_on_a_home_that_is_a_file(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+) -> None:
+    home = tmp_path / "home"
+    home.write_text("not a folder\n", encoding="utf-8")
+    code, out, err = run(monkeypatch, capsys, *args, "--home", str(home))
+    assert code == 0, err
+    assert "Traceback" not in err
+
+
+def test_ensure_probes_for_real(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x", encoding="utf-8")
+    with pytest.raises(HomeError, match="not writable"):
+        Home.resolve(tmp_path / "file").ensure()
+    with pytest.raises(HomeError, match="not writable"):
+        Home.resolve(tmp_path / "file" / "deeper").ensure()
+    home = Home.resolve(tmp_path / "ok").ensure()
+    assert home.vectors_dir.is_dir() and home.sessions_dir.is_dir()
+    assert not [p for p in tmp_path.rglob(".steertui-write-check-*")]
+
+
+# ---- a real read-only home ---------------------------------------------------------------------
+
+
+def _unprivileged() -> list[str] | None:
+    """A command prefix under which 0555 folders are read-only, or None if there is none."""
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        return None
+    prefix = [setpriv, "--bounding-set=-dac_override,-dac_read_search"]
+    probe = subprocess.run([*prefix, "true"], capture_output=True)
+    return prefix if probe.returncode == 0 else None
+
+
+PREFIX = _unprivileged()
+needs_read_only = pytest.mark.skipif(
+    PREFIX is None, reason="root without setpriv: a 0555 folder is writable here"
+)
+
+
+def _toy_vector_for(home: Home) -> Path:
+    """A vector file where `generate --steer cost=..` looks for it (no extraction: seconds)."""
+    import torch
+
+    from steertui.vectors.build import cache_path
+    from steertui.vectors.dimensions import DimensionLibrary
+    from steertui.vectors.extract import DEFAULT_MAX_TOKENS
+    from steertui.vectors.file import SteeringVector, VectorMeta
+
+    dim = DimensionLibrary(home, "toy").get("cost")
+    gen = torch.Generator().manual_seed(0)
+    meta = VectorMeta(
+        model_id="toy",
+        hidden_size=128,
+        n_layers=4,
+        method="diffmean",
+        dimension="cost",
+        negative=dim.negative,
+        positive=dim.positive,
+        norm=[1.0, 2.0, 3.0, 4.0],
+        quality={"accuracy": [0.5, 0.9, 1.0, 0.7]},
+        recommended_layers=[1, 2],
+        c_max=0.3,
+        dataset_hash=dim.content_hash,
+    )
+    vec = SteeringVector({layer: torch.randn(128, generator=gen) for layer in range(4)}, meta)
+    return vec.save(cache_path(home, "toy", dim, "diffmean", DEFAULT_MAX_TOKENS))
+
+
+@pytest.fixture
+def read_only_home(tmp_path: Path):
+    home = Home.resolve(tmp_path / "home").ensure()
+    with Store.open(home.db_path) as store:
+        session = store.create_session("Trip [bold]x[/bold]", "toy")
+        store.add_message(session.id, "user", "where to eat?")
+        store.add_message(session.id, "assistant", "the noodle bar")
+    vector = _toy_vector_for(home)
+    folders = [p for p in home.root.rglob("*") if p.is_dir()] + [home.root]
+    for folder in folders:
+        folder.chmod(0o555)
+    yield home, vector
+    for folder in folders:
+        folder.chmod(0o755)
+
+
+def steertui(*args: str, home: Home) -> subprocess.CompletedProcess[str]:
+    assert PREFIX is not None
+    env = {**os.environ, "COLUMNS": "200"}
+    return subprocess.run(
+        [*PREFIX, sys.executable, "-m", "steertui", *args, "--home", str(home.root)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+
+
+@needs_read_only
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["chat"],
+        ["vectors", "build", "cost", "--force"],
+        ["generate", "-p", "hi", "--steer", "age=50"],  # no vector for age: it would be built
+        ["sessions", "rename", "1", "new title"],
+        ["sessions", "delete", "1", "--yes"],
+        ["profile", "set", "cost", "10"],
+    ],
+    ids=lambda a: " ".join(a),
+)
+def test_writing_commands_on_a_read_only_home_say_one_line(read_only_home, args: list[str]) -> None:
+    home, _ = read_only_home
+    before = {p: p.stat().st_mtime_ns for p in home.root.rglob("*")}
+    res = steertui(*args, home=home)
+    assert res.returncode == 2, res.stderr
+    assert res.stderr.startswith("error: ") and res.stderr.count("\n") == 1, res.stderr
+    assert "not writable" in res.stderr
+    assert {p: p.stat().st_mtime_ns for p in home.root.rglob("*")} == before
+
+
+@needs_read_only
+def test_generate_steers_with_a_vector_already_in_a_read_only_home(read_only_home) -> None:
+    home, vector = read_only_home
+    assert stat.S_IMODE(vector.parent.stat().st_mode) == 0o555
+    res = steertui(
+        "generate",
+        "-p",
+        "where to eat?",
+        "--steer",
+        "cost=50",
+        "--max-new-tokens",
+        "4",
+        "--seed",
+        "1",
+        home=home,
+    )
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip()
+
+
+@needs_read_only
+@pytest.mark.parametrize("args", [["vectors", "list"], ["doctor"], ["db", "path"]])
+def test_reading_commands_work_on_a_read_only_home(read_only_home, args: list[str]) -> None:
+    home, _ = read_only_home
+    res = steertui(*args, home=home)
+    assert res.returncode == 0, res.stderr
+
+
+@needs_read_only
+@pytest.mark.parametrize(
+    "args", [["sessions", "list"], ["sessions", "show", "1"], ["profile", "show"]]
+)
+def test_reading_the_store_of_a_read_only_home_is_never_a_traceback(read_only_home, args) -> None:
+    """Ideally these list and show; until the store can open a database read-only (it sets
+    PRAGMAs that write), one line with exit 2 is the least they owe."""
+    home, _ = read_only_home
+    res = steertui(*args, home=home)
+    assert "Traceback" not in res.stderr
+    if res.returncode != 0:
+        assert res.returncode == 2 and res.stderr.count("\n") == 1, res.stderr
