@@ -255,7 +255,23 @@ def main() -> None:
     ap.add_argument(
         "--study-layers", action="store_true", help="compare layer sets at equal coherence"
     )
+    ap.add_argument(
+        "--from-log", nargs="+", default=None, help="print the table from --log files, run nothing"
+    )
     args = ap.parse_args()
+    if args.from_log:
+        results = [
+            json.loads(line)
+            for f in args.from_log
+            for line in Path(f).read_text().splitlines()
+            if line.strip()
+        ]
+        print("\n".join(table(results, markdown=False)))
+        print()
+        print("\n".join(chart(results)))
+        print()
+        print("\n".join(table(results, markdown=True)))
+        return
     if args.threads:
         import torch
 

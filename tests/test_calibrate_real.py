@@ -64,8 +64,9 @@ def test_range_is_calibrated_once_and_cached_in_the_vector_file(
     cal = meta.calibration
     k = len(meta.recommended_layers)
     total = meta.c_max * k
-    # inside the ladder (0.1 ... 3.2 in all), and the smaller of the two poles' edges
-    assert 0.05 <= total <= 3.2, cal
+    # inside the ladder (0.1 ... 1.6 in all), and the smaller of the two poles' edges
+    top = SETTINGS.start * SETTINGS.growth ** (SETTINGS.rungs - 1)
+    assert SETTINGS.start / SETTINGS.growth - 1e-9 <= total <= top + 1e-9, cal
     assert meta.c_max == pytest.approx(min(cal["edge_positive"], cal["edge_negative"]))
     assert calls and calls[-1][0] == calls[-1][1] > 0  # the progress bar reached its end
     assert cal["baseline_share"] >= 2 / 3

@@ -4,8 +4,8 @@ A knob at +-100 is `+-c_max` per steered layer (`vectors.knobs`). Here `c_max` i
 measurement: short greedy answers to a few questions are generated under a ladder of pushes on
 both poles (every push a row of one batched generate, a plan per row), each answer is judged
 offline (`metrics.answer_coherence`: perplexity under the unsteered model, repetition,
-language), and the edge of each pole is the largest push whose share of coherent answers stays
-within one answer of the unsteered share; two rounds of bisection then narrow the edge between
+language), and the edge of each pole is the largest push whose share of coherent answers is
+no lower than the unsteered share; two rounds of bisection then narrow the edge between
 the last coherent rung and the first broken one. `c_max` is the smaller of the two edges, so
 either end of the knob stays coherent. The result is cached in the vector file's metadata
 (`c_max`, `c_max_source = "calibrated"`, and a `calibration` record of how), so the second use
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 Progress = Callable[[int, int], None]
 """progress(rows_done, rows_total)"""
 
-CALIBRATION_VERSION = 1
+CALIBRATION_VERSION = 2
 """Bump when the procedure changes so that cached ranges should be measured again."""
 
 GENERIC_PROMPTS = (
@@ -79,10 +79,11 @@ class CalibrationSettings:
     max_new_tokens: int = 32
     start: float = 0.1
     growth: float = 2.0
-    rungs: int = 6
+    rungs: int = 5
     refine_rounds: int = 2
-    slack: int = 1
-    """answers per push that may fail beyond the unsteered ones"""
+    slack: int = 0
+    """answers per push that may fail beyond the unsteered ones (1 let SmolLM2's age knob end
+    in "La la la" on held-out questions)"""
     bounds: CoherenceBounds = CoherenceBounds()
     """the perplexity bound is taken relative to the unsteered answers (`relative_to`)"""
     batch_rows: int = 32
