@@ -117,3 +117,43 @@ def test_the_tsv_log_is_created_private(tmp_path: Path) -> None:
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "runs" / "log.tsv").stat().st_mode) == 0o600
+
+
+class _EvilEngine:
+    """Answers EVIL, in pieces that split its escape sequences."""
+
+    model_id = "fake"
+
+    def __init__(self, loaded: object = None) -> None:
+        from types import SimpleNamespace
+
+        self.loaded = SimpleNamespace(notices=[])
+
+    def stream(self, rows: object, **kwargs: object):
+        from types import SimpleNamespace
+
+        for i in range(0, len(EVIL), 3):
+            yield SimpleNamespace(text=EVIL[i : i + 3], finish_reason=None)
+
+    def generate(self, rows: list[object], **kwargs: object) -> list[object]:
+        from types import SimpleNamespace
+
+        return [
+            SimpleNamespace(text=EVIL, n_tokens=9, finish_reason="eos", tokens_per_second=1.0)
+            for _ in rows
+        ]
+
+
+@pytest.mark.parametrize("extra", [[], ["--n", "2"]])
+def test_generate_prints_an_answer_as_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, extra: list[str]
+) -> None:
+    import steertui.engine
+
+    monkeypatch.setattr(steertui.engine, "Engine", _EvilEngine)
+    monkeypatch.setattr(steertui.engine, "load_model", lambda *a, **k: None)
+    out = ok("generate", "-p", "hi", *extra, "--home", str(tmp_path / "h"))
+    harmless(out)
+    assert "noodle" in out and "now." in out
+    exact = ok("generate", "-p", "hi", "--json", "--home", str(tmp_path / "h"))
+    assert json.loads(exact.splitlines()[0])["text"] == EVIL
