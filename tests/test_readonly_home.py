@@ -258,3 +258,31 @@ def test_reading_the_store_of_a_read_only_home_is_never_a_traceback(read_only_ho
     assert "Traceback" not in res.stderr
     if res.returncode != 0:
         assert res.returncode == 2 and res.stderr.count("\n") == 1, res.stderr
+
+
+def test_exports_to_a_folder_that_cannot_be_written_are_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from steertui.errors import VectorError
+    from steertui.vectors.gguf_io import export_gguf
+    from tests.test_vectors_format import make_vector
+
+    blocker = tmp_path / "file"
+    blocker.write_text("x", encoding="utf-8")
+    with pytest.raises(VectorError, match="cannot write"):
+        export_gguf(make_vector(), blocker / "cost.gguf")
+    home = Home.resolve(tmp_path / "home").ensure()
+    with Store.open(home.db_path) as store:
+        store.create_session("t", "toy")
+    code, _, err = run(
+        monkeypatch,
+        capsys,
+        "sessions",
+        "export",
+        "1",
+        "--out",
+        str(blocker / "s.md"),
+        "--home",
+        str(home.root),
+    )
+    assert code == 2 and err.startswith("error: cannot write") and err.count("\n") == 1, err
