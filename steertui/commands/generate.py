@@ -59,6 +59,7 @@ def build_plan(
     positions: str,
 ) -> Any:
     from steertui.engine import RowPlan
+    from steertui.engine.plan import Positions
     from steertui.vectors.build import load_for_model
     from steertui.vectors.dimensions import DimensionLibrary
     from steertui.vectors.file import SteeringVector
@@ -77,7 +78,10 @@ def build_plan(
         vec = SteeringVector.load(path)
         vec.check_compatible(engine.model_id, engine.hidden_size, engine.n_layers)
         specs.extend(vec.specs(coeff, layers=[layer]))
-    return RowPlan(specs, positions=positions) if specs else None
+    if not specs:
+        return None
+    where: Positions = "generated" if positions == "generated" else "all"
+    return RowPlan(specs, positions=where)
 
 
 def _check_vectors_can_be_had(home: Any, model: str, knobs: dict[str, float], method: str) -> None:
