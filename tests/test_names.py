@@ -145,6 +145,7 @@ def test_a_gguf_method_that_is_a_path_is_refused(tmp_path: Path) -> None:
     "args",
     [
         ["vectors", "build", "../../x"],
+        ["vectors", "calibrate", "../../x"],
         ["vectors", "show", "*"],
         ["vectors", "export", "../x", "--gguf", "OUT"],
         ["generate", "-p", "hi", "--steer", "../../x=50"],

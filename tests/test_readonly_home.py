@@ -26,6 +26,7 @@ WRITERS = [
     ["chat", "--dims", "cost"],
     ["generate", "-p", "hi", "--steer", "cost=50"],
     ["vectors", "build", "cost"],
+    ["vectors", "calibrate", "cost"],
     ["vectors", "import", "GGUF", "--dimension", "mood"],
     ["db", "upgrade"],
     ["profile", "set", "cost", "10"],

@@ -162,14 +162,17 @@ def command(
         _check_vectors_can_be_had(resolved, model, knobs, method)
     from rich.console import Console
 
-    with Console(stderr=True, highlight=False).status(f"loading {model} ...") as shown:
+    from steertui.commands.common import shown
+
+    console = Console(stderr=True, highlight=False)
+    with console.status(f"loading {shown(model)} ...") as status:
         loaded = load_model(
             model,
             device=device,
             dtype=dtype,
             device_map=device_map,
             home=resolved,
-            status=lambda line: shown.update(f"{line} ..."),
+            status=lambda line: status.update(f"{shown(line)} ..."),
         )
     engine = Engine(loaded)
     for notice in engine.loaded.notices:

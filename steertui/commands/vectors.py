@@ -170,13 +170,15 @@ def calibrate(
     from steertui.home import Home
     from steertui.search.calibrate import CalibrationSettings, calibrate_vector
     from steertui.vectors.build import get_or_build
-    from steertui.vectors.dimensions import DimensionLibrary
+    from steertui.vectors.dimensions import DimensionLibrary, check_name
     from steertui.vectors.file import SteeringVector
 
+    check_name(dimension)
     the_home = Home.resolve(home)
     console = _console()
     dim = DimensionLibrary(the_home, _model_id(model)).get(dimension)
-    with console.status(f"loading {model} ..."):
+    the_home.ensure()  # the calibration is written into the vector file: check before minutes
+    with console.status(f"loading {shown(model)} ..."):
         engine = Engine(load_model(model, device=device, dtype=dtype, home=the_home))
     with _bar_progress(console, "") as bar:
         task = bar.add_task(f"reading {dim.name} ({method})", total=None)
@@ -194,13 +196,13 @@ def calibrate(
     cal = vec.meta.calibration
     k = len(vec.recommended_layers)
     console.print(
-        f"{dim.name} ({dim.negative} <-> {dim.positive}) on {engine.model_id}: "
-        f"knob +-100 = c {vec.c_max:.4g} on layers {_ranges(vec.recommended_layers)} "
+        f"{dim.name} ({shown(dim.negative)} <-> {shown(dim.positive)}) on "
+        f"{shown(engine.model_id)}: knob +-100 = c {vec.c_max:.4g} on layers {_ranges(vec.recommended_layers)} "
         f"(total push {vec.c_max * k:.3g}), measured in {cal.get('seconds', 0):.0f} s"
     )
     console.print(
-        f"coherent up to a total push of {cal['edge_negative'] * k:.3g} towards {dim.negative} "
-        f"and {cal['edge_positive'] * k:.3g} towards {dim.positive}; "
+        f"coherent up to a total push of {cal['edge_negative'] * k:.3g} towards "
+        f"{shown(dim.negative)} and {cal['edge_positive'] * k:.3g} towards {shown(dim.positive)}; "
         f"unsteered: {cal['baseline_share']:.0%} coherent"
     )
     for p in cal.get("points", []):
@@ -211,7 +213,7 @@ def calibrate(
             if ppl is not None
             else f"  push {total:+7.3f}  broken"
         )
-    console.print(f"wrote {path}")
+    console.print(f"wrote {shown(path)}")
 
 
 @app.command("list")
