@@ -11,13 +11,14 @@ from __future__ import annotations
 import re
 
 # ESC-introduced sequences: CSI (ESC [ ... final byte), OSC / DCS / SOS / PM / APC strings
-# (ESC ] ... terminated by BEL or ST, or unterminated to the end), and two-byte escapes.
+# (ESC ] ... terminated by BEL or ST; an unterminated one ends at the line's end, so the rest of
+# an answer stays readable), and two-byte escapes.
 _ESCAPE = re.compile(
     r"""
     \x1b\[[0-?]*[ -/]*[@-~]?                          # CSI
-    | \x1b[\]PX^_][^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?  # OSC, DCS, SOS, PM, APC
+    | \x1b[\]PX^_][^\x07\x1b\x9c\n]*(?:\x07|\x1b\\|\x9c)?  # OSC, DCS, SOS, PM, APC
     | \x9b[0-?]*[ -/]*[@-~]?                          # 8-bit CSI
-    | [\x9d\x90\x98\x9e\x9f][^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?  # 8-bit string introducers
+    | [\x9d\x90\x98\x9e\x9f][^\x07\x1b\x9c\n]*(?:\x07|\x1b\\|\x9c)?  # 8-bit strings
     | \x1b[ -/]*[0-~]?                                # other escapes (ESC c resets the terminal)
     """,
     re.VERBOSE,

@@ -60,3 +60,9 @@ def test_json_safe_decodes_to_the_exact_text() -> None:
     assert not DANGEROUS & set(encoded)
     assert json.loads(encoded)["text"] == raw
     assert "é 寿司" in encoded  # readable text stays readable
+
+
+def test_an_unterminated_osc_hides_no_more_than_its_line() -> None:
+    from steertui.safe_text import visible
+
+    assert visible("a\x1b]0;never ends\nthe rest of the answer") == "a\nthe rest of the answer"

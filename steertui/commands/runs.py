@@ -13,11 +13,13 @@ app = typer.Typer(no_args_is_help=True)
 RunArg = Annotated[int, typer.Argument(help="The run id (see `steertui runs list`).")]
 
 
-def _store(home: str | None) -> Any:
+def _store(home: str | None, write: bool = False) -> Any:
+    """The home's store; only a command that writes checks first that the home can be written."""
     from steertui.home import Home
     from steertui.store import Store
 
-    return Store.open(Home.resolve(home).ensure().db_path)
+    where = Home.resolve(home)
+    return Store.open((where.ensure() if write else where).db_path)
 
 
 def _num(value: float | None) -> str:
@@ -189,7 +191,7 @@ def delete(
     """Delete a run and its trials from the store (its TSV log is left where it is)."""
     from steertui.errors import ConfigError
 
-    store = _store(home)
+    store = _store(home, write=True)
     r = store.get_run(run)
     if r.live:
         raise ConfigError(f"run {run} is still running (pid {r.pid} on {r.host}): stop it first")
