@@ -341,11 +341,15 @@ def calibrate(
 
 
 def is_calibrated(vector: SteeringVector, model_id: str | None = None) -> bool:
-    """Whether the file carries a current calibration (for `model_id`, if given)."""
-    cal = vector.meta.calibration
-    if vector.meta.c_max_source != "calibrated" or not cal:
+    """Whether the range is measured: a current calibration (for `model_id`, if given), or a
+    range the adaptive search (or a person) wrote. Defaults (`default`, `gguf-default`) are not."""
+    source = vector.meta.c_max_source
+    if source.endswith("default"):
         return False
-    if cal.get("version") != CALIBRATION_VERSION:
+    if source != "calibrated":
+        return True
+    cal = vector.meta.calibration
+    if not cal or cal.get("version") != CALIBRATION_VERSION:
         return False
     return model_id is None or cal.get("model_id") in (model_id, vector.meta.model_id)
 
