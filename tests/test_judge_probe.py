@@ -38,7 +38,10 @@ def test_probe_judge_separates_held_out_contrastive_examples(
 
 def test_coherence_readings_catch_loops_and_language_drift() -> None:
     bounds = CoherenceBounds()
-    assert repetition_rate("I can too. I can too. I can too. I can too. I can too.") > bounds.max_repetition
+    assert (
+        repetition_rate("I can too. I can too. I can too. I can too. I can too.")
+        > bounds.max_repetition
+    )
     assert repetition_rate("Book a suite with a view, then dinner at the rooftop bar.") == 0.0
     assert english_ratio("Book a suite with a view.") == 1.0
     assert english_ratio("Chéle-Sélé-Séle-Sélé") < bounds.min_english

@@ -170,8 +170,9 @@ class SteeringVector:
     def norm(self, layer: int) -> float:
         """The typical residual norm at `layer` (the coefficient unit)."""
         layer = self._layer(layer)
-        if layer < len(self.meta.norm) and self.meta.norm[layer] is not None:
-            return float(self.meta.norm[layer])
+        value = self.meta.norm[layer] if layer < len(self.meta.norm) else None
+        if value is not None:
+            return float(value)
         return float(self._dirs[layer].norm())
 
     def _layer(self, layer: int) -> int:
