@@ -76,10 +76,15 @@ def verdict(cells: list[Cell]) -> str:
     mono = all(js[i + 1] >= js[i] - (errs[i] + errs[i + 1]) / 2 for i in range(len(js) - 1))
     apart = js[-1] - js[0] > errs[-1] + errs[0]
     if mono and apart:
-        return "steers"
-    if js[-1] > js[0]:
-        return "weak"
-    return "does not steer"
+        text = "steers"
+    elif js[-1] > js[0]:
+        text = "weak: within error bars"
+    else:
+        text = "does not steer"
+    broken = [f"{c.knob:+.0f}" for c in (cells[0], cells[-1]) if c.share <= 0.5]
+    if broken:
+        text += f"; half or more incoherent at {' and '.join(broken)}"
+    return text
 
 
 def evaluate_dimension(
@@ -208,7 +213,7 @@ def table(results: list[dict[str, object]], markdown: bool) -> list[str]:
         ends = (cells[0], cells[2], cells[-1])
         row.append(" / ".join(f"{c.share:.0%}" for c in ends))
         row.append(" / ".join(fmt(c.perplexity, digits=1) for c in ends))
-        verdict_text = str(r["verdict"])
+        verdict_text = verdict(cells)
         if r["dimension"] == "verbosity":
             verdict_text += " (words " + " / ".join(f"{c.words:.0f}" for c in ends) + ")"
         row.append(verdict_text)
@@ -234,7 +239,7 @@ def chart(results: list[dict[str, object]]) -> list[str]:
             for c in cells
         )
         coh = "".join(blocks[round(c.share * 8)] for c in cells)
-        lines.append(f"  {r['dimension']:<10} judge {bars}   coherent {coh}   {r['verdict']}")
+        lines.append(f"  {r['dimension']:<10} judge {bars}   coherent {coh}   {verdict(cells)}")
     return lines
 
 
