@@ -319,6 +319,15 @@ def show(
     console.print(table)
     console.print("accuracy bars start at chance (0.5); ● marks the recommended layers")
     console.print(f"recommended layers: {_ranges(vec.recommended_layers)}")
+    cal = m.calibration
+    if m.c_max_source == "calibrated" and cal:
+        k = len(vec.recommended_layers)
+        console.print(
+            f"calibrated range: coherent up to a total push of "
+            f"{float(cal.get('edge_negative', 0)) * k:.3g} towards {m.negative or 'negative'} and "
+            f"{float(cal.get('edge_positive', 0)) * k:.3g} towards {m.positive or 'positive'} "
+            f"({len(cal.get('prompts', []))} questions, {cal.get('max_new_tokens')} tokens)"
+        )
     if m.opposite_sign_layers:
         console.print(
             f"layers where the poles project with opposite signs: {_ranges(m.opposite_sign_layers)}"
