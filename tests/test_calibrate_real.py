@@ -44,6 +44,9 @@ def cost(smollm2_engine: Engine, smollm2_home: Home, tmp_path_factory: pytest.Te
     built = get_or_build(smollm2_engine, dim, home=smollm2_home)
     path = Path(tmp_path_factory.mktemp("calibrate")) / built.name
     shutil.copy(built, path)
+    fresh = SteeringVector.load(path)
+    fresh.meta.c_max_source, fresh.meta.calibration = "default", {}  # as built (another test
+    fresh.save(path)  # may have used, so calibrated, the shared home's copy already)
     calls: list[tuple[int, int]] = []
     vec = ensure_calibrated(
         smollm2_engine,
