@@ -160,7 +160,7 @@ def calibrate(
     ] = None,
     prompts: Annotated[
         int, typer.Option("--prompts", help="Questions per push.", min=1, max=32)
-    ] = 4,
+    ] = 6,
     max_new_tokens: Annotated[
         int, typer.Option("--max-new-tokens", help="Answer length judged.", min=4, max=512)
     ] = 32,

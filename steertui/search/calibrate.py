@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 Progress = Callable[[int, int], None]
 """progress(rows_done, rows_total)"""
 
-CALIBRATION_VERSION = 2
+CALIBRATION_VERSION = 3
 """Bump when the procedure changes so that cached ranges should be measured again."""
 
 GENERIC_PROMPTS = (
@@ -75,7 +75,9 @@ class CalibrationSettings:
     """How the range is measured. Pushes are totals (`c * number of layers`, in units of the
     typical residual norm); the ladder is `start * growth**i`, i < rungs."""
 
-    n_prompts: int = 4
+    n_prompts: int = 6
+    """the dimension's own questions, then everyday ones (4 let edges through that broke half
+    of SmolLM2's answers to held-out questions)"""
     max_new_tokens: int = 32
     start: float = 0.1
     growth: float = 2.0
@@ -211,8 +213,8 @@ class Calibration:
 
 
 def calibration_prompts(dimension: Dimension | None, n: int) -> list[str]:
-    """The dimension's own questions first, then everyday ones, `n` in all."""
-    own = list(dimension.questions) if dimension is not None else []
+    """Up to half the dimension's own questions, then everyday ones, `n` in all."""
+    own = list(dimension.questions)[: max(1, n // 2)] if dimension is not None else []
     seen: list[str] = []
     for p in own + list(GENERIC_PROMPTS):
         if p not in seen:
