@@ -27,14 +27,17 @@ from steertui.vectors.dimensions import Dimension, DimensionLibrary
 from steertui.vectors.file import SteeringVector, read_meta
 from steertui.vectors.knobs import knob_to_coeff
 
-SETTINGS = CalibrationSettings(n_prompts=3, max_new_tokens=24, refine_rounds=1)
-"""Smaller than the default (4 questions, 32 tokens, 2 refinements) to keep CI short."""
+SETTINGS = CalibrationSettings()
+"""The product's own (6 questions, 32 tokens, 2 refinements): with 3 questions the edge let
+cost's +100 reach 4.9x the unsteered perplexity on the held-out questions."""
 N_EVAL = 6
 MIN_SWING = 15.0
-"""Probe judge (100 x P(luxury)) at knob +100 minus at -100, on 6 held-out questions."""
+"""Probe judge (100 x P(luxury)) at knob +100 minus at -100, on 6 held-out questions.
+Measured: 8 / 16 / 73 at -100 / 0 / +100 (swing 65)."""
 PPL_FACTOR = 4.0
 """Mean perplexity under the unsteered model at knob +-100, at most this many times the
-unsteered answers' (calibration allows 3x per answer, with one answer in three over)."""
+unsteered answers' (calibration holds each answer to 3x on its own questions). Measured on the
+held-out ones: 3.7 / 2.3 / 6.0 (1.6x and 2.6x)."""
 
 
 @pytest.fixture(scope="module")
