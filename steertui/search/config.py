@@ -25,9 +25,12 @@ METRICS = (
     "answer_perplexity",
     "repetition",
     "judge",
+    "probe",
+    "length",
+    "coherence",
     "custom",
 )
-COHERENCE_METRICS = ("answer_perplexity", "repetition", "judge")
+COHERENCE_METRICS = ("answer_perplexity", "repetition", "coherence", "judge")
 
 
 @dataclass
@@ -326,6 +329,8 @@ def _cross_check(c: _Checker, cfg: SearchConfig) -> None:
                 f"{len(cfg.prompts)} strings, one per prompt",
                 f"{len(cfg.expected_outputs)} strings",
             )
+    if m.name == "probe" and not m.dimension:
+        raise c.fail("metric.dimension", "the dimension whose probe judges answers (metric probe)")
     if m.name == "lexicon" and not (m.dimension or m.words):
         raise c.fail("metric", "dimension (a toy dimension) or words for metric lexicon")
     if m.name == "regex" and not m.pattern:

@@ -21,7 +21,9 @@ from steertui.search.evaluate import DimensionLoader, Evaluator
 from steertui.search.events import SearchEvent, SearchFinished, TrialRecord
 from steertui.search.loop import LoopState, run_search
 from steertui.search.metrics import (
+    AnswerLength,
     AnswerPerplexity,
+    Coherence,
     CoherenceFloor,
     CustomMetric,
     Lexicon,
@@ -37,8 +39,8 @@ from steertui.search.space import SteerCandidate, SteerSearchSpace
 from steertui.search.tsvlog import TSVLog
 
 
-def build_metric(cfg: SearchConfig, engine: Any = None) -> Metric:
-    """The config's `[metric]` as a metric object."""
+def build_metric(cfg: SearchConfig, engine: Any = None, home: Home | None = None) -> Metric:
+    """The config's `[metric]` as a metric object (a probe is trained on the model now)."""
     m = cfg.metric
     metric: Metric
     if m.name == "task_accuracy":
@@ -62,6 +64,16 @@ def build_metric(cfg: SearchConfig, engine: Any = None) -> Metric:
         metric = JudgeMetric(
             load_judge(m.judge_model or "", cfg.device, engine), m.trait or "", m.aspect
         )
+    elif m.name == "probe":
+        from steertui.search.judge import ProbeJudge, ProbeMetric
+        from steertui.vectors.dimensions import DimensionLibrary
+
+        dimension = DimensionLibrary(home, str(engine.model_id)).get(m.dimension or "")
+        metric = ProbeMetric(ProbeJudge.train(engine, dimension), m.pole)
+    elif m.name == "length":
+        metric = AnswerLength()
+    elif m.name == "coherence":
+        metric = Coherence()
     else:
         metric = CustomMetric(load_function(m.function or ""))
     if m.lower_is_better is not None:
@@ -78,6 +90,8 @@ def build_floor(cfg: SearchConfig, engine: Any = None) -> CoherenceFloor | None:
         metric = AnswerPerplexity()
     elif c.metric == "repetition":
         metric = Repetition()
+    elif c.metric == "coherence":
+        metric = Coherence()
     else:
         from steertui.search.judge import JudgeMetric, load_judge
 
@@ -127,7 +141,7 @@ def make_evaluator(
     return Evaluator(
         engine,
         cfg.prompts,
-        build_metric(cfg, engine),
+        build_metric(cfg, engine, home),
         expected=cfg.expected_outputs,
         floor=build_floor(cfg, engine),
         max_new_tokens=cfg.max_new_tokens,
@@ -202,6 +216,8 @@ def check_run(engine: Any, cfg: SearchConfig, home: Home | None) -> None:
         except ValueError as exc:
             raise ConfigError(f"search config: space: {exc}") from None
         names = [d.lstrip("+-") for d in space.dimensions or ()]
+    if cfg.metric.name == "probe" and cfg.metric.dimension:
+        names.append(cfg.metric.dimension)
     if names:
         library = DimensionLibrary(home, str(engine.model_id))
         for name in dict.fromkeys(names):
