@@ -251,7 +251,7 @@ def execute_adaptive(
     load_dimension: Any = None,
 ) -> Iterator[SearchEvent]:
     """The adaptive mode of a stored run: trials to the store and the TSV, ranges to the files."""
-    from steertui.search.service import make_evaluator, trial_record
+    from steertui.search.service import make_evaluator, store_trial, trial_record
     from steertui.search.tsvlog import TSVLog
     from steertui.vectors.file import set_functional_range
 
@@ -281,18 +281,7 @@ def execute_adaptive(
     def record(rec: TrialRecord) -> None:
         cand = {**rec.candidate.to_dict(), "details": rec.details}
         fields = {"baseline_score": rec.score} if rec.status == "baseline" else {}
-        store.add_trial(
-            run_id,
-            rec.iteration,
-            cand,
-            rec.score,
-            rec.status,
-            rec.error,
-            rec.duration,
-            run_fields=fields,
-        )
-        if tsv is not None:
-            tsv.append(rec, None)
+        store_trial(store, run_id, rec, cand, fields, tsv, None)
 
     for event in adaptive_search(evaluator, p, layers, bases, history, record, cancel, run_id):
         if isinstance(event, SearchFinished):

@@ -162,6 +162,31 @@ def trial_record(row: Any) -> TrialRecord:
     )
 
 
+def store_trial(
+    store: Any,
+    run_id: int,
+    rec: TrialRecord,
+    candidate: dict[str, Any],
+    run_fields: dict[str, Any],
+    tsv: TSVLog | None,
+    best: float | None,
+) -> None:
+    """A finished trial and what it changes in the run row, in one transaction; then its TSV
+    row (so the TSV never holds a trial the database lacks)."""
+    store.add_trial(
+        run_id,
+        rec.iteration,
+        candidate,
+        rec.score,
+        rec.status,
+        rec.error,
+        rec.duration,
+        run_fields=run_fields,
+    )
+    if tsv is not None:
+        tsv.append(rec, best)
+
+
 def tsv_rows(
     records: list[TrialRecord], lower_is_better: bool
 ) -> list[tuple[TrialRecord, float | None]]:
@@ -321,19 +346,7 @@ def _execute_autosteer(
             }
             if rec.status == "baseline":
                 fields["baseline_score"] = rec.score
-        # The trial and the run's new best in one transaction, then the TSV.
-        store.add_trial(
-            run_id,
-            rec.iteration,
-            cand,
-            rec.score,
-            rec.status,
-            rec.error,
-            rec.duration,
-            run_fields=fields,
-        )
-        if tsv is not None:
-            tsv.append(rec, state.best_score)
+        store_trial(store, run_id, rec, cand, fields, tsv, state.best_score)
 
     assert cfg.seed is not None
     for event in run_search(
