@@ -151,3 +151,12 @@ def test_runs_list_and_show_print_stored_text_as_text(tmp_path, monkeypatch, cap
     tag = model.split("]")[-2] + "]" if "[/" in model else ""
     if tag:
         assert tag in out
+
+
+def test_a_running_run_from_before_pids_were_recorded_can_be_resumed(tmp_path) -> None:
+    with Store.open(_db(tmp_path / "home")) as store:
+        run = store.create_run({"model": "toy"}, 1)
+        store._write(lambda c: c.execute("UPDATE runs SET pid = NULL, host = NULL"))
+        old = store.get_run(run.id)
+        assert old.shown_status == "interrupted" and not old.live
+        assert store.claim_run(run.id).pid == os.getpid()

@@ -95,8 +95,11 @@ class RunRow:
     @property
     def shown_status(self) -> str:
         """The status as a user should read it: a run stored as running whose process on this
-        machine is gone (killed, crashed) is `interrupted`; `--resume` continues it."""
-        if self.status == "running" and self.host == this_host() and not process_alive(self.pid):
+        machine is gone (killed, crashed) is `interrupted`; `--resume` continues it. So is one
+        stored before runs recorded their process (no pid): nothing can be running it now."""
+        if self.status != "running":
+            return self.status
+        if self.pid is None or (self.host == this_host() and not process_alive(self.pid)):
             return "interrupted"
         return self.status
 
