@@ -105,7 +105,7 @@ def evaluate_dimension(
 
         return progress
 
-    vec = load_for_model(engine, dim, method, home, bar("reading examples"), calibrate=False)
+    vec = load_for_model(engine, dim, method, home, bar("reading examples"))
     vec = ensure_calibrated(engine, vec, dim, progress=bar("calibrating"))
     t_cal = time.perf_counter() - t0
     probe = ProbeJudge.train(engine, dim)
@@ -163,7 +163,7 @@ def layer_study(
     )
     for name in names:
         dim = DimensionLibrary(home, str(engine.model_id)).get(name)
-        vec = load_for_model(engine, dim, method, home, calibrate=False)
+        vec = load_for_model(engine, dim, method, home)
         probe = ProbeJudge.train(engine, dim)
         configs = {
             "recommended": vec.recommended_layers,

@@ -60,7 +60,7 @@ def build_plan(
 ) -> Any:
     from steertui.engine import RowPlan
     from steertui.engine.plan import Positions
-    from steertui.vectors.build import load_for_model
+    from steertui.search.calibrate import load_calibrated
     from steertui.vectors.dimensions import DimensionLibrary
     from steertui.vectors.file import SteeringVector
     from steertui.vectors.knobs import specs_for_knobs
@@ -71,7 +71,7 @@ def build_plan(
         vectors = {}
         for name in knobs:
             dimension = library.get(name)
-            vectors[name] = load_for_model(engine, dimension, method, home)
+            vectors[name] = load_calibrated(engine, dimension, method, home)
         specs.extend(specs_for_knobs(knobs, vectors, include_zero=False))
     for item in vector_args:
         path, layer, coeff = parse_vector(item)

@@ -32,6 +32,7 @@ from steertui.search.metrics import (
 )
 
 if TYPE_CHECKING:
+    from steertui.home import Home
     from steertui.search.judge import ProbeJudge
     from steertui.vectors.dimensions import Dimension
     from steertui.vectors.file import SteeringVector
@@ -380,6 +381,24 @@ def calibrate_vector(
         vector.meta.recommended_layers = list(cal.layers)
         return vector
     return set_calibration(where, cal.c_max, cal.layers, cal.to_meta())
+
+
+def load_calibrated(
+    engine: Engine,
+    dimension: Dimension,
+    method: str = "diffmean",
+    home: Home | None = None,
+    progress: Progress | None = None,
+) -> SteeringVector:
+    """A dimension's vector for the engine's model (built once, cached in the home), with its
+    knob range calibrated on first use with a real model; the toy keeps its trained range."""
+    from steertui.vectors.build import load_for_model
+    from steertui.vectors.dimensions import is_toy_model
+
+    vec = load_for_model(engine, dimension, method, home, progress)
+    if is_toy_model(str(engine.model_id)):
+        return vec
+    return ensure_calibrated(engine, vec, dimension, progress)
 
 
 def ensure_calibrated(

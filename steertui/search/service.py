@@ -121,13 +121,13 @@ def build_space(cfg: SearchConfig) -> SteerSearchSpace:
 
 def dimension_loader(engine: Any, home: Home | None) -> DimensionLoader:
     """Dimension name -> its vector for the engine's model (built once, then cached in the home)."""
-    from steertui.vectors.build import load_for_model
+    from steertui.search.calibrate import load_calibrated
     from steertui.vectors.dimensions import DimensionLibrary
 
     library = DimensionLibrary(home, str(engine.model_id))
 
     def load(name: str) -> Any:
-        return load_for_model(engine, library.get(name), home=home)
+        return load_calibrated(engine, library.get(name), home=home)
 
     return load
 

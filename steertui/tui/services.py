@@ -65,12 +65,12 @@ class LibraryProvider:
         return list(self.library.all())
 
     def vector(self, engine: Any, name: str, progress: Progress) -> Any:
-        from steertui.vectors.build import load_for_model
+        from steertui.search.calibrate import load_calibrated
 
         def counted(done: int, total: int) -> None:
             progress(done / total if total else 0.0, f"building {name} ({done}/{total})")
 
-        return load_for_model(engine, self.library.get(name), home=self.home, progress=counted)
+        return load_calibrated(engine, self.library.get(name), home=self.home, progress=counted)
 
     def coeff(self, vector: Any, knob: float) -> float:
         from steertui.vectors.knobs import knob_to_coeff

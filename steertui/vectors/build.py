@@ -14,7 +14,7 @@ from typing import Any
 
 from steertui.errors import SteertuiError, VectorError
 from steertui.home import Home
-from steertui.vectors.dimensions import Dimension, is_toy_model
+from steertui.vectors.dimensions import Dimension
 from steertui.vectors.extract import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_MAX_TOKENS,
@@ -175,15 +175,9 @@ def load_for_model(
     method: str = "diffmean",
     home: Home | None = None,
     progress: Progress | None = None,
-    calibrate: bool = True,
 ) -> SteeringVector:
-    """`get_or_build` then load, checked against the engine's model; on a real model, the first
-    use also calibrates the knob's range (`steertui.search.calibrate`, cached in the file). The
-    toy model keeps the range it was trained for."""
+    """`get_or_build` then load, checked against the engine's model. For knobs on a real model,
+    `steertui.search.calibrate.load_calibrated` also calibrates the range on first use."""
     vec = SteeringVector.load(get_or_build(engine, dimension, method, home, progress))
     vec.check_compatible(str(engine.model_id), int(engine.hidden_size), int(engine.n_layers))
-    if calibrate and not is_toy_model(str(engine.model_id)):
-        from steertui.search.calibrate import ensure_calibrated
-
-        vec = ensure_calibrated(engine, vec, dimension, progress)
     return vec
