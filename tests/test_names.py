@@ -7,16 +7,15 @@ and `--dimension '*'` deleted another dimension's vector file.
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 
 import pytest
 
-from steertui.cli import main
 from steertui.errors import ConfigError, VectorError
 from steertui.home import Home
 from steertui.search.config import parse_config
 from steertui.vectors.dimensions import DimensionLibrary, check_name
+from tests.cli_runner import in_process
 
 BAD = ["../../../../outside/pwned", "/tmp/abs/pwned", "*", "a/b", "..", "", "-x", "x\n", "é", "a b"]
 
@@ -29,13 +28,8 @@ def run(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str
 ) -> tuple[int, str]:
     """The console entry point as a user runs it: (exit code, stderr)."""
-    monkeypatch.setattr(sys, "argv", ["steertui", *args])
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    return code, capsys.readouterr().err
+    code, _, err = in_process(monkeypatch, capsys, *args)
+    return code, err
 
 
 def refused(code: int, err: str) -> None:

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from steertui.cli import main
 from steertui.home import Home, HomeError
 from steertui.store import Store
+from tests.cli_runner import in_process
 
 WRITERS = [
     ["chat"],
@@ -40,17 +40,7 @@ READERS = [
 ]
 
 
-def run(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str
-) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["steertui", *args])
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
+run = in_process
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ import pytest
 from steertui.errors import StoreError
 from steertui.search.tsvlog import read_tsv
 from steertui.store import Store
+from tests.cli_runner import in_process
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -77,17 +78,8 @@ def steertui(*args: str, home: Path, **kw) -> subprocess.CompletedProcess:
 
 
 def cli(monkeypatch, capsys, *args: str, home: Path) -> tuple[int, str, str]:
-    """Run the `steertui` entry point in-process; returns (exit code, stdout, stderr)."""
-    from steertui.cli import main
-
-    monkeypatch.setattr(sys, "argv", ["steertui", *args, "--home", str(home)])
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
+    """Run the `steertui` entry point in-process with `--home`; (exit code, stdout, stderr)."""
+    return in_process(monkeypatch, capsys, *args, "--home", str(home))
 
 
 def trials(home: Path, run: int = 1) -> list[tuple]:
