@@ -34,8 +34,10 @@ app.command("generate", help="Generate once, steered, for scripts and SSH sessio
 )
 app.command("search", help="Run the autonomous steering search from a TOML config.")(search.command)
 app.command("doctor", help="Versions, device, dtype, data home and database path.")(doctor.command)
-app.add_typer(runs.app, name="runs", help="List, show and apply search runs.")
-app.add_typer(vectors.app, name="vectors", help="Build, list, show, export and import vectors.")
+app.add_typer(runs.app, name="runs", help="List, show, apply and delete search runs.")
+app.add_typer(
+    vectors.app, name="vectors", help="Build, calibrate, list, show, export and import vectors."
+)
 app.add_typer(sessions.app, name="sessions", help="List, show, export, rename, delete sessions.")
 app.add_typer(db.app, name="db", help="The session database: its path, upgrades.")
 app.add_typer(toy.app, name="toy", help="The bundled toy model: train it, inspect it.")
