@@ -25,3 +25,14 @@ class StoreError(SteertuiError):
 
 class ConfigError(SteertuiError):
     """A configuration file (search TOML, ...) has an unknown key or a bad value."""
+
+
+def describe(exc: BaseException) -> str:
+    """One line for a failure caught in a background worker: a `SteertuiError` as it is, an
+    out-of-memory error said plainly, a bug with its type name (its traceback is not lost:
+    the worker logs it)."""
+    if isinstance(exc, SteertuiError):
+        return str(exc)
+    if isinstance(exc, MemoryError) or "out of memory" in str(exc).lower():
+        return f"out of memory: {exc}"
+    return f"{type(exc).__name__}: {exc}"

@@ -1,23 +1,28 @@
 """Messages the app's workers and widgets post: small dataclasses named for events.
 
-Workers run in threads and only ever `post_message` one of these; the handlers run on the
-event loop and are the only code that touches widgets. Progress messages override
+Workers run in threads and only ever `post_message` one of these to the screen that started
+them (those do not bubble); the handlers run on the event loop and are the only code that
+touches widgets. Screens answer the app with the messages at the end (they bubble to it). Progress messages override
 `can_replace` so that only the latest one waits in the queue.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.message import Message
+
+if TYPE_CHECKING:
+    from steertui.engine.protocol import ChatEngine
+    from steertui.tui.services import VectorLike
 
 
 @dataclass
 class EngineLoaded(Message):
-    """The model finished loading; the engine is on `app.engine`."""
+    """The model finished loading (the engine is handed to the chat screen)."""
 
-    model_id: str
+    engine: ChatEngine
     seconds: float
 
 
@@ -33,6 +38,8 @@ class EngineFailed(Message):
 class VectorProgress(Message):
     """A dimension's vector is being built or loaded (fraction in 0..1)."""
 
+    bubble = False  # posted by a worker to the screen that handles it
+
     dimension: str
     fraction: float
     text: str
@@ -45,13 +52,17 @@ class VectorProgress(Message):
 class VectorReady(Message):
     """A dimension's steering vector is loaded; its knob now steers."""
 
+    bubble = False  # posted by a worker to the screen that handles it
+
     dimension: str
-    vector: Any
+    vector: VectorLike
 
 
 @dataclass
 class VectorFailed(Message):
     """A dimension's vector could not be built or loaded."""
+
+    bubble = False  # posted by a worker to the screen that handles it
 
     dimension: str
     reason: str
@@ -65,6 +76,8 @@ class TokenChunk(Message):
     second) never floods the event loop; keys stay responsive while an answer streams.
     """
 
+    bubble = False  # posted by a worker to the screen that handles it
+
     request_id: int
     row: int
     text: str
@@ -74,6 +87,8 @@ class TokenChunk(Message):
 @dataclass
 class AnswerFinished(Message):
     """One row of a generation ended (eos, length or stopped)."""
+
+    bubble = False  # posted by a worker to the screen that handles it
 
     request_id: int
     row: int
@@ -91,6 +106,8 @@ class AnswerFinished(Message):
 class GenerationFailed(Message):
     """A generation raised; `reason` is one line for the user."""
 
+    bubble = False  # posted by a worker to the screen that handles it
+
     request_id: int
     reason: str
 
@@ -98,6 +115,8 @@ class GenerationFailed(Message):
 @dataclass
 class HeatmapReady(Message):
     """Per-layer projections of the last answer's tokens on one dimension's direction."""
+
+    bubble = False  # posted by a worker to the screen that handles it
 
     dimension: str
     values: list[list[float]]
@@ -140,7 +159,54 @@ class SearchEnded(Message):
 class Learned(Message):
     """LEARN read a reaction: the knobs it moved (dimension -> new value), or why it failed."""
 
+    bubble = False  # posted by a worker to the screen that handles it
+
     kind: str
     moved: dict[str, float] = field(default_factory=dict)
     summary: str = ""
     error: str | None = None
+
+
+@dataclass
+class LoadModel(Message):
+    """The user asked for another model (the prompt after a failed load, or the palette)."""
+
+    model: str
+
+
+@dataclass
+class OpenSession(Message):
+    """Show a stored session in the chat."""
+
+    session_id: int
+
+
+@dataclass
+class NewSession(Message):
+    """Start a new conversation."""
+
+
+@dataclass
+class SessionDeleted(Message):
+    """A session was deleted from the store; the chat starts anew if it was showing it."""
+
+    session_id: int
+
+
+@dataclass
+class StartSearch(Message):
+    """Start an AutoSteer run: from a TOML config at `config_path`, else from the chat."""
+
+    config_path: str | None = None
+
+
+@dataclass
+class CancelSearch(Message):
+    """Cancel the running AutoSteer run."""
+
+
+@dataclass
+class ApplyRun(Message):
+    """Apply a run's best configuration to the knobs (None: the running one)."""
+
+    run_id: int | None

@@ -6,8 +6,12 @@ and the panel renders the result.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+CHAT_SEARCH_PROMPTS = 8
+CHAT_SEARCH_ITERATIONS = 20
 
 
 @dataclass
@@ -84,3 +88,30 @@ def candidate_knobs(candidate: Any, c_max: dict[str, float]) -> tuple[dict[str, 
         else:
             left_out.append(f"{v.get('kind', 'text')} {name!r} at layer {v.get('layer')}")
     return knobs, left_out
+
+
+def chat_search_data(
+    model: str,
+    prompts: Sequence[str],
+    active: Sequence[str],
+    focused: str | None,
+    knobs: Mapping[str, float],
+) -> dict[str, Any] | None:
+    """A search config (as TOML data) over the chat's active dimensions, on its last prompts,
+    scored on the focused dimension's pole; each dimension is searched on the pole its knob
+    points to (`-dim` for a knob below 0), so the space and the score agree. None when the
+    chat has no prompt or no knob yet."""
+    if not prompts or not active:
+        return None
+    dim = focused if focused in active else active[0]
+    pole = "negative" if knobs.get(dim, 0.0) < 0 else "positive"
+    sources = [f"-{d}" if knobs.get(d, 0.0) < 0 else d for d in active]
+    return {
+        "name": f"from chat: {dim} {pole}",
+        "model": model,
+        "prompts": list(prompts)[-CHAT_SEARCH_PROMPTS:],
+        "iterations": CHAT_SEARCH_ITERATIONS,
+        "batch_size": 4,
+        "metric": {"name": "lexicon", "dimension": dim, "pole": pole},
+        "space": {"dimensions": sources},
+    }

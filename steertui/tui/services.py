@@ -6,48 +6,72 @@ dimension library and builds or loads vectors through `steertui.vectors`, tests 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, Protocol
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 
+from steertui.engine.protocol import ChatEngine
 from steertui.home import Home
-from steertui.prefs.knobs import clamp_knob  # noqa: F401 - re-exported for the widgets
+
+if TYPE_CHECKING:
+    from steertui.prefs.signals import ModelSignals
+    from steertui.vectors.file import SteeringVector
 
 Progress = Callable[[float, str], None]
 
 
-@dataclass(frozen=True)
-class Dimension:
-    """What the app needs to know about a dimension: its name and its two poles."""
-
-    name: str
-    negative: str
-    positive: str
-    description: str = ""
-
-
 class DimensionLike(Protocol):
-    name: str
-    negative: str
-    positive: str
-    description: str
+    """What the app needs to know about a dimension (`vectors.dimensions.Dimension` is one)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def negative(self) -> str: ...
+
+    @property
+    def positive(self) -> str: ...
+
+    @property
+    def description(self) -> str: ...
+
+
+class VectorLike(Protocol):
+    """A loaded steering vector (`vectors.file.SteeringVector` is one)."""
+
+    @property
+    def c_max(self) -> float: ...
+
+    def direction(self, layer: int) -> torch.Tensor: ...
+
+
+class PlanLike(Protocol):
+    """A steering plan for one row (`engine.RowPlan` is one): stored with each answer."""
+
+    def snapshot(self) -> dict[str, Any]: ...
 
 
 class VectorProvider(Protocol):
     """Dimensions for the loaded model, their vectors, and steering plans from knob values."""
 
-    def dimensions(self) -> list[DimensionLike]: ...
+    def dimensions(self) -> Sequence[DimensionLike]: ...
 
-    def vector(self, engine: Any, name: str, progress: Progress) -> Any: ...
+    def vector(self, engine: ChatEngine, name: str, progress: Progress) -> VectorLike: ...
 
-    def coeff(self, vector: Any, knob: float) -> float: ...
+    def coeff(self, vector: VectorLike, knob: float) -> float: ...
 
-    def plan(self, vectors: Mapping[str, Any], knobs: Mapping[str, float]) -> Any: ...
+    def plan(
+        self, vectors: Mapping[str, VectorLike], knobs: Mapping[str, float]
+    ) -> PlanLike | None: ...
 
-    def signals(self, engine: Any, vectors: Mapping[str, Any], dimensions: list[Any]) -> Any:
-        """LEARN's model signals over the loaded model (`prefs.ModelSignals`), or None."""
+    def signals(
+        self,
+        engine: ChatEngine,
+        vectors: Mapping[str, VectorLike],
+        dimensions: list[DimensionLike],
+    ) -> ModelSignals | None:
+        """LEARN's model signals over the loaded model, or None."""
         ...
 
 
@@ -64,34 +88,47 @@ class LibraryProvider:
     def dimensions(self) -> list[DimensionLike]:
         return list(self.library.all())
 
-    def vector(self, engine: Any, name: str, progress: Progress) -> Any:
+    def vector(self, engine: ChatEngine, name: str, progress: Progress) -> SteeringVector:
+        from steertui.engine import Engine
         from steertui.search.calibrate import load_calibrated
+
+        if not isinstance(engine, Engine):
+            raise TypeError(f"the dimension library builds vectors on an Engine, not {engine!r}")
 
         def counted(done: int, total: int) -> None:
             progress(done / total if total else 0.0, f"building {name} ({done}/{total})")
 
         return load_calibrated(engine, self.library.get(name), home=self.home, progress=counted)
 
-    def coeff(self, vector: Any, knob: float) -> float:
+    def coeff(self, vector: VectorLike, knob: float) -> float:
         from steertui.vectors.knobs import knob_to_coeff
 
         return knob_to_coeff(knob, vector.c_max)
 
-    def plan(self, vectors: Mapping[str, Any], knobs: Mapping[str, float]) -> Any:
+    def plan(
+        self, vectors: Mapping[str, VectorLike], knobs: Mapping[str, float]
+    ) -> PlanLike | None:
         """One RowPlan with every loaded dimension (zero knobs too, so a live move steers)."""
         if not vectors:
             return None
+        from steertui.vectors.file import SteeringVector
         from steertui.vectors.knobs import plan_from_knobs
 
-        return plan_from_knobs({d: knobs.get(d, 0.0) for d in vectors}, vectors)
+        loaded = {d: v for d, v in vectors.items() if isinstance(v, SteeringVector)}
+        return plan_from_knobs({d: knobs.get(d, 0.0) for d in loaded}, loaded)
 
-    def signals(self, engine: Any, vectors: Mapping[str, Any], dimensions: list[Any]) -> Any:
+    def signals(
+        self,
+        engine: ChatEngine,
+        vectors: Mapping[str, VectorLike],
+        dimensions: list[DimensionLike],
+    ) -> ModelSignals | None:
         from steertui.prefs.signals import ModelSignals
 
         return ModelSignals(engine, vectors, dimensions) if vectors else None
 
 
-def steering_snapshot(plan: Any, knobs: Mapping[str, float]) -> dict[str, Any]:
+def steering_snapshot(plan: PlanLike | None, knobs: Mapping[str, float]) -> dict[str, Any]:
     """What the store keeps with an answer: the plan's exact snapshot plus the knob values."""
     return {
         "plan": plan.snapshot() if plan is not None else None,
@@ -109,7 +146,7 @@ def sampling_dict(sampling: Any) -> dict[str, Any]:
     return dict(sampling)
 
 
-def layer_projections(hidden: torch.Tensor, vector: Any, start: int = 0) -> list[list[float]]:
+def layer_projections(hidden: torch.Tensor, vector: VectorLike, start: int = 0) -> list[list[float]]:
     """Projection of each layer's residual stream on the unit direction of that layer.
 
     `hidden` is `[n_layers, T, H]` from `Engine.capture`; tokens before `start` (the prompt)
@@ -140,7 +177,7 @@ def format_bytes(n: float) -> str:
     return f"{n:.1f} GiB"
 
 
-def memory_in_use(engine: Any) -> str:
+def memory_in_use(engine: ChatEngine | None) -> str:
     """GPU memory allocated by torch on a CUDA device, else this process's resident memory."""
     device = str(getattr(engine, "device", "cpu"))
     if device.startswith("cuda") and torch.cuda.is_available():

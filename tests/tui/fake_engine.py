@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
-from steertui.tui.services import Dimension
+from steertui.engine.lock import Priority
+from steertui.engine.protocol import ChatEngine
+from steertui.tui.services import VectorProvider
+from steertui.vectors.dimensions import Dimension
 
 BASELINE_SCRIPT = (
     "Try **Noodle Corner**: bowls from $8, quick service, and a counter by the window. "
@@ -76,8 +79,10 @@ class FakeEngine:
         self.n_layers = n_layers
         self.hidden_size = hidden_size
         self.model_id = "fake/steer-mini"
-        self.device = "cpu"
-        self.dtype = "float32"
+        self.device = torch.device("cpu")
+        self.dtype = torch.float32
+        self.tokenizer: Any = None
+        self.notices: list[str] = []
         self.error = error
         self.calls: list[StreamCall] = []
         self.compiled: list[FakeCompiledPlan] = []
@@ -87,11 +92,17 @@ class FakeEngine:
         self.gate: threading.Event | None = None
 
     # -- prompts -----------------------------------------------------------------------
-    def chat_ids(self, messages: list[dict[str, str]]) -> list[int]:
+    def take_notices(self) -> list[str]:
+        taken, self.notices = self.notices, []
+        return taken
+
+    def chat_ids(
+        self, messages: Sequence[Mapping[str, str]], add_generation_prompt: bool = True
+    ) -> list[int]:
         text = " ".join(f"{m['role']}: {m['content']}" for m in messages)
         return [1 + (sum(map(ord, w)) % 97) for w in text.split()]
 
-    def compile(self, plans: list[Any], batch_size: int) -> FakeCompiledPlan:
+    def compile(self, plans: Any, batch_size: int) -> FakeCompiledPlan:
         compiled = FakeCompiledPlan(self, list(plans))
         self.compiled.append(compiled)
         return compiled
@@ -109,7 +120,8 @@ class FakeEngine:
         plans: Any = None,
         sampling: Any = None,
         cancel: threading.Event | None = None,
-        priority: str = "chat",
+        priority: Priority = "chat",
+        row_seeds: Sequence[int | None] | None = None,
     ) -> Iterator[FakeTokenEvent]:
         self.calls.append(StreamCall(prompts, plans, sampling, priority))
         if self.error is not None:
@@ -161,7 +173,14 @@ class FakeEngine:
                 return False
             time.sleep(min(left, 0.001))
 
-    def capture(self, token_ids_rows: list[list[int]], plans: Any = None) -> list[torch.Tensor]:
+    def capture(
+        self,
+        token_ids_rows: Sequence[Sequence[int]],
+        plans: Any = None,
+        layers: Sequence[int] | None = None,
+        prompt_lens: Sequence[int] | None = None,
+        priority: Priority = "chat",
+    ) -> list[torch.Tensor]:
         self.captures.append([list(r) for r in token_ids_rows])
         out = []
         for ids in token_ids_rows:
@@ -274,3 +293,13 @@ class FakeProvider:
             for layer in self.layers
         ]
         return FakePlan(specs)
+
+
+def as_chat_engine(engine: FakeEngine) -> ChatEngine:
+    """mypy checks the fake against the engine Protocol the app types against."""
+    return engine
+
+
+def as_provider(provider: FakeProvider) -> VectorProvider:
+    """mypy checks the fake provider against the app's provider Protocol."""
+    return provider

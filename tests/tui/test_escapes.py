@@ -54,7 +54,7 @@ async def test_answer_escape_sequences_are_shown_as_text(make_app, store) -> Non
         assert answer is not None and answer.text == EVIL  # the raw text, as stored
         assert "Here" in screen_text(app) and "plan with" in screen_text(app)
         assert_harmless(app)
-        rows = store.messages(app.session_id)
+        rows = store.messages(app.main.session_id)
         assert rows[-1].content == EVIL  # the database keeps the answer exactly
 
 
@@ -66,11 +66,11 @@ async def test_a_stored_answer_and_title_reopened_are_harmless(make_app, store) 
     app = make_app()
     async with app.run_test(size=(120, 30)) as pilot:
         await ready(pilot)
-        await app.open_session(session.id)
+        await app.main.open_session(session.id)
         await pilot.pause()
         assert "plan with" in screen_text(app)
         assert_harmless(app)
-        await app.push_screen(SessionsScreen())
+        await app.push_screen(SessionsScreen(store, session.id))
         await pilot.pause()
         text = screen_text(app)
         assert "[bold]x[/bold]" in text and "[link=http://x]m" in text  # markup shown literally
@@ -83,7 +83,9 @@ async def test_compare_panes_are_harmless(make_app) -> None:
     app = make_app(engine_factory=lambda model: engine)
     async with app.run_test(size=(140, 30)) as pilot:
         await ready(pilot)
-        screen = CompareScreen("Plan my evening")
+        screen = CompareScreen(
+            engine, app.main.current_plan(), app.main.sampling, "Plan my evening"
+        )
         await app.push_screen(screen)
         await pilot.pause()
         await screen.action_run()
@@ -101,7 +103,7 @@ async def test_a_streamed_answer_is_harmless_while_it_streams(make_app) -> None:
         await ready(pilot)
         app.main.prompt.value = "Plan my evening"
         await pilot.press("enter")
-        await wait_for(pilot, lambda: app.generation is not None and app.generation.tokens >= 6)
+        await wait_for(pilot, lambda: app.main.generation is not None and app.main.generation.tokens >= 6)
         assert_harmless(app)
-        await wait_for(pilot, lambda: app.generation is None)
+        await wait_for(pilot, lambda: app.main.generation is None)
         assert_harmless(app)

@@ -38,13 +38,13 @@ async def test_a_reply_moves_the_knob_before_the_next_answer_is_planned(make_app
         await ready(pilot)
         await ask(pilot, "Where to eat?")
         await ask(pilot, "Too pricey, something more affordable please.")
-        assert app.knob_values["cost"] < 0
-        assert app.main.knob("cost").value == app.knob_values["cost"]
+        assert app.main.knob_values["cost"] < 0
+        assert app.main.knob("cost").value == app.main.knob_values["cost"]
     rows = store.messages(store.list_sessions()[0].id)
     answers = [r for r in rows if r.role == "assistant"]
     # the answer to the complaint was steered with the knob LEARN had just moved
     assert answers[0].steering["knobs"]["cost"] == 0
-    assert answers[1].steering["knobs"]["cost"] == app.knob_values["cost"] < 0
+    assert answers[1].steering["knobs"]["cost"] == app.main.knob_values["cost"] < 0
     assert store.profile()["cost"].mode == "learn"
 
 
@@ -58,6 +58,6 @@ async def test_the_models_own_reading_decides_when_the_lexicon_finds_no_cue(
         await ready(pilot)
         await ask(pilot, "Where to eat?")
         await ask(pilot, "I want it more zorbly.")
-        assert app.knob_values["age"] > 0 and app.knob_values["cost"] == 0
+        assert app.main.knob_values["age"] > 0 and app.main.knob_values["cost"] == 0
     assert "I want it more zorbly." in provider.fake_signals.read
     assert store.profile()["age"].mode == "learn"

@@ -10,7 +10,7 @@ from textual.app import App
 from steertui.prefs import Learner, build_cues, select
 from steertui.store import Store
 from steertui.tui.screens.profile import ProfileScreen, gauge
-from steertui.tui.services import Dimension
+from steertui.vectors.dimensions import Dimension
 
 DIMS = [
     Dimension("age", "kids", "adults"),

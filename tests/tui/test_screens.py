@@ -53,14 +53,14 @@ async def test_sessions_list_search_open_rename_delete(make_app, store) -> None:
         app.main.knob("cost").focus()
         await pilot.press("shift+right")
         await ask(pilot, "Pizza near the station?")
-        first = app.session_id
+        first = app.main.session_id
         await pilot.pause(0.7)
         await pilot.press("ctrl+n")
-        assert app.session_id is None and not app.main.chat.children
+        assert app.main.session_id is None and not app.main.chat.children
         app.main.knob("cost").set_quietly(0)
-        app.knob_values["cost"] = 0
+        app.main.knob_values["cost"] = 0
         await ask(pilot, "Sushi for lunch?")
-        second = app.session_id
+        second = app.main.session_id
         assert second != first
 
         await pilot.press("ctrl+o")
@@ -80,9 +80,9 @@ async def test_sessions_list_search_open_rename_delete(make_app, store) -> None:
         assert store.get_session(first).title == "Pizza plans"
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.screen is app.main)
-        assert app.session_id == first
+        assert app.main.session_id == first
         assert app.main.knob("cost").value == 25
-        assert [m["content"] for m in app.history][0] == "Pizza near the station?"
+        assert app.main.conversation.user_prompts()[0] == "Pizza near the station?"
 
         await pilot.press("ctrl+o")
         await wait_for(pilot, lambda: isinstance(app.screen, SessionsScreen))
@@ -155,7 +155,7 @@ async def test_autosteer_runs_shows_progress_and_applies_the_best(make_app, stor
         assert run.config["metric"]["dimension"] == "cost"
         assert run.config["prompts"] == ["Where to eat?"]
         await pilot.press("a")
-        assert app.knob_values["cost"] == 50
+        assert app.main.knob_values["cost"] == 50
         await pilot.press("escape")
         await wait_for(pilot, lambda: app.screen is app.main)
         assert app.main.knob("cost").value == 50
@@ -169,7 +169,8 @@ async def test_help_lists_every_binding_and_the_palette_every_action(make_app) -
         await pilot.press("f1")
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
         keys = {row[1] for row in app.screen.rows}
-        for binding in (*MainScreen.BINDINGS, *Knob.BINDINGS):
+        screens = (MainScreen, Knob, SessionsScreen, CompareScreen, AutoSteerScreen)
+        for binding in (b for s in screens for b in s.BINDINGS):
             assert binding.key.replace(",", " / ") in keys
         await pilot.press("escape")
         titles = {c.title for c in app.get_system_commands(app.main)}
@@ -177,8 +178,10 @@ async def test_help_lists_every_binding_and_the_palette_every_action(make_app) -
             action = binding.action.removeprefix("app.")
             if action == "send":
                 continue
-            assert any(a == action for _, _, a in SteerApp.COMMAND_ACTIONS), action
-            assert hasattr(app, "action_" + action.split("(")[0]), action
+            entry = next((e for e in SteerApp.COMMAND_ACTIONS if e[2] == action), None)
+            assert entry is not None, action
+            target = app.main if entry[3] == "chat" else app
+            assert hasattr(target, "action_" + action.split("(")[0]), action
         assert {"Regenerate", "Compare", "Sessions", "AutoSteer", "Load model"} <= titles
 
 

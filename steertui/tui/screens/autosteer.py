@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -12,10 +10,10 @@ from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Label, Sparkline, Static
 
+from steertui.store import Store
+from steertui.tui.messages import ApplyRun, CancelSearch, StartSearch
 from steertui.tui.screens.dialogs import TextPrompt
-
-if TYPE_CHECKING:
-    from steertui.tui.app import SteerApp
+from steertui.tui.search_state import SearchProgress
 
 
 def _num(x: float | None) -> str:
@@ -23,16 +21,22 @@ def _num(x: float | None) -> str:
 
 
 class AutoSteerScreen(Screen[None]):
+    """Handed the store and the app's search progress; answers with `StartSearch`,
+    `CancelSearch` and `ApplyRun` messages. The app calls `show_progress` as a run goes."""
+
     BINDINGS = [
-        Binding("escape", "close", "Back"),
-        Binding("s,f2", "start_config", "Start from TOML"),
-        Binding("c,f3", "start_chat", "Start from chat"),
-        Binding("x,f4", "cancel_run", "Cancel run"),
-        Binding("a,f5", "apply_best", "Apply best"),
-        Binding("r,f6", "refresh_runs", "Refresh"),
+        Binding("escape", "close", "Back", id="autosteer.close"),
+        Binding("s,f2", "start_config", "Start from TOML", id="autosteer.start_config"),
+        Binding("c,f3", "start_chat", "Start from chat", id="autosteer.start_chat"),
+        Binding("x,f4", "cancel_run", "Cancel run", id="autosteer.cancel"),
+        Binding("a,f5", "apply_best", "Apply best", id="autosteer.apply"),
+        Binding("r,f6", "refresh_runs", "Refresh", id="autosteer.refresh"),
     ]
 
-    app: SteerApp  # type: ignore[assignment]
+    def __init__(self, store: Store, progress: SearchProgress | None = None) -> None:
+        super().__init__()
+        self.store = store
+        self.progress = progress
 
     def compose(self) -> ComposeResult:
         with Vertical(id="autosteer"):
@@ -48,13 +52,13 @@ class AutoSteerScreen(Screen[None]):
         table = self.query_one(DataTable)
         table.add_columns("#", "Kind", "Status", "Baseline", "Best", "Trials")
         self.refresh_runs()
-        self.refresh_progress()
+        self.show_progress(self.progress)
         table.focus()
 
     def refresh_runs(self) -> None:
         table = self.query_one(DataTable)
         table.clear()
-        store: Any = self.app.store
+        store = self.store
         for run in store.list_runs():
             trials = len(store.trials(run.id))
             table.add_row(
@@ -67,8 +71,8 @@ class AutoSteerScreen(Screen[None]):
                 key=str(run.id),
             )
 
-    def refresh_progress(self) -> None:
-        progress = self.app.search_progress
+    def show_progress(self, progress: SearchProgress | None) -> None:
+        self.progress = progress
         summary = self.query_one("#run-summary", Static)
         best = self.query_one("#run-best", Static)
         spark = self.query_one(Sparkline)
@@ -93,18 +97,18 @@ class AutoSteerScreen(Screen[None]):
     def action_start_config(self) -> None:
         def chosen(path: str | None) -> None:
             if path:
-                self.app.start_search_from_config(path)
+                self.post_message(StartSearch(path))
 
         self.app.push_screen(TextPrompt("Search config (TOML path)", "", "runs/cost.toml"), chosen)
 
     def action_start_chat(self) -> None:
-        self.app.start_search_from_chat()
+        self.post_message(StartSearch())
 
     def action_cancel_run(self) -> None:
-        self.app.cancel_search()
+        self.post_message(CancelSearch())
 
     def action_apply_best(self) -> None:
-        self.app.apply_run(self.selected_run())
+        self.post_message(ApplyRun(self.selected_run()))
 
     def action_refresh_runs(self) -> None:
         self.refresh_runs()

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import threading
+import time
+from collections.abc import Callable
 
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -11,27 +14,43 @@ from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Label
 
+from steertui.engine.protocol import ChatEngine
+from steertui.engine.sampling import SamplingParams
 from steertui.safe_text import visible
 from steertui.tui.messages import AnswerFinished, GenerationFailed, TokenChunk
+from steertui.tui.services import PlanLike
+from steertui.tui.streaming import stream_rows
 from steertui.tui.widgets.chat_view import AnswerMessage
-
-if TYPE_CHECKING:
-    from steertui.tui.app import SteerApp
 
 
 class CompareScreen(Screen[None]):
+    """Handed the engine, the chat's current plan and sampling; streams both rows itself."""
+
     BINDINGS = [
-        Binding("escape", "stop_or_close", "Stop / back"),
-        Binding("ctrl+r,f5", "run", "Run again"),
+        Binding("escape", "stop_or_close", "Stop / back", id="compare.stop_or_close"),
+        Binding("ctrl+r,f5", "run", "Run again", id="compare.run"),
     ]
 
-    app: SteerApp  # type: ignore[assignment]
-
-    def __init__(self, prompt: str = "") -> None:
+    def __init__(
+        self,
+        engine: ChatEngine,
+        plan: PlanLike | None,
+        sampling: SamplingParams | None,
+        prompt: str = "",
+        steered_title: str = "Steered",
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
         super().__init__()
+        self.engine = engine
+        self.plan = plan
+        self.sampling = sampling
         self.initial = prompt
-        self.request_id: int | None = None
+        self.steered_title = steered_title
+        self.clock = clock
+        self.request_id = 0
         self.running = False
+        self.finished: set[int] = set()
+        self.cancel = threading.Event()
 
     def compose(self) -> ComposeResult:
         with Vertical(id="compare"):
@@ -49,10 +68,9 @@ class CompareScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one(Input).focus()
-        knobs = ", ".join(f"{k} {v:+.0f}" for k, v in self.app.knob_values.items() if v)
-        self.query_one("#steered-title", Label).update(
-            Content(visible(f"Steered: {knobs or 'all knobs at 0'}"))
-        )
+        self.query_one("#steered-title", Label).update(Content(visible(self.steered_title)))
+        if not self.initial:
+            self.pane(0).set_footer("Type a prompt above and press Enter: both answers stream here.")
 
     def pane(self, row: int) -> AnswerMessage:
         return self.query_one(f"#row-{row}", AnswerMessage)
@@ -76,8 +94,31 @@ class CompareScreen(Screen[None]):
             pane.set_footer("streaming...")
             pane.start_stream()
         self.running = True
-        self.finished: set[int] = set()
-        self.request_id = self.app.start_compare(self, prompt)
+        self.finished = set()
+        self.request_id += 1
+        self.cancel = threading.Event()
+        messages = [{"role": "user", "content": prompt}]
+        plans = self.engine.compile([None, self.plan], 2)
+        self._stream(self.request_id, [messages, messages], plans, self.cancel)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="compare")
+    def _stream(
+        self,
+        request_id: int,
+        conversations: list[list[dict[str, str]]],
+        plans: object,
+        cancel: threading.Event,
+    ) -> None:
+        stream_rows(
+            self.engine,
+            conversations,
+            plans,
+            self.sampling,
+            cancel,
+            request_id,
+            self.post_message,
+            self.clock,
+        )
 
     async def on_token_chunk(self, message: TokenChunk) -> None:
         message.stop()
@@ -106,8 +147,11 @@ class CompareScreen(Screen[None]):
             await self.pane(row).finish(f"failed: {message.reason}")
         self.notify(visible(message.reason), title="Compare failed", severity="error", markup=False)
 
+    def on_unmount(self) -> None:
+        self.cancel.set()  # closing the screen (or the app) ends its stream at the next token
+
     def action_stop_or_close(self) -> None:
         if self.running:
-            self.app.stop_compare()
+            self.cancel.set()
         else:
             self.dismiss()

@@ -1,46 +1,157 @@
-"""The main screen: the conversation and prompt on the left, knobs and heatmap on the right."""
+"""The chat screen: the conversation and prompt on the left, knobs and heatmap on the right.
+
+It owns the chat: the conversation and its session, the knobs (SELECT), the streaming answer,
+the heatmap and LEARN's glue. The app hands it the store and the home at start and the engine
+and vector provider once the model is loaded (`engine_ready`); it asks the app for nothing and
+answers with messages (`LoadModel`). Thread workers only post messages; the handlers here are
+the only code that touches its widgets.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Footer, Input, Static
 
-from steertui.tui.services import DimensionLike
-from steertui.tui.widgets.chat_view import ChatView
+from steertui.engine.protocol import ChatEngine, SteeringHandle
+from steertui.engine.sampling import SamplingParams
+from steertui.errors import SteertuiError, describe
+from steertui.files import write_text_atomic
+from steertui.home import Home
+from steertui.prefs.knobs import clamp_knob
+from steertui.prefs.learn import LearnUpdate
+from steertui.prefs.profile import starting_knobs
+from steertui.prefs.select import select
+from steertui.safe_text import visible
+from steertui.store import Store
+from steertui.tui.conversation import Conversation, Turn
+from steertui.tui.learning import PendingReaction, SignalsCache, describe_moves, learn
+from steertui.tui.messages import (
+    AnswerFinished,
+    GenerationFailed,
+    HeatmapReady,
+    KnobChanged,
+    KnobFocused,
+    Learned,
+    LoadModel,
+    TokenChunk,
+    VectorFailed,
+    VectorProgress,
+    VectorReady,
+)
+from steertui.tui.screens.dialogs import DimensionPicker, ErrorModal
+from steertui.tui.services import (
+    DimensionLike,
+    PlanLike,
+    VectorLike,
+    VectorProvider,
+    layer_projections,
+    sampling_dict,
+    steering_snapshot,
+)
+from steertui.tui.streaming import stream_rows
+from steertui.tui.widgets.chat_view import AnswerMessage, ChatView
 from steertui.tui.widgets.heatmap import Heatmap
 from steertui.tui.widgets.knob import Knob
 from steertui.tui.widgets.status_bar import StatusBar
 
 CHAT_PLACEHOLDER = "Ask something (Enter sends, Esc stops)"
 MODEL_PLACEHOLDER = "Model to load: a hub id, a local path, or toy (Enter loads)"
+MAX_DEFAULT_KNOBS = 5
+PREFERENCE_DEBOUNCE_S = 0.6
+
+
+@dataclass
+class Generation:
+    """The answer being streamed: its request, plan and the knob moves made during it."""
+
+    request_id: int
+    cancel: threading.Event
+    messages: list[dict[str, str]]
+    compiled: SteeringHandle | None
+    plan: PlanLike | None
+    snapshot: dict[str, Any]
+    widget: AnswerMessage
+    tokens: int = 0
+    changes: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class LastAnswer:
+    """What the heatmap, copy, thumbs and regenerate need about the latest answer."""
+
+    text: str
+    token_ids: list[int]
+    messages: list[dict[str, str]]
+    plan: PlanLike | None
+    message_id: int | None
 
 
 class MainScreen(Screen[None]):
     """Every binding here has an F-key or Ctrl fallback that terminals pass through."""
 
     BINDINGS = [
-        Binding("escape", "app.stop", "Stop"),
-        Binding("ctrl+j", "send", "Send", show=False),
-        Binding("ctrl+r,f5", "app.regenerate", "Regenerate"),
-        Binding("ctrl+l,f4", "app.edit_last", "Edit last"),
-        Binding("ctrl+y,f6", "app.copy_answer", "Copy"),
-        Binding("ctrl+o,f2", "app.sessions", "Sessions"),
-        Binding("ctrl+t,f3", "app.compare", "Compare"),
-        Binding("ctrl+g,f7", "app.autosteer", "AutoSteer"),
-        Binding("ctrl+b,f8", "app.pick_dimensions", "Knobs"),
-        Binding("ctrl+n", "app.new_session", "New", show=False),
-        Binding("f9", "app.calibrate", "Calibrate", show=False),
-        Binding("ctrl+f", "app.profile", "Profile", show=False),
-        Binding("ctrl+up,alt+up", "app.thumbs(1)", "Thumbs up", show=False),
-        Binding("ctrl+down,alt+down", "app.thumbs(-1)", "Thumbs down", show=False),
-        Binding("f1", "app.help", "Help"),
+        Binding("escape", "stop", "Stop", id="chat.stop"),
+        Binding("ctrl+j", "send", "Send", show=False, id="chat.send"),
+        Binding("ctrl+r,f5", "regenerate", "Regenerate", id="chat.regenerate"),
+        Binding("ctrl+l,f4", "edit_last", "Edit last", id="chat.edit_last"),
+        Binding("ctrl+y,f6", "copy_answer", "Copy", id="chat.copy"),
+        Binding("ctrl+o,f2", "app.sessions", "Sessions", id="chat.sessions"),
+        Binding("ctrl+t,f3", "compare", "Compare", id="chat.compare"),
+        Binding("ctrl+g,f7", "app.autosteer", "AutoSteer", id="chat.autosteer"),
+        Binding("ctrl+b,f8", "pick_dimensions", "Knobs", id="chat.knobs"),
+        Binding("ctrl+n", "new_session", "New", show=False, id="chat.new_session"),
+        Binding("f9", "calibrate", "Calibrate", show=False, id="chat.calibrate"),
+        Binding("ctrl+f", "profile", "Profile", show=False, id="chat.profile"),
+        Binding("ctrl+up,alt+up", "thumbs(1)", "Thumbs up", show=False, id="chat.thumbs_up"),
+        Binding(
+            "ctrl+down,alt+down", "thumbs(-1)", "Thumbs down", show=False, id="chat.thumbs_down"
+        ),
+        Binding("f1", "app.help", "Help", id="chat.help"),
     ]
+
+    def __init__(
+        self,
+        store: Store,
+        home: Home,
+        dims: Sequence[str] | None = None,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        super().__init__()
+        self.store = store
+        self.home = home
+        self.requested_dims = list(dims) if dims else None
+        self.clock = clock
+        self.engine: ChatEngine | None = None
+        self.provider: VectorProvider | None = None
+        self.sampling: SamplingParams | None = None
+        self.engine_state = "loading"
+        self.dimensions: list[DimensionLike] = []
+        self.active: list[str] = []
+        self.knob_values: dict[str, float] = {}
+        self.vectors: dict[str, VectorLike] = {}
+        self.vector_status: dict[str, str] = {}
+        self.focused_dim: str | None = None
+        self.conversation = Conversation()
+        self.generation: Generation | None = None
+        self.last: LastAnswer | None = None
+        self._request_id = 0
+        self._pending_prefs: dict[str, float] = {}
+        self._pref_timer: Timer | None = None
+        self.learning = False
+        self._after_learning: Callable[[], Awaitable[None]] | None = None
+        self._signals = SignalsCache()
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="main"):
@@ -60,6 +171,7 @@ class MainScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one("#prompt", Input).focus()
 
+    # -- widgets --------------------------------------------------------------------
     @property
     def chat(self) -> ChatView:
         return self.query_one(ChatView)
@@ -75,6 +187,10 @@ class MainScreen(Screen[None]):
     @property
     def heatmap(self) -> Heatmap:
         return self.query_one(Heatmap)
+
+    @property
+    def session_id(self) -> int | None:
+        return self.conversation.session_id
 
     def set_notice(self, text: str, error: bool = False) -> None:
         notice = self.query_one("#notice", Static)
@@ -96,9 +212,7 @@ class MainScreen(Screen[None]):
     def knobs(self) -> list[Knob]:
         return list(self.query(Knob))
 
-    async def set_knobs(
-        self, dims: Sequence[DimensionLike], values: dict[str, float], status: dict[str, str]
-    ) -> None:
+    async def _show_knobs(self, dims: Sequence[DimensionLike]) -> None:
         box = self.query_one("#knobs", VerticalScroll)
         await box.remove_children()
         if not dims:
@@ -106,10 +220,636 @@ class MainScreen(Screen[None]):
             return
         knobs = []
         for d in dims:
-            knob = Knob(d.name, d.negative, d.positive, values.get(d.name, 0.0))
-            knob.status = status.get(d.name, "")
+            knob = Knob(d.name, d.negative, d.positive, self.knob_values.get(d.name, 0.0))
+            knob.status = self.vector_status.get(d.name, "")
             knobs.append(knob)
         await box.mount_all(knobs)
 
-    def action_send(self) -> None:
-        self.prompt.action_submit()
+    async def action_send(self) -> None:
+        await self.prompt.action_submit()
+
+    # -- the model ------------------------------------------------------------------
+    def model_loading(self, model: str) -> None:
+        self.engine_state = "loading"
+        self.set_model_mode(False)
+        self.set_notice(f"Loading model {model}... the chat opens when it is ready.")
+        self.status.model = model
+        self.status.state = "loading"
+
+    def model_failed(self, model: str, reason: str) -> None:
+        self.engine_state = "failed"
+        self.status.state = "no model"
+        self.set_notice(
+            f"Could not load {model}: {reason}\n"
+            "Type another model below and press Enter (or use the palette: Load model).",
+            error=True,
+        )
+        self.set_model_mode(True)
+        self.prompt.focus()
+
+    async def engine_ready(
+        self,
+        engine: ChatEngine,
+        provider: VectorProvider,
+        sampling: SamplingParams,
+        memory: str,
+    ) -> None:
+        """The model is loaded: its dimensions become knobs, their vectors load in a worker."""
+        self.engine, self.provider, self.sampling = engine, provider, sampling
+        self.engine_state = "ready"
+        self._signals = SignalsCache()
+        self.set_model_mode(False)
+        self.set_notice("")
+        status = self.status
+        status.model = str(engine.model_id)
+        status.device = str(engine.device)
+        status.dtype = str(engine.dtype).removeprefix("torch.")
+        status.state = "ready"
+        status.memory = memory
+        try:
+            self.dimensions = list(provider.dimensions())
+        except SteertuiError as exc:
+            self.dimensions = []
+            self.notify(str(exc), title="Dimensions", severity="error")
+        knobs, active = self._initial_knobs()
+        self.vectors = {}
+        await self._set_active(active, knobs)
+
+    def _initial_knobs(self) -> tuple[dict[str, float], list[str]]:
+        """Knobs of a new session: the profile's values; active dims from --dims or the profile."""
+        names = [d.name for d in self.dimensions]
+        profile = self._profile_knobs()
+        if self.requested_dims:
+            unknown = [d for d in self.requested_dims if d not in names]
+            if unknown:
+                self.notify(
+                    f"unknown dimension(s) {', '.join(unknown)}; available: {', '.join(names)}",
+                    severity="warning",
+                )
+            active = [d for d in self.requested_dims if d in names]
+        elif profile:
+            active = [d for d in names if d in profile]
+        else:
+            active = names[:MAX_DEFAULT_KNOBS]
+        return {d: profile.get(d, 0.0) for d in active}, active
+
+    def _profile_knobs(self) -> dict[str, float]:
+        """The profile's saved values (dimensions with no value are left out)."""
+        try:
+            saved = set(self.store.profile())
+            return starting_knobs(self.store, sorted(saved))
+        except SteertuiError:
+            return {}
+
+    # -- dimensions and vectors -----------------------------------------------------
+    async def _set_active(self, active: Sequence[str], knobs: dict[str, float]) -> None:
+        self.active = list(active)
+        self.knob_values = {d: clamp_knob(knobs.get(d, 0.0)) for d in self.active}
+        for name in list(self.vectors):
+            if name not in self.active:
+                del self.vectors[name]
+        missing = [d for d in self.active if d not in self.vectors]
+        for d in missing:
+            self.vector_status[d] = "(loading)"
+        dims = [d for d in self.dimensions if d.name in self.active]
+        dims.sort(key=lambda d: self.active.index(d.name))
+        await self._show_knobs(dims)
+        if self.focused_dim not in self.active:
+            self.focused_dim = self.active[0] if self.active else None
+        if missing and self.engine is not None:
+            self._load_vectors(missing)
+
+    @work(thread=True, exit_on_error=False, group="vectors")
+    def _load_vectors(self, names: list[str]) -> None:
+        provider, engine = self.provider, self.engine
+        assert provider is not None and engine is not None
+        for name in names:
+
+            def progress(fraction: float, text: str, name: str = name) -> None:
+                self.post_message(VectorProgress(name, fraction, text))
+
+            try:
+                vector = provider.vector(engine, name, progress)
+            except Exception as exc:  # noqa: BLE001
+                self.post_message(VectorFailed(name, describe(exc)))
+                continue
+            self.post_message(VectorReady(name, vector))
+
+    def on_vector_progress(self, message: VectorProgress) -> None:
+        self._set_knob_status(message.dimension, f"({message.fraction:.0%})")
+
+    def on_vector_ready(self, message: VectorReady) -> None:
+        if message.dimension not in self.active:
+            return
+        self.vectors[message.dimension] = message.vector
+        self.vector_status.pop(message.dimension, None)
+        self._set_knob_status(message.dimension, "")
+        if self.last is not None and message.dimension == self.focused_dim:
+            self.recompute_heatmap()
+
+    def on_vector_failed(self, message: VectorFailed) -> None:
+        self._set_knob_status(message.dimension, "(failed)")
+        self.notify(message.reason, title=f"Vector {message.dimension}", severity="error")
+
+    def _set_knob_status(self, dimension: str, status: str) -> None:
+        self.vector_status[dimension] = status
+        knob = self.knob(dimension) if self.is_attached else None
+        if knob is not None:
+            knob.status = status
+
+    def action_pick_dimensions(self) -> None:
+        if not self.dimensions:
+            self.notify("No dimensions available for this model yet.", severity="warning")
+            return
+
+        async def chosen(names: list[str] | None) -> None:
+            if names is not None:
+                await self._set_active(names, self.knob_values)
+                self._save_session_knobs()
+
+        self.app.push_screen(DimensionPicker(self.dimensions, self.active), chosen)
+
+    # -- knobs ----------------------------------------------------------------------
+    def on_knob_changed(self, message: KnobChanged) -> None:
+        dim, value = message.dimension, message.value
+        self.knob_values[dim] = value
+        gen = self.generation
+        vector = self.vectors.get(dim)
+        if gen is not None and gen.compiled is not None and vector is not None:
+            assert self.provider is not None
+            try:
+                gen.compiled.set_coeff(0, dim, self.provider.coeff(vector, value))
+                gen.changes.append({"token": gen.tokens, "dimension": dim, "knob": value})
+            except SteertuiError as exc:
+                self.notify(str(exc), severity="warning")
+        self._pending_prefs[dim] = value
+        if self._pref_timer is not None:
+            self._pref_timer.stop()
+        self._pref_timer = self.set_timer(PREFERENCE_DEBOUNCE_S, self.flush_preferences)
+
+    def flush_preferences(self) -> None:
+        """SELECT: knob moves become the profile's values (debounced), and the session's knobs."""
+        if self._pref_timer is not None:
+            self._pref_timer.stop()
+            self._pref_timer = None
+        pending, self._pending_prefs = self._pending_prefs, {}
+        for dim, value in pending.items():
+            try:
+                select(self.store, dim, value, "knob")
+            except SteertuiError as exc:
+                self.notify(f"could not save preference {dim}: {exc}", severity="warning")
+                break
+        self._save_session_knobs()
+
+    def _save_session_knobs(self) -> None:
+        if self.session_id is not None:
+            self.store.update_session_knobs(self.session_id, dict(self.knob_values))
+
+    def on_knob_focused(self, message: KnobFocused) -> None:
+        if message.dimension != self.focused_dim:
+            self.focused_dim = message.dimension
+            if self.last is not None:
+                self.recompute_heatmap()
+
+    def apply_knobs(self, knobs: dict[str, float]) -> None:
+        """Set knobs from outside (AutoSteer's best): shown, saved as SELECT, steering."""
+        for dim, value in knobs.items():
+            knob = self.knob(dim)
+            if knob is not None:
+                knob.value = clamp_knob(value)
+            elif dim in self.active:
+                self.knob_values[dim] = clamp_knob(value)
+
+    def set_knobs_quietly(self, knobs: dict[str, float]) -> None:
+        """Move knobs to values another mode saved (learn, calibrate) without a SELECT save."""
+        for dim, value in knobs.items():
+            if dim not in self.active:
+                continue
+            self.knob_values[dim] = clamp_knob(value)
+            knob = self.knob(dim)
+            if knob is not None:
+                knob.set_quietly(value)
+            gen, vector = self.generation, self.vectors.get(dim)
+            if gen is not None and gen.compiled is not None and vector is not None:
+                assert self.provider is not None
+                gen.compiled.set_coeff(0, dim, self.provider.coeff(vector, value))
+        self._save_session_knobs()
+
+    # -- chat -----------------------------------------------------------------------
+    @on(Input.Submitted, "#prompt")
+    async def on_prompt_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        text = event.value.strip()
+        if not text:
+            return
+        if self.engine_state == "failed":
+            event.input.value = ""
+            self.post_message(LoadModel(text))
+            return
+        if self.engine_state != "ready":
+            self.notify("The model is still loading.", severity="warning")
+            return
+        if self.generation is not None:
+            self.notify("An answer is streaming: Esc stops it first.", severity="warning")
+            return
+        if self.learning:
+            self.notify("Still reading your last reaction; send again in a moment.")
+            return
+        event.input.value = ""
+        await self.send(text)
+
+    async def send(self, text: str) -> None:
+        assert self.engine is not None
+        reacting = self.last is not None and self.conversation.ends_with_answer
+        if self.session_id is None:
+            session = self.store.create_session(
+                _title(text), str(self.engine.model_id), dict(self.knob_values)
+            )
+            self.conversation.session_id = session.id
+        assert self.session_id is not None
+        row = self.store.add_message(self.session_id, "user", text)
+        self.conversation.add("user", text, row.id)
+        await self.chat.add_user(text)
+        # a reply to an answer is also a reaction: LEARN reads it before the next answer is planned
+        if not (reacting and self.learn("reply", text, then=self.start_generation)):
+            await self.start_generation()
+
+    def current_plan(self) -> PlanLike | None:
+        if self.provider is None:
+            return None
+        loaded = {d: self.vectors[d] for d in self.active if d in self.vectors}
+        return self.provider.plan(loaded, self.knob_values)
+
+    async def start_generation(self) -> None:
+        assert self.engine is not None
+        plan = self.current_plan()
+        snapshot = steering_snapshot(plan, self.knob_values)
+        compiled = self.engine.compile([plan], 1) if plan is not None else None
+        widget = await self.chat.add_answer(footer="streaming... (Esc stops)")
+        widget.start_stream()
+        self._request_id += 1
+        messages = self.conversation.messages()
+        self.generation = Generation(
+            self._request_id, threading.Event(), messages, compiled, plan, snapshot, widget
+        )
+        self.status.state = "generating"
+        self._stream_answer(self.generation)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="chat")
+    def _stream_answer(self, gen: Generation) -> None:
+        assert self.engine is not None
+        stream_rows(
+            self.engine,
+            [gen.messages],
+            gen.compiled,
+            self.sampling,
+            gen.cancel,
+            gen.request_id,
+            self.post_message,
+            self.clock,
+        )
+
+    async def on_token_chunk(self, message: TokenChunk) -> None:
+        gen = self.generation
+        if gen is None or message.request_id != gen.request_id:
+            return
+        gen.tokens += message.tokens
+        await gen.widget.write(message.text)
+
+    async def on_answer_finished(self, message: AnswerFinished) -> None:
+        gen = self.generation
+        if gen is None or message.request_id != gen.request_id:
+            return
+        self.generation = None
+        stopped = message.finish_reason == "stopped"
+        tps = message.tokens_per_second
+        steering = dict(gen.snapshot)
+        if gen.changes:
+            steering["changes"] = gen.changes
+            steering["final_knobs"] = dict(self.knob_values)
+        message_id = None
+        if self.session_id is not None:
+            row = self.store.add_message(
+                self.session_id,
+                "assistant",
+                message.text,
+                steering=steering,
+                sampling=sampling_dict(self.sampling),
+                token_count=len(message.token_ids),
+                tokens_per_second=tps,
+                stopped=stopped,
+            )
+            message_id = row.id
+        self.conversation.add("assistant", message.text, message_id)
+        self.last = LastAnswer(message.text, message.token_ids, gen.messages, gen.plan, message_id)
+        if not gen.widget.is_attached:
+            return  # the app is closing: the answer is saved, the screen is gone
+        gen.widget.text = message.text
+        await gen.widget.finish(_footer(len(message.token_ids), tps, stopped, self.knob_values))
+        for notice in self.engine.take_notices() if self.engine is not None else []:
+            self.notify(notice, title="Model")  # e.g. "single-turn model"
+        self.status.tokens_per_second = tps
+        self.status.state = "stopped" if stopped else "ready"
+        self.recompute_heatmap()
+
+    async def on_generation_failed(self, message: GenerationFailed) -> None:
+        gen = self.generation
+        if gen is None or message.request_id != gen.request_id:
+            return
+        self.generation = None
+        if gen.widget.is_attached:
+            await gen.widget.finish(f"failed: {message.reason}")
+        self.status.state = "error"
+        self.app.push_screen(ErrorModal("Generation failed", message.reason))
+
+    def action_stop(self) -> None:
+        if self.generation is not None:
+            self.generation.cancel.set()
+            if self.is_attached:
+                self.status.state = "stopping"
+
+    async def action_regenerate(self) -> None:
+        if not self._idle_with_answer() or self.learning:
+            return
+        reaction = self._reaction("regenerate")
+        await self._drop_last(1)
+        if reaction is None:
+            await self.start_generation()
+        else:
+            self._start_learning(reaction, then=self.start_generation)
+
+    async def action_edit_last(self) -> None:
+        if not self._idle_with_answer():
+            return
+        text = self.conversation.turns[-2].content
+        await self._drop_last(2)
+        self.prompt.value = text
+        self.prompt.cursor_position = len(text)
+        self.prompt.focus()
+
+    def _idle_with_answer(self) -> bool:
+        if self.generation is not None:
+            self.notify("An answer is streaming: Esc stops it first.", severity="warning")
+            return False
+        if not self.conversation.ends_with_answer:
+            self.notify("There is no answer yet.", severity="warning")
+            return False
+        return True
+
+    async def _drop_last(self, count: int) -> None:
+        """Remove the last `count` messages from the screen, the conversation and the store."""
+        first = self.conversation.drop_last(count)
+        if self.session_id is not None and first.id is not None:
+            self.store.truncate_session(self.session_id, first.id)
+        children = list(self.chat.children)
+        for widget in children[-count:]:
+            await widget.remove()
+        self.last = None
+
+    def action_copy_answer(self) -> None:
+        """OSC 52 first (works over SSH), plus a file in the home in case the terminal ignores it."""
+        if self.last is None:
+            self.notify("There is no answer to copy yet.", severity="warning")
+            return
+        self.app.copy_to_clipboard(self.last.text)
+        path = self.home.root / "last_answer.md"
+        write_text_atomic(path, self.last.text)
+        self.notify(f"Copied to the clipboard (OSC 52) and saved to {path}", title="Copy")
+
+    async def action_new_session(self) -> None:
+        if self.generation is not None:
+            self.action_stop()
+        # a knob moved a moment ago is still in the debounce: save it before the new session
+        # reads the profile, or the new session would start without it
+        self.flush_preferences()
+        self.conversation.reset()
+        self.last = None
+        await self.chat.remove_children()
+        self.heatmap.clear("No answer yet.")
+        knobs = self._profile_knobs()
+        for dim in self.active:
+            value = knobs.get(dim, 0.0)
+            self.knob_values[dim] = value
+            knob = self.knob(dim)
+            if knob is not None:
+                knob.set_quietly(value)
+        self.notify("New session.")
+
+    async def session_deleted(self, session_id: int) -> None:
+        if session_id == self.session_id:
+            await self.action_new_session()
+
+    async def open_session(self, session_id: int) -> None:
+        """Show a stored session and restore its knobs."""
+        try:
+            session = self.store.get_session(session_id)
+            rows = self.store.messages(session_id)
+        except SteertuiError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        if self.generation is not None:
+            self.action_stop()
+        self.conversation.reset(session.id, [Turn(r.role, r.content, r.id) for r in rows])
+        self.last = None
+        chat = self.chat
+        await chat.remove_children()
+        for row in rows:
+            if row.role == "user":
+                await chat.add_user(row.content)
+            elif row.role == "assistant":
+                knobs = (row.steering or {}).get("knobs", {})
+                footer = _footer(
+                    row.token_count or 0, row.tokens_per_second or 0.0, row.stopped, knobs
+                )
+                await chat.add_answer(row.content, footer)
+        knobs = {k: float(v) for k, v in (session.knobs or {}).items()}
+        names = [d.name for d in self.dimensions]
+        active = [d for d in knobs if d in names] or self.active
+        await self._set_active(active, knobs)
+        self.heatmap.clear("Ask something to see the layers.")
+        chat.scroll_end(animate=False)
+
+    # -- compare --------------------------------------------------------------------
+    def action_compare(self) -> None:
+        from steertui.tui.screens.compare import CompareScreen
+
+        if self.engine is None or self.engine_state != "ready":
+            self.notify("The model is not loaded.", severity="warning")
+            return
+        knobs = ", ".join(f"{k} {v:+.0f}" for k, v in self.knob_values.items() if v)
+        self.app.push_screen(
+            CompareScreen(
+                self.engine,
+                self.current_plan(),
+                self.sampling,
+                self.conversation.last_user(),
+                steered_title=f"Steered: {knobs or 'all knobs at 0'}",
+                clock=self.clock,
+            )
+        )
+
+    # -- heatmap --------------------------------------------------------------------
+    def recompute_heatmap(self) -> None:
+        dim = self.focused_dim
+        if self.last is None or dim is None or self.engine is None:
+            return
+        vector = self.vectors.get(dim)
+        if vector is None:
+            self.heatmap.clear(f"{dim}: waiting for its vector.")
+            return
+        if not self.last.token_ids:
+            self.heatmap.clear("The last answer is empty.")
+            return
+        self._compute_heatmap(dim, vector, self.last)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="heatmap")
+    def _compute_heatmap(self, dim: str, vector: VectorLike, last: LastAnswer) -> None:
+        engine = self.engine
+        assert engine is not None
+        prompt_ids = list(engine.chat_ids(last.messages))
+        ids = prompt_ids + list(last.token_ids)
+        plans = [last.plan] if last.plan is not None else None
+        hidden = engine.capture([ids], plans=plans)[0]
+        values = layer_projections(hidden, vector, start=len(prompt_ids))
+        tokens = _decode_tokens(engine, last.token_ids)
+        self.post_message(HeatmapReady(dim, values, tokens))
+
+    def on_heatmap_ready(self, message: HeatmapReady) -> None:
+        if message.dimension != self.focused_dim or not self.is_attached:
+            return
+        dim = next((d for d in self.dimensions if d.name == message.dimension), None)
+        poles = (dim.negative, dim.positive) if dim is not None else ("-", "+")
+        self.heatmap.show(message.dimension, message.values, message.tokens, poles)
+
+    # -- CALIBRATE and the profile --------------------------------------------------
+    def action_calibrate(self) -> None:
+        from steertui.tui.screens.calibrate import CalibrateScreen
+
+        if self.engine is None or self.engine_state != "ready":
+            self.notify("The model is not loaded.", severity="warning")
+            return
+        dim_name = self.focused_dim
+        if dim_name is None or dim_name not in self.vectors:
+            self.notify("Focus a knob whose vector is loaded to calibrate it.", severity="warning")
+            return
+        dimension = next(d for d in self.dimensions if d.name == dim_name)
+        screen = CalibrateScreen(
+            self.engine,
+            dict(self.vectors),
+            dimension,
+            store=self.store,
+            base_knobs=dict(self.knob_values),
+            sampling=None,
+        )
+
+        def done(value: float | None) -> None:
+            if value is not None:
+                self.set_knobs_quietly({dim_name: value})
+                self.notify(f"{dim_name} calibrated to {value:+.0f}", title="Calibrate")
+
+        self.app.push_screen(screen, done)
+
+    def action_profile(self) -> None:
+        from steertui.tui.screens.profile import ProfileScreen
+
+        def done(_: object = None) -> None:
+            profile = self._profile_knobs()
+            self.set_knobs_quietly({d: profile.get(d, 0.0) for d in self.active})
+
+        self.app.push_screen(ProfileScreen(self.store, list(self.dimensions)), done)
+
+    # -- LEARN ----------------------------------------------------------------------
+    def action_thumbs(self, sign: int) -> None:
+        if self.last is None:
+            self.notify("There is no answer to rate yet.", severity="warning")
+            return
+        if self.learning:
+            self.notify("Still reading your last reaction.")
+            return
+        self.learn("thumbs_up" if sign > 0 else "thumbs_down")
+
+    def _reaction(self, kind: str, text: str = "") -> PendingReaction | None:
+        """What the LEARN worker needs, or None when there is no answer or no active dimension."""
+        last = self.last
+        if last is None or not self.active:
+            return None
+        active = tuple(d for d in self.dimensions if d.name in self.active)
+        return PendingReaction(kind, text, last.text, active, self.session_id, last.message_id)
+
+    def learn(
+        self, kind: str, text: str = "", then: Callable[[], Awaitable[None]] | None = None
+    ) -> bool:
+        """LEARN: read a reaction to the last answer in a worker, then move the profile and the
+        knobs; `then` runs after that, on the event loop. False when there is nothing to learn
+        from (no answer, no active dimension): then nothing runs."""
+        reaction = self._reaction(kind, text)
+        if reaction is None:
+            return False
+        self._start_learning(reaction, then)
+        return True
+
+    def _start_learning(
+        self, reaction: PendingReaction, then: Callable[[], Awaitable[None]] | None
+    ) -> None:
+        # LEARN moves the profile from where the knobs show it: a knob moved a moment ago is still
+        # in the debounce, and would otherwise be overwritten by the update.
+        if self._pending_prefs:
+            self.flush_preferences()
+        self.learning = True
+        self._after_learning = then
+        signals = None
+        if self.provider is not None and self.engine is not None:
+            signals = self._signals.get(self.provider, self.engine, self.vectors, self.dimensions)
+        self._learn_worker(reaction, signals)
+
+    @work(thread=True, exit_on_error=False, group="learn")
+    def _learn_worker(self, reaction: PendingReaction, signals: Any) -> None:
+        try:
+            update: LearnUpdate = learn(self.store, reaction, signals)
+        except Exception as exc:  # noqa: BLE001 - a failed reading must not stop the chat
+            self.post_message(Learned(reaction.kind, error=describe(exc)))
+            return
+        moved = {d: update.after[d] for d in update.moved}
+        self.post_message(Learned(reaction.kind, moved, describe_moves(update)))
+
+    async def on_learned(self, message: Learned) -> None:
+        self.learning = False
+        label = message.kind.replace("_", " ")
+        if message.error is not None:
+            self.notify(message.error, title="Learn", severity="warning")
+        elif message.moved:
+            self.set_knobs_quietly(message.moved)
+            self.notify(f"Learned from {label}: {message.summary}", title="Learn")
+        elif message.kind.startswith("thumbs"):
+            self.notify(f"Recorded {label}.", title="Learn")
+        then, self._after_learning = self._after_learning, None
+        if then is not None:
+            await then()
+
+    # -- closing --------------------------------------------------------------------
+    def stop_all(self) -> None:
+        """Before quitting: stop a streaming answer at its next token; save pending knob moves."""
+        if self.generation is not None:
+            self.generation.cancel.set()
+        self.flush_preferences()
+
+
+def _title(text: str) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= 60 else line[:57] + "..."
+
+
+def _footer(tokens: int, tps: float, stopped: bool, knobs: dict[str, float]) -> str:
+    parts = [f"{tokens} tokens", f"{tps:.1f} tok/s"]
+    if stopped:
+        parts.append("stopped")
+    steered = ", ".join(f"{k} {v:+.0f}" for k, v in knobs.items() if v)
+    parts.append(steered or "unsteered")
+    return " · ".join(parts)
+
+
+def _decode_tokens(engine: ChatEngine, ids: list[int]) -> list[str]:
+    tokenizer = getattr(engine, "tokenizer", None)
+    if tokenizer is None:
+        return [str(i) for i in ids]
+    return [visible(tokenizer.decode([i])) for i in ids]

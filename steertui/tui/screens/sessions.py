@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -13,23 +11,28 @@ from textual.widgets import DataTable, Footer, Input, Label
 
 from steertui.errors import SteertuiError
 from steertui.safe_text import visible
+from steertui.store import Store
+from steertui.tui.messages import NewSession, OpenSession, SessionDeleted
 from steertui.tui.screens.dialogs import ConfirmModal, TextPrompt
-
-if TYPE_CHECKING:
-    from steertui.tui.app import SteerApp
 
 
 class SessionsScreen(Screen[None]):
+    """Handed the store and the session on show; answers with `OpenSession`, `NewSession` and
+    `SessionDeleted` messages."""
+
     BINDINGS = [
-        Binding("escape", "close", "Back"),
-        Binding("enter", "open", "Open", show=False),
-        Binding("ctrl+n,f2", "new", "New"),
-        Binding("ctrl+r,f3", "rename", "Rename"),
-        Binding("delete,ctrl+d,f8", "delete", "Delete"),
-        Binding("slash,ctrl+f", "search", "Search"),
+        Binding("escape", "close", "Back", id="sessions.close"),
+        Binding("enter", "open", "Open", show=False, id="sessions.open"),
+        Binding("ctrl+n,f2", "new", "New", id="sessions.new"),
+        Binding("ctrl+r,f3", "rename", "Rename", id="sessions.rename"),
+        Binding("delete,ctrl+d,f8", "delete", "Delete", id="sessions.delete"),
+        Binding("slash,ctrl+f", "search", "Search", id="sessions.search"),
     ]
 
-    app: SteerApp  # type: ignore[assignment]
+    def __init__(self, store: Store, current: int | None = None) -> None:
+        super().__init__()
+        self.store = store
+        self.current = current
 
     def compose(self) -> ComposeResult:
         with Vertical(id="sessions"):
@@ -48,10 +51,10 @@ class SessionsScreen(Screen[None]):
         search = self.query_one("#session-search", Input).value.strip() or None
         table = self.query_one(DataTable)
         table.clear()
-        store: Any = self.app.store
+        store = self.store
         counts = store.message_counts()
         for s in store.list_sessions(search):
-            marker = "●" if s.id == self.app.session_id else " "
+            marker = "●" if s.id == self.current else " "
             # titles and model ids are stored text: no markup, no escape sequences
             table.add_row(
                 Text(f"{marker}{s.id}"),
@@ -82,23 +85,23 @@ class SessionsScreen(Screen[None]):
         session_id = self.selected_id()
         if session_id is None:
             return
+        self.post_message(OpenSession(session_id))
         self.dismiss()
-        await self.app.open_session(session_id)
 
-    async def action_new(self) -> None:
+    def action_new(self) -> None:
+        self.post_message(NewSession())
         self.dismiss()
-        await self.app.action_new_session()
 
     def action_rename(self) -> None:
         session_id = self.selected_id()
         if session_id is None:
             return
-        current = self.app.store.get_session(session_id).title
+        current = self.store.get_session(session_id).title
 
         def done(title: str | None) -> None:
             if title:
                 try:
-                    self.app.store.rename_session(session_id, title)
+                    self.store.rename_session(session_id, title)
                 except SteertuiError as exc:
                     self.notify(visible(str(exc)), severity="error", markup=False)
                 self.refresh_table()
@@ -109,13 +112,14 @@ class SessionsScreen(Screen[None]):
         session_id = self.selected_id()
         if session_id is None:
             return
-        title = self.app.store.get_session(session_id).title
+        title = self.store.get_session(session_id).title
 
-        async def done(yes: bool | None) -> None:
+        def done(yes: bool | None) -> None:
             if yes:
-                self.app.store.delete_session(session_id)
-                if session_id == self.app.session_id:
-                    await self.app.action_new_session()
+                self.store.delete_session(session_id)
+                self.post_message(SessionDeleted(session_id))
+                if session_id == self.current:
+                    self.current = None
                 self.refresh_table()
 
         self.app.push_screen(ConfirmModal(f"Delete session {session_id} ({visible(title)})?"), done)

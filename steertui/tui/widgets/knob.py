@@ -13,8 +13,8 @@ from textual.binding import Binding
 from textual.reactive import reactive
 from textual.widget import Widget
 
+from steertui.prefs.knobs import clamp_knob
 from steertui.tui.messages import KnobChanged, KnobFocused
-from steertui.tui.services import clamp_knob
 
 STEP = 5.0
 BIG_STEP = 25.0

@@ -1,0 +1,88 @@
+"""The engine's API as Protocols: what the app, the search and the test fakes type against.
+
+`Engine` satisfies them; so must any fake. `ChatEngine` is the part the chat app uses
+(stream, compile, capture, the chat template); `SteeringHandle` is a compiled plan whose
+coefficients can be moved while a stream runs.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+import torch
+
+from steertui.engine.lock import Priority
+from steertui.engine.sampling import SamplingParams
+
+ChatMessage = Mapping[str, str]
+ChatPrompt = str | Sequence[ChatMessage]
+
+
+class StreamEvent(Protocol):
+    """One row's new text; the last event of a row carries its finish reason."""
+
+    @property
+    def row(self) -> int: ...
+
+    @property
+    def token_id(self) -> int | None: ...
+
+    @property
+    def text(self) -> str: ...
+
+    @property
+    def finish_reason(self) -> str | None: ...
+
+
+class SteeringHandle(Protocol):
+    """A compiled plan: its named coefficients change in place, the next token uses them."""
+
+    def set_coeff(self, row: int, name: str, value: float) -> None: ...
+
+
+@runtime_checkable
+class ChatEngine(Protocol):
+    """What the chat app needs of an engine."""
+
+    @property
+    def model_id(self) -> str: ...
+
+    @property
+    def device(self) -> torch.device: ...
+
+    @property
+    def dtype(self) -> torch.dtype: ...
+
+    @property
+    def n_layers(self) -> int: ...
+
+    tokenizer: Any  # a transformers tokenizer: its API is not typed
+
+    def chat_ids(
+        self, messages: Sequence[ChatMessage], add_generation_prompt: bool = True
+    ) -> list[int]: ...
+
+    def compile(self, plans: Any, batch_size: int) -> SteeringHandle | None: ...
+
+    def stream(
+        self,
+        prompts: Any,
+        plans: Any = None,
+        sampling: SamplingParams | None = None,
+        cancel: threading.Event | None = None,
+        priority: Priority = "chat",
+        row_seeds: Sequence[int | None] | None = None,
+    ) -> Iterator[StreamEvent]: ...
+
+    def capture(
+        self,
+        token_rows: Sequence[Sequence[int]],
+        plans: Any = None,
+        layers: Sequence[int] | None = None,
+        prompt_lens: Sequence[int] | None = None,
+        priority: Priority = "chat",
+    ) -> list[torch.Tensor]: ...
+
+    def take_notices(self) -> list[str]: ...

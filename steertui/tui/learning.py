@@ -1,0 +1,67 @@
+"""LEARN's glue for the chat, headless: the reaction captured on the event loop, the model
+signals kept while the loaded vectors stay the same, and the learner run in a worker.
+
+LEARN's rules live in `steertui.prefs`; this module only carries a reaction to them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from steertui.engine.protocol import ChatEngine
+from steertui.prefs import Learner, LearnUpdate
+from steertui.prefs.signals import ModelSignals
+from steertui.store import Store
+from steertui.tui.services import DimensionLike, VectorProvider
+
+
+@dataclass(frozen=True)
+class PendingReaction:
+    """A reaction to the last answer, captured on the event loop for the LEARN worker."""
+
+    kind: str
+    text: str
+    answer: str
+    dimensions: tuple[DimensionLike, ...]
+    session_id: int | None
+    message_id: int | None
+
+
+def learn(store: Store, reaction: PendingReaction, signals: ModelSignals | None) -> LearnUpdate:
+    """Read one reaction (in a worker: the signals take forward passes); saves the feedback and
+    the profile and returns what moved."""
+    return Learner(store, list(reaction.dimensions), signals=signals).react(
+        reaction.kind,
+        text=reaction.text,
+        answer=reaction.answer,
+        session_id=reaction.session_id,
+        message_id=reaction.message_id,
+    )
+
+
+def describe_moves(update: LearnUpdate) -> str:
+    """The dimensions an update moved, as "cost +0 → -19, age ..."."""
+    return ", ".join(f"{d} {update.before[d]:+.0f} → {update.after[d]:+.0f}" for d in update.moved)
+
+
+class SignalsCache:
+    """The model's own LEARN signals for the loaded vectors, computed once per set of vectors
+    (their reliability checks and pole scales cost forward passes)."""
+
+    def __init__(self) -> None:
+        self._key: tuple[object, ...] | None = None
+        self._signals: ModelSignals | None = None
+
+    def get(
+        self,
+        provider: VectorProvider,
+        engine: ChatEngine,
+        vectors: Mapping[str, object],
+        dimensions: Sequence[DimensionLike],
+    ) -> ModelSignals | None:
+        key = (id(engine), tuple(sorted((n, id(v)) for n, v in vectors.items())))
+        if key != self._key:
+            self._signals = provider.signals(engine, dict(vectors), list(dimensions))
+            self._key = key
+        return self._signals

@@ -1,0 +1,84 @@
+"""One streaming loop for every view that shows answers as they come (chat and compare).
+
+It runs in a worker thread: it iterates `engine.stream` and posts `TokenChunk`s (merged over a
+short interval, so a fast model never floods the event loop), one `AnswerFinished` per row, or
+one `GenerationFailed`. It never touches a widget.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from textual.message import Message
+
+from steertui.engine.protocol import ChatEngine, ChatMessage
+from steertui.engine.sampling import SamplingParams
+from steertui.errors import describe
+from steertui.tui.messages import AnswerFinished, GenerationFailed, TokenChunk
+
+CHUNK_INTERVAL_S = 1 / 30
+
+
+class ChunkBatcher:
+    """Merges a row's tokens into at most one `TokenChunk` every `interval` seconds."""
+
+    def __init__(self, request_id: int, interval: float = CHUNK_INTERVAL_S) -> None:
+        self.request_id = request_id
+        self.interval = interval
+        self.pending: dict[int, list[str]] = {}
+        self.last = time.monotonic()
+
+    def add(self, row: int, text: str) -> list[TokenChunk]:
+        self.pending.setdefault(row, []).append(text)
+        now = time.monotonic()
+        if now - self.last < self.interval:
+            return []
+        self.last = now
+        return self.flush()
+
+    def flush(self, row: int | None = None) -> list[TokenChunk]:
+        rows = list(self.pending) if row is None else [row]
+        out = []
+        for r in rows:
+            pieces = self.pending.pop(r, [])
+            if pieces:
+                out.append(TokenChunk(self.request_id, r, "".join(pieces), len(pieces)))
+        return out
+
+
+def stream_rows(
+    engine: ChatEngine,
+    conversations: Sequence[Sequence[ChatMessage]],
+    plans: Any,
+    sampling: SamplingParams | None,
+    cancel: threading.Event,
+    request_id: int,
+    post: Callable[[Message], object],
+    clock: Callable[[], float] = time.perf_counter,
+) -> None:
+    """Stream every row of one request; posts its chunks and one `AnswerFinished` per row."""
+    start = clock()
+    pieces: dict[int, list[str]] = {row: [] for row in range(len(conversations))}
+    ids: dict[int, list[int]] = {row: [] for row in range(len(conversations))}
+    batch = ChunkBatcher(request_id)
+    prompts: Any = list(conversations) if len(conversations) > 1 else conversations[0]
+    try:
+        for event in engine.stream(prompts, plans=plans, sampling=sampling, cancel=cancel):
+            row = event.row
+            if event.finish_reason is not None:
+                for chunk in batch.flush(row):
+                    post(chunk)
+                reason = "stopped" if cancel.is_set() else event.finish_reason
+                text = "".join(pieces[row])
+                post(AnswerFinished(request_id, row, text, ids[row], reason, clock() - start))
+                continue
+            pieces[row].append(event.text)
+            if event.token_id is not None:
+                ids[row].append(event.token_id)
+            for chunk in batch.add(row, event.text):
+                post(chunk)
+    except Exception as exc:  # noqa: BLE001 - the app keeps running; the failure is shown
+        post(GenerationFailed(request_id, describe(exc)))
