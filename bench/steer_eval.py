@@ -307,7 +307,7 @@ def main() -> None:
         r = results[-1]
         print(f"  {name}: {r['verdict']} ({r['seconds']} s)", flush=True)
         if args.answers:
-            for c in (r["cells"][0], r["cells"][2], r["cells"][-1]):  # type: ignore[index]
+            for c in (r["cells"][0], r["cells"][2], r["cells"][-1]):
                 print(f"    knob {c['knob']:+.0f}: {c['answers'][0][:150]!r}")
     log.close()
     print()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -167,7 +168,7 @@ def test_every_command_refuses_a_bad_name_before_doing_anything(
 
 
 def test_search_config_dimensions_are_names() -> None:
-    cases = [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"space": {"dimensions": ["cost", "../x"]}}, "space.dimensions[1]"),
         ({"mode": "adaptive", "adaptive": {"dimensions": ["*"]}}, "adaptive.dimensions[0]"),
         ({"metric": {"name": "lexicon", "dimension": "/etc/x"}}, "metric.dimension"),

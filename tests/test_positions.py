@@ -74,10 +74,10 @@ def test_masked_mean_is_the_mean_of_the_counted_positions() -> None:
 class FixedEngine:
     """`capture` returns given activations (one `[L, T, H]` tensor per row)."""
 
-    def __init__(self, acts: Sequence[torch.Tensor]) -> None:
+    def __init__(self, acts: Sequence[torch.Tensor | None]) -> None:
         self.acts = list(acts)
 
-    def capture(self, token_rows, *, layers=None, priority="chat"):  # type: ignore[no-untyped-def]
+    def capture(self, token_rows, *, layers=None, priority="chat"):
         return [self.acts[len(r) - 1] for r in token_rows]
 
 

@@ -66,7 +66,7 @@ def test_coefficients_grow_while_coherent_and_the_range_is_written(tmp_path):
     store, run_id, events, path = run(tmp_path, coh_max=1.0)  # repetition <= 1 always holds
     trials = [e for e in events if isinstance(e, TrialDone)]
     assert len(trials) == 6  # 3 steps x 2 layers
-    by_layer = {1: [], 2: []}
+    by_layer: dict[int, list[float]] = {1: [], 2: []}
     for t in trials:
         v = t.candidate.vectors[0]
         by_layer[v.layer].append(v.coeff)

@@ -157,7 +157,7 @@ def make_vector(
         negative="budget",
         positive="luxury",
         norm=[float(i + 1) for i in range(n_layers)],
-        quality={"accuracy": [0.5, 0.9, 1.0, 0.7][:n_layers]},
+        quality={"accuracy": list[float | None]([0.5, 0.9, 1.0, 0.7][:n_layers])},
         recommended_layers=[1, 2],
         c_max=0.3,
     )

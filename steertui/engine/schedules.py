@@ -12,7 +12,8 @@ from typing import Any, Protocol
 
 
 class Schedule(Protocol):
-    kind: str
+    @property
+    def kind(self) -> str: ...
 
     def __call__(self, step: int) -> float: ...
 

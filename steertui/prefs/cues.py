@@ -1,7 +1,7 @@
 """Cue words: which words of a user's reply point at which pole of a dimension.
 
 A dimension's cues come from three offline sources, merged:
-1. its pole labels ("budget", "luxury") and, for the toy's dimensions, the toy lexicon;
+1. its pole labels ("budget", "luxury");
 2. a built-in table of everyday words for the shipped dimensions (`BUILTIN`), including
    *loaded* words that are complaints by themselves ("pricey", "overpriced", "childish"): with
    no modifier they pull away from their pole;
@@ -32,12 +32,12 @@ BUILTIN: dict[str, tuple[tuple[str, ...], ...]] = {
         phrases(
             "budget|cheap|affordable|inexpensive|bargain|bargains|thrifty|frugal|economical|"
             "modest|low cost|good value|budget friendly|save money|saving|savings|deals|"
-            "discount|free"
+            "discount|discounts|free"
         ),
         phrases(
             "luxury|luxurious|fancy|upscale|posh|classy|elegant|high end|premium|deluxe|"
             "lavish|exclusive|gourmet|fine dining|five star|splurge|splurges|opulent|swanky|"
-            "chic|refined|sophisticated"
+            "chic|refined|sophisticated|extravagances|indulgences|treats"
         ),
         phrases("tacky|shabby|cheapo|dingy|rundown|run down"),
         phrases(
@@ -48,11 +48,12 @@ BUILTIN: dict[str, tuple[tuple[str, ...], ...]] = {
     "ambiance": (
         phrases(
             "touristy|popular|famous|mainstream|iconic|classic|well known|landmark|tourist|"
-            "tourists|sightseeing|must see|busy|lively"
+            "tourists|sightseeing|sightseers|visitors|must see|busy|lively"
         ),
         phrases(
             "hipster|indie|quirky|underground|offbeat|artsy|alternative|hidden gem|local|"
-            "locals|authentic|niche|edgy|bohemian|trendy|secret|unusual|off the beaten path"
+            "locals|authentic|niche|edgy|bohemian|bohemians|trendy|secret|unusual|artists|creatives|"
+            "hipsters|off the beaten path"
         ),
         phrases("crowded|packed|overrun|cliche|cliched|generic|tourist trap"),
         phrases("weird|obscure|try hard|hipsterish|smug"),
@@ -60,11 +61,11 @@ BUILTIN: dict[str, tuple[tuple[str, ...], ...]] = {
     "age": (
         phrases(
             "kids|kid|children|child|family|families|toddlers|toddler|family friendly|"
-            "kid friendly|playground|playful|teens|teenagers|little ones|baby|babies"
+            "kid friendly|playground|playful|teens|teenagers|little ones|baby|babies|kiddie|storybook"
         ),
         phrases(
             "adults|adult|grownups|grown ups|couples|couple|romantic|mature|intimate|"
-            "date night|wine|cocktails|singles|nightlife"
+            "date night|wine|cocktails|singles|nightlife|sultry"
         ),
         phrases("childish|noisy|loud|screaming"),
         phrases("boozy|raunchy|stuffy|inappropriate"),
@@ -220,15 +221,6 @@ def distinctive_words(
     return negs, poss
 
 
-def _toy_words(name: str, labels: tuple[str, str]) -> tuple[list[str], list[str]]:
-    from steertui.toy import load_lexicon
-
-    entry = load_lexicon().get(name)
-    if not entry or (entry.get("negative_label"), entry.get("positive_label")) != labels:
-        return [], []
-    return list(entry["negative"]), list(entry["positive"])
-
-
 def _texts(dimension: Any) -> tuple[list[str], list[str]]:
     neg = list(getattr(dimension, "negative_texts", None) or [])
     pos = list(getattr(dimension, "positive_texts", None) or [])
@@ -260,15 +252,14 @@ def build_cues(
     negative_texts: Iterable[str] = (),
     positive_texts: Iterable[str] = (),
 ) -> DimensionCues:
-    """Merge labels, the built-in table, the toy lexicon and the examples' distinctive words."""
+    """Merge labels, the built-in table and the examples' distinctive words."""
     nl, pl = negative_label.lower().strip(), positive_label.lower().strip()
     neg, pos, lneg, lpos = _builtin_row(name, nl, pl)
-    toy_neg, toy_pos = _toy_words(name, (nl, pl))
     # A dimension's examples speak for it only when nothing curated does (a user's own).
-    curated = bool(neg or pos or toy_neg or toy_pos)
+    curated = bool(neg or pos)
     ex_neg, ex_pos = ([], []) if curated else distinctive_words(negative_texts, positive_texts)
-    negative = {nl, *neg, *toy_neg, *ex_neg}
-    positive = {pl, *pos, *toy_pos, *ex_pos}
+    negative = {nl, *neg, *ex_neg}
+    positive = {pl, *pos, *ex_pos}
     both = negative & positive
     return DimensionCues(
         name=name,

@@ -53,7 +53,7 @@ def undo_last_update(store: Any) -> list[Any]:
     if not stack:
         return []
     group = group_of(stack[-1].reason)
-    restored = []
+    restored: list[Any] = []
     while stack:
         entry = stack.pop()
         if restored and (group is None or group_of(entry.reason) != group):

@@ -366,7 +366,12 @@ class SteerApp(App[None]):
         ),
         ("New session", "Start a new conversation (Ctrl+N)", "new_session", "chat"),
         ("Compare", "Unsteered and steered answers side by side (Ctrl+T, F3)", "compare", "chat"),
-        ("AutoSteer", "Search runs, live progress, apply the best (Ctrl+G, F7)", "autosteer", "app"),
+        (
+            "AutoSteer",
+            "Search runs, live progress, apply the best (Ctrl+G, F7)",
+            "autosteer",
+            "app",
+        ),
         (
             "Knobs: add or remove dimensions",
             "Pick the active dimensions (Ctrl+B, F8)",

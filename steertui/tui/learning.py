@@ -11,9 +11,8 @@ from dataclasses import dataclass
 
 from steertui.engine.protocol import ChatEngine
 from steertui.prefs import Learner, LearnUpdate
-from steertui.prefs.signals import ModelSignals
 from steertui.store import Store
-from steertui.tui.services import DimensionLike, VectorProvider
+from steertui.tui.services import DimensionLike, ReplySignals, VectorLike, VectorProvider
 
 
 @dataclass(frozen=True)
@@ -28,7 +27,7 @@ class PendingReaction:
     message_id: int | None
 
 
-def learn(store: Store, reaction: PendingReaction, signals: ModelSignals | None) -> LearnUpdate:
+def learn(store: Store, reaction: PendingReaction, signals: ReplySignals | None) -> LearnUpdate:
     """Read one reaction (in a worker: the signals take forward passes); saves the feedback and
     the profile and returns what moved."""
     return Learner(store, list(reaction.dimensions), signals=signals).react(
@@ -51,15 +50,15 @@ class SignalsCache:
 
     def __init__(self) -> None:
         self._key: tuple[object, ...] | None = None
-        self._signals: ModelSignals | None = None
+        self._signals: ReplySignals | None = None
 
     def get(
         self,
         provider: VectorProvider,
         engine: ChatEngine,
-        vectors: Mapping[str, object],
+        vectors: Mapping[str, VectorLike],
         dimensions: Sequence[DimensionLike],
-    ) -> ModelSignals | None:
+    ) -> ReplySignals | None:
         key = (id(engine), tuple(sorted((n, id(v)) for n, v in vectors.items())))
         if key != self._key:
             self._signals = provider.signals(engine, dict(vectors), list(dimensions))

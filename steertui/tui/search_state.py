@@ -103,7 +103,7 @@ def chat_search_data(
     chat has no prompt or no knob yet."""
     if not prompts or not active:
         return None
-    dim = focused if focused in active else active[0]
+    dim = focused if focused is not None and focused in active else active[0]
     pole = "negative" if knobs.get(dim, 0.0) < 0 else "positive"
     sources = [f"-{d}" if knobs.get(d, 0.0) < 0 else d for d in active]
     return {

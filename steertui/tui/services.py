@@ -52,6 +52,14 @@ class PlanLike(Protocol):
     def snapshot(self) -> dict[str, Any]: ...
 
 
+class ReplySignals(Protocol):
+    """LEARN's reading of a reply by the model itself (`prefs.ModelSignals` is one)."""
+
+    def placements(self, text: str, prompt: Any = None) -> dict[str, float]: ...
+
+    def dissatisfaction(self, reply: str) -> float | None: ...
+
+
 class VectorProvider(Protocol):
     """Dimensions for the loaded model, their vectors, and steering plans from knob values."""
 
@@ -70,7 +78,7 @@ class VectorProvider(Protocol):
         engine: ChatEngine,
         vectors: Mapping[str, VectorLike],
         dimensions: list[DimensionLike],
-    ) -> ModelSignals | None:
+    ) -> ReplySignals | None:
         """LEARN's model signals over the loaded model, or None."""
         ...
 
@@ -146,7 +154,9 @@ def sampling_dict(sampling: Any) -> dict[str, Any]:
     return dict(sampling)
 
 
-def layer_projections(hidden: torch.Tensor, vector: VectorLike, start: int = 0) -> list[list[float]]:
+def layer_projections(
+    hidden: torch.Tensor, vector: VectorLike, start: int = 0
+) -> list[list[float]]:
     """Projection of each layer's residual stream on the unit direction of that layer.
 
     `hidden` is `[n_layers, T, H]` from `Engine.capture`; tokens before `start` (the prompt)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import itertools
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from steertui.tui.app import SteerApp, create_app
 from tests.tui.fake_engine import FakeEngine, FakeProvider
 
 
-def aio(test: Callable[..., Awaitable[None]]) -> Callable[..., None]:
+def aio(test: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
     """Run an async test on a fresh event loop (no pytest-asyncio needed)."""
 
     @functools.wraps(test)
@@ -43,7 +43,7 @@ def home(tmp_path: Path) -> Home:
 
 
 @pytest.fixture
-def store(home: Home) -> Store:
+def store(home: Home) -> Iterator[Store]:
     s = Store.open(home.db_path)
     yield s
     s.close()

@@ -17,7 +17,7 @@ import torch
 
 from steertui.engine.lock import Priority
 from steertui.engine.protocol import ChatEngine
-from steertui.tui.services import VectorProvider
+from steertui.tui.services import VectorLike, VectorProvider
 from steertui.vectors.dimensions import Dimension
 
 BASELINE_SCRIPT = (
@@ -274,16 +274,16 @@ class FakeProvider:
         index = [d.name for d in self._dimensions].index(name)
         return FakeVector(index, engine.hidden_size)
 
-    def coeff(self, vector: FakeVector, knob: float) -> float:
+    def coeff(self, vector: VectorLike, knob: float) -> float:
         return knob / 100.0 * vector.c_max
 
     def signals(
-        self, engine: Any, vectors: Mapping[str, FakeVector], dimensions: list[Any]
+        self, engine: Any, vectors: Mapping[str, VectorLike], dimensions: list[Any]
     ) -> FakeSignals | None:
         return self.fake_signals
 
     def plan(
-        self, vectors: Mapping[str, FakeVector], knobs: Mapping[str, float]
+        self, vectors: Mapping[str, VectorLike], knobs: Mapping[str, float]
     ) -> FakePlan | None:
         if not vectors:
             return None

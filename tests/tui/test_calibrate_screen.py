@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 from textual.app import App
+from textual.widgets import Input
 
 from steertui.prefs import Calibration
 from steertui.store import Store
@@ -154,7 +155,7 @@ def test_a_typed_question_is_asked_and_without_a_store_the_value_is_returned() -
             screen = app.screen_under_test
             await until(pilot, lambda: not screen.busy and engine.calls)
             await pilot.press("e")
-            field = screen.query_one("#cal-question")
+            field = screen.query_one("#cal-question", Input)
             field.value = ""
             await pilot.press(*"Any brunch spot?")
             await pilot.press("enter")

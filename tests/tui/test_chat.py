@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 
+from textual.message import Message
+
 from steertui.errors import EngineError
 from steertui.tui.messages import AnswerFinished, TokenChunk
 from steertui.tui.screens.dialogs import ErrorModal
@@ -14,7 +16,7 @@ from tests.tui.fake_engine import BASELINE_SCRIPT, FakeEngine
 
 @aio
 async def test_answer_streams_and_is_saved(make_app, store, engine) -> None:
-    posted = []
+    posted: list[Message] = []
     app = make_app()
     async with app.run_test(size=(100, 30), message_hook=posted.append) as pilot:
         await ready(pilot)
@@ -56,7 +58,9 @@ async def test_escape_stops_at_once_and_saves_stopped(make_app, store) -> None:
         await ready(pilot)
         app.main.prompt.value = "Tell me everything"
         await pilot.press("enter")
-        await wait_for(pilot, lambda: app.main.generation is not None and app.main.generation.tokens >= 2)
+        await wait_for(
+            pilot, lambda: app.main.generation is not None and app.main.generation.tokens >= 2
+        )
         await pilot.press("escape")
         await wait_for(pilot, lambda: app.main.generation is None)
         rows = store.messages(app.main.session_id)

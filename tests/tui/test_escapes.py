@@ -103,7 +103,9 @@ async def test_a_streamed_answer_is_harmless_while_it_streams(make_app) -> None:
         await ready(pilot)
         app.main.prompt.value = "Plan my evening"
         await pilot.press("enter")
-        await wait_for(pilot, lambda: app.main.generation is not None and app.main.generation.tokens >= 6)
+        await wait_for(
+            pilot, lambda: app.main.generation is not None and app.main.generation.tokens >= 6
+        )
         assert_harmless(app)
         await wait_for(pilot, lambda: app.main.generation is None)
         assert_harmless(app)

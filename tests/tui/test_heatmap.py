@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from textual.message import Message
+
 from steertui.tui.messages import HeatmapReady
 from steertui.tui.widgets.heatmap import (
     NEGATIVE_GLYPHS,
@@ -32,7 +34,7 @@ def test_long_answers_are_binned_to_the_width() -> None:
 
 @aio
 async def test_heatmap_recomputes_after_an_answer_and_on_focus(make_app, engine) -> None:
-    posted = []
+    posted: list[Message] = []
     app = make_app()
     async with app.run_test(size=(100, 30), message_hook=posted.append) as pilot:
         await ready(pilot)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from textual.message import Message
+
 from steertui.tui.messages import KnobChanged
 from steertui.tui.screens.dialogs import DimensionPicker
 from steertui.tui.widgets.knob import Knob
@@ -11,7 +13,7 @@ from tests.tui.fake_engine import STEERED_SCRIPT, FakeEngine, FakeProvider
 
 @aio
 async def test_knob_keys_adjust_reset_and_move_focus(make_app) -> None:
-    posted = []
+    posted: list[Message] = []
     app = make_app()
     async with app.run_test(message_hook=posted.append) as pilot:
         await ready(pilot)
@@ -60,7 +62,9 @@ async def test_knob_move_during_a_stream_steers_the_next_token(make_app, store) 
         await ready(pilot)
         app.main.prompt.value = "Where to eat?"
         await pilot.press("enter")
-        await wait_for(pilot, lambda: app.main.generation is not None and app.main.generation.tokens >= 1)
+        await wait_for(
+            pilot, lambda: app.main.generation is not None and app.main.generation.tokens >= 1
+        )
         app.main.knob("cost").focus()
         await pilot.press("right")
         assert slow.set_coeff_calls == [(0, "cost", 0.4)]

@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 from textual.app import App
+from textual.widgets import DataTable
 
 from steertui.prefs import Learner, build_cues, select
 from steertui.store import Store
@@ -58,7 +59,7 @@ def test_rows_show_value_mode_and_reactions(tmp_path) -> None:
             app = Host(ProfileScreen(store, DIMS))
             async with app.run_test(size=(100, 30)) as pilot:
                 screen = app.screen_under_test
-                table = screen.query_one("#profile-table")
+                table = screen.query_one("#profile-table", DataTable)
                 assert table.row_count == 3
                 assert [str(c) for c in table.get_row("cost")[2:4]] == ["-19", "learn"]
                 assert [str(c) for c in table.get_row("age")[2:4]] == ["+40", "select"]

@@ -6,6 +6,8 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+from textual.binding import Binding
+
 from steertui.search.events import BaselineDone, SearchFinished, SearchStarted, TrialDone
 from steertui.search.space import CandidateVector, SteerCandidate
 from steertui.tui.app import SteerApp
@@ -170,17 +172,18 @@ async def test_help_lists_every_binding_and_the_palette_every_action(make_app) -
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
         keys = {row[1] for row in app.screen.rows}
         screens = (MainScreen, Knob, SessionsScreen, CompareScreen, AutoSteerScreen)
-        for binding in (b for s in screens for b in s.BINDINGS):
+        for binding in (b for s in screens for b in s.BINDINGS if isinstance(b, Binding)):
             assert binding.key.replace(",", " / ") in keys
         await pilot.press("escape")
         titles = {c.title for c in app.get_system_commands(app.main)}
-        for binding in MainScreen.BINDINGS:
-            action = binding.action.removeprefix("app.")
+        for entry in MainScreen.BINDINGS:
+            assert isinstance(entry, Binding)
+            action = entry.action.removeprefix("app.")
             if action == "send":
                 continue
-            entry = next((e for e in SteerApp.COMMAND_ACTIONS if e[2] == action), None)
-            assert entry is not None, action
-            target = app.main if entry[3] == "chat" else app
+            command = next((c for c in SteerApp.COMMAND_ACTIONS if c[2] == action), None)
+            assert command is not None, action
+            target = app.main if command[3] == "chat" else app
             assert hasattr(target, "action_" + action.split("(")[0]), action
         assert {"Regenerate", "Compare", "Sessions", "AutoSteer", "Load model"} <= titles
 

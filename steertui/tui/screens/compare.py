@@ -70,7 +70,9 @@ class CompareScreen(Screen[None]):
         self.query_one(Input).focus()
         self.query_one("#steered-title", Label).update(Content(visible(self.steered_title)))
         if not self.initial:
-            self.pane(0).set_footer("Type a prompt above and press Enter: both answers stream here.")
+            self.pane(0).set_footer(
+                "Type a prompt above and press Enter: both answers stream here."
+            )
 
     def pane(self, row: int) -> AnswerMessage:
         return self.query_one(f"#row-{row}", AnswerMessage)

@@ -54,6 +54,7 @@ from steertui.tui.screens.dialogs import DimensionPicker, ErrorModal
 from steertui.tui.services import (
     DimensionLike,
     PlanLike,
+    ReplySignals,
     VectorLike,
     VectorProvider,
     layer_projections,
@@ -803,7 +804,7 @@ class MainScreen(Screen[None]):
         self._learn_worker(reaction, signals)
 
     @work(thread=True, exit_on_error=False, group="learn")
-    def _learn_worker(self, reaction: PendingReaction, signals: Any) -> None:
+    def _learn_worker(self, reaction: PendingReaction, signals: ReplySignals | None) -> None:
         try:
             update: LearnUpdate = learn(self.store, reaction, signals)
         except Exception as exc:  # noqa: BLE001 - a failed reading must not stop the chat
