@@ -379,6 +379,7 @@ class SteerApp(App[None]):
             "chat",
         ),
         ("Calibrate", "Find a dimension's value from A/B answers (F9)", "calibrate", "chat"),
+        ("Side panel", "Fold or unfold the knobs and layers panel (F10)", "toggle_panel", "chat"),
         ("Profile", "See and edit the learned preferences (Ctrl+F)", "profile", "chat"),
         ("Thumbs up", "The last answer was good (Ctrl+Up, Alt+Up)", "thumbs(1)", "chat"),
         (

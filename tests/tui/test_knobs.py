@@ -47,10 +47,10 @@ async def test_mouse_click_sets_the_knob(make_app) -> None:
     async with app.run_test() as pilot:
         await ready(pilot)
         knob = app.main.knob("cost")
-        width = knob.content_size.width
-        await pilot.click(knob, offset=(1 + width - 1, 1))
+        width, left = knob.content_size.width, knob.gutter.left
+        await pilot.click(knob, offset=(left + width - 1, 1))
         assert knob.value == 100
-        await pilot.click(knob, offset=(1, 1))
+        await pilot.click(knob, offset=(left, 1))
         assert knob.value == -100
 
 

@@ -70,16 +70,16 @@ class CalibrateScreen(Screen[float | None]):
     """
 
     BINDINGS = [
-        Binding("1", "choose(1)", "Strongly A", show=False),
-        Binding("2", "choose(2)", "Slightly A", show=False),
-        Binding("3", "choose(3)", "No pref.", show=False),
-        Binding("4", "choose(4)", "Slightly B", show=False),
-        Binding("5", "choose(5)", "Strongly B", show=False),
-        Binding("r", "regenerate", "New answers"),
-        Binding("e", "edit_question", "Question"),
-        Binding("n", "next_question", "Next question"),
-        Binding("s", "save", "Save"),
-        Binding("escape", "close", "Close"),
+        Binding("1", "choose(1)", "Strongly A", show=False, id="calibrate.choose_1"),
+        Binding("2", "choose(2)", "Slightly A", show=False, id="calibrate.choose_2"),
+        Binding("3", "choose(3)", "No pref.", show=False, id="calibrate.choose_3"),
+        Binding("4", "choose(4)", "Slightly B", show=False, id="calibrate.choose_4"),
+        Binding("5", "choose(5)", "Strongly B", show=False, id="calibrate.choose_5"),
+        Binding("r", "regenerate", "New answers", id="calibrate.regenerate"),
+        Binding("e", "edit_question", "Question", id="calibrate.edit_question"),
+        Binding("n", "next_question", "Next question", id="calibrate.next_question"),
+        Binding("s", "save", "Save", id="calibrate.save"),
+        Binding("escape", "close", "Close", id="calibrate.close"),
     ]
 
     @dataclass

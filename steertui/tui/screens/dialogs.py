@@ -18,7 +18,7 @@ from steertui.tui.services import DimensionLike
 class ErrorModal(ModalScreen[None]):
     """An engine error the user should read; the app keeps running behind it."""
 
-    BINDINGS = [Binding("escape,enter", "dismiss", "Close")]
+    BINDINGS = [Binding("escape,enter", "dismiss", "Close", id="errormodal.dismiss")]
 
     def __init__(self, title: str, message: str) -> None:
         super().__init__(classes="dialog-screen")
@@ -41,7 +41,7 @@ class ErrorModal(ModalScreen[None]):
 class TextPrompt(ModalScreen[str | None]):
     """Ask for one line of text (a title, a model name, a config path)."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="textprompt.cancel")]
 
     def __init__(self, title: str, value: str = "", placeholder: str = "") -> None:
         super().__init__(classes="dialog-screen")
@@ -67,8 +67,8 @@ class ConfirmModal(ModalScreen[bool]):
     """A yes/no question; `y` or Enter confirms, `n` or Esc declines."""
 
     BINDINGS = [
-        Binding("y,enter", "answer(True)", "Yes"),
-        Binding("n,escape", "answer(False)", "No"),
+        Binding("y,enter", "answer(True)", "Yes", id="confirmmodal.answer_true"),
+        Binding("n,escape", "answer(False)", "No", id="confirmmodal.answer_false"),
     ]
 
     def __init__(self, question: str) -> None:
@@ -93,8 +93,8 @@ class DimensionPicker(ModalScreen[list[str] | None]):
     """Choose the active dimensions (the knobs) from the vector library."""
 
     BINDINGS = [
-        Binding("escape", "cancel", "Cancel"),
-        Binding("ctrl+s,f8", "accept", "Apply"),
+        Binding("escape", "cancel", "Cancel", id="dimensionpicker.cancel"),
+        Binding("ctrl+s,f8", "accept", "Apply", id="dimensionpicker.accept"),
     ]
 
     def __init__(self, dimensions: Sequence[DimensionLike], active: Sequence[str]) -> None:

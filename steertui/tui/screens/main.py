@@ -15,13 +15,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import Screen
 from textual.timer import Timer
+from textual.widget import Widget
 from textual.widgets import Footer, Input, Static
 
 from steertui.engine.protocol import ChatEngine, SteeringHandle
@@ -70,6 +71,7 @@ from steertui.tui.widgets.status_bar import StatusBar
 CHAT_PLACEHOLDER = "Ask something (Enter sends, Esc stops)"
 MODEL_PLACEHOLDER = "Model to load: a hub id, a local path, or toy (Enter loads)"
 MAX_DEFAULT_KNOBS = 5
+NARROW_WIDTH = 72  # below this many columns the side panel starts folded (F10 opens it)
 PREFERENCE_DEBOUNCE_S = 0.6
 
 
@@ -100,17 +102,18 @@ class LastAnswer:
 
 
 class MainScreen(Screen[None]):
-    """Every binding here has an F-key or Ctrl fallback that terminals pass through."""
+    """Every binding here has an F-key or Ctrl fallback that terminals pass through. The footer
+    shows the few that fit in 80 columns; F1 and the palette (ctrl+p) list them all."""
 
     BINDINGS = [
         Binding("escape", "stop", "Stop", id="chat.stop"),
         Binding("ctrl+j", "send", "Send", show=False, id="chat.send"),
         Binding("ctrl+r,f5", "regenerate", "Regenerate", id="chat.regenerate"),
-        Binding("ctrl+l,f4", "edit_last", "Edit last", id="chat.edit_last"),
-        Binding("ctrl+y,f6", "copy_answer", "Copy", id="chat.copy"),
+        Binding("ctrl+l,f4", "edit_last", "Edit last", show=False, id="chat.edit_last"),
+        Binding("ctrl+y,f6", "copy_answer", "Copy", show=False, id="chat.copy"),
         Binding("ctrl+o,f2", "app.sessions", "Sessions", id="chat.sessions"),
-        Binding("ctrl+t,f3", "compare", "Compare", id="chat.compare"),
-        Binding("ctrl+g,f7", "app.autosteer", "AutoSteer", id="chat.autosteer"),
+        Binding("ctrl+t,f3", "compare", "Compare", show=False, id="chat.compare"),
+        Binding("ctrl+g,f7", "app.autosteer", "AutoSteer", show=False, id="chat.autosteer"),
         Binding("ctrl+b,f8", "pick_dimensions", "Knobs", id="chat.knobs"),
         Binding("ctrl+n", "new_session", "New", show=False, id="chat.new_session"),
         Binding("f9", "calibrate", "Calibrate", show=False, id="chat.calibrate"),
@@ -119,6 +122,7 @@ class MainScreen(Screen[None]):
         Binding(
             "ctrl+down,alt+down", "thumbs(-1)", "Thumbs down", show=False, id="chat.thumbs_down"
         ),
+        Binding("f10,ctrl+backslash", "toggle_panel", "Panel", show=False, id="chat.toggle_panel"),
         Binding("f1", "app.help", "Help", id="chat.help"),
     ]
 
@@ -159,7 +163,7 @@ class MainScreen(Screen[None]):
             with Vertical(id="chat-column"):
                 yield ChatView(id="chat")
                 yield Static("", id="notice", markup=False)
-                yield Input(placeholder=CHAT_PLACEHOLDER, id="prompt")
+                yield Input(placeholder=CHAT_PLACEHOLDER, id="prompt", select_on_focus=False)
             with Vertical(id="side"):
                 yield Static("Knobs", classes="panel-title")
                 yield VerticalScroll(id="knobs")
@@ -171,6 +175,27 @@ class MainScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one("#prompt", Input).focus()
+
+    def on_key(self, event: events.Key) -> None:
+        """Text typed while a knob or the chat log has the focus goes to the prompt."""
+        focused = self.focused
+        if not (event.is_printable and event.character) or isinstance(focused, Input):
+            return
+        if focused is not None and event.key in _bound_keys(focused):
+            return  # the knob's own keys ("0" resets it)
+        event.stop()
+        self.prompt.focus()
+        self.prompt.insert_text_at_cursor(event.character)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.set_class(event.size.width < NARROW_WIDTH, "narrow")
+
+    def action_toggle_panel(self) -> None:
+        """Fold or unfold the knobs and heatmap panel (folded by default when narrow)."""
+        if self.has_class("narrow"):
+            self.toggle_class("panel-open")
+        else:
+            self.toggle_class("panel-closed")
 
     # -- widgets --------------------------------------------------------------------
     @property
@@ -833,6 +858,14 @@ class MainScreen(Screen[None]):
         if self.generation is not None:
             self.generation.cancel.set()
         self.flush_preferences()
+
+
+def _bound_keys(widget: Widget) -> set[str]:
+    keys: set[str] = set()
+    for binding in widget.BINDINGS:
+        if isinstance(binding, Binding):
+            keys.update(k.strip() for k in binding.key.split(","))
+    return keys
 
 
 def _title(text: str) -> str:

@@ -62,10 +62,10 @@ class ProfileScreen(Screen[dict[str, float] | None]):
     """
 
     BINDINGS = [
-        Binding("enter,e", "edit", "Edit value"),
-        Binding("0", "zero", "Set to 0"),
-        Binding("u", "undo", "Undo last update"),
-        Binding("escape", "close", "Close"),
+        Binding("enter,e", "edit", "Edit value", id="profile.edit"),
+        Binding("0", "zero", "Set to 0", id="profile.zero"),
+        Binding("u", "undo", "Undo last update", id="profile.undo"),
+        Binding("escape", "close", "Close", id="profile.close"),
     ]
 
     def __init__(self, store: Any, dimensions: Sequence[Any] = ()) -> None:
