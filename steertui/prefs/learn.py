@@ -32,7 +32,13 @@ from steertui.prefs.cues import DimensionCues, cues_for, words
 from steertui.prefs.history import tag_reason, undo_last_update
 from steertui.prefs.knobs import clamp_knob
 from steertui.prefs.profile import starting_knobs
-from steertui.prefs.reading import AWAY, TOWARDS, expressed, read_reply
+from steertui.prefs.reading import (
+    AWAY,
+    NEUTRAL_DISSATISFACTION,
+    TOWARDS,
+    expressed,
+    read_reply,
+)
 
 STEP = 25.0
 THUMBS_DOWN_DISSATISFACTION = 0.75
@@ -192,6 +198,10 @@ class Learner:
         self, text: str, answer: str, knobs: Mapping[str, float], zero: dict[str, int]
     ) -> Assessment:
         reading = read_reply(text, self.cues)
+        if not (reading.asks or reading.judges or _pull_word(text)):
+            # a new request that names a pole ("where to go tonight?") asks for an answer,
+            # not for a new preference: nothing moves
+            return Assessment("reply", text, NEUTRAL_DISSATISFACTION, zero, {}, is_reaction=False)
         directions = {**zero, **reading.directions}
         sources = {d: "lexicon" for d, r in reading.directions.items() if r}
         if not any(directions.values()) and self.signals is not None:
@@ -209,8 +219,7 @@ class Learner:
             found, found_sources = self._away_from_answer(answer, knobs, THUMBS_DOWN_MARGIN)
             directions.update(found)
             sources.update(found_sources)
-        judged = reading.positive >= 0.5 or reading.negative >= 0.5
-        is_reaction = judged or any(directions.values())
+        is_reaction = reading.judges or any(directions.values())
         return Assessment("reply", text, s, directions, sources, lexicon_s, model_s, is_reaction)
 
     # ---- applying -----------------------------------------------------------------------
@@ -223,9 +232,21 @@ class Learner:
         message_id: int | None = None,
     ) -> LearnUpdate:
         """Assess a reaction, save it as feedback and move the profile (mode 'learn')."""
+        return self.commit(self.propose(kind, text, answer), session_id, message_id)
+
+    def propose(self, kind: str, text: str = "", answer: str = "") -> LearnUpdate:
+        """What a reaction would change, saving nothing: the app shows it before `commit`."""
         before = self.knobs()
         assessment = self.assess(kind, text, answer, before)
         after = apply_update(before, assessment.dissatisfaction, assessment.directions, self.step)
+        return LearnUpdate(assessment, before, after)
+
+    def commit(
+        self, update: LearnUpdate, session_id: int | None = None, message_id: int | None = None
+    ) -> LearnUpdate:
+        """Save a proposed update: the feedback row, and the moved values (mode 'learn')."""
+        assessment, before, after = update.assessment, update.before, update.after
+        kind, text = assessment.kind, assessment.text
         deltas = {d: round(after[d] - before[d], 3) for d in after if after[d] != before[d]}
         event = self.store.add_feedback(
             kind,

@@ -149,10 +149,22 @@ class Reading:
     positive: float = 0.0
     negative: float = 0.0
     pulls: dict[str, float] = field(default_factory=dict)
+    complaint: float = 0.0  # negative evidence from sentiment words alone ("bad", "boring")
 
     @property
     def has_direction(self) -> bool:
         return any(self.directions.values())
+
+    @property
+    def asks(self) -> bool:
+        """Whether a cue is asked for or complained about ("too pricey", "more for kids",
+        "cheaper"), not merely named: "somewhere for tonight?" names a pole, it asks a question."""
+        return any(h.why != "mention" for h in self.hits)
+
+    @property
+    def judges(self) -> bool:
+        """Whether the reply praises or complains ("perfect", "boring")."""
+        return self.positive >= 0.5 or self.complaint >= 0.5
 
 
 def _comparative_base(token: str) -> list[str]:
@@ -262,7 +274,7 @@ def read_reply(text: str, dimensions: Sequence[DimensionCues]) -> Reading:
     """Directions (per dimension, -1/0/+1) and dissatisfaction (0..1) of a free-text reply."""
     clauses = [c for c in _CLAUSE.split(text.lower()) if c and c.strip()]
     hits: list[Hit] = []
-    pos = neg = 0.0
+    pos = neg = complaint = 0.0
     scales: list[float] = []
     for index, clause in enumerate(clauses):
         tokens = words(clause)
@@ -283,6 +295,7 @@ def read_reply(text: str, dimensions: Sequence[DimensionCues]) -> Reading:
         p, q, clause_scales = _sentiment(tokens, spans)
         pos += p * late
         neg += q
+        complaint += q
         scales.extend(clause_scales)
     pulls: dict[str, float] = {c.name: 0.0 for c in dimensions}
     for hit in hits:
@@ -299,6 +312,7 @@ def read_reply(text: str, dimensions: Sequence[DimensionCues]) -> Reading:
         positive=pos,
         negative=neg,
         pulls=pulls,
+        complaint=complaint,
     )
 
 

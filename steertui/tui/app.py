@@ -43,7 +43,7 @@ from steertui.tui.messages import (
 )
 from steertui.tui.screens.dialogs import ErrorModal, TextPrompt
 from steertui.tui.screens.help import HelpScreen
-from steertui.tui.screens.main import MainScreen
+from steertui.tui.screens.main import LEARN_GRACE_S, MainScreen
 from steertui.tui.search_state import SearchProgress, candidate_knobs, chat_search_data
 from steertui.tui.services import LibraryProvider, VectorProvider, memory_in_use
 
@@ -82,6 +82,7 @@ class SteerApp(App[None]):
         clock: Callable[[], float] = time.perf_counter,
         sampling: SamplingParams | None = None,
         search_runner: SearchRunner | None = None,
+        learn_grace_s: float = LEARN_GRACE_S,
     ) -> None:
         super().__init__()
         self.model_name = model
@@ -98,7 +99,7 @@ class SteerApp(App[None]):
         self._search_cancel: threading.Event | None = None
         self.engine: ChatEngine | None = None
         self.engine_state = "loading"
-        self.main = MainScreen(self.store, self.home, dims, clock)
+        self.main = MainScreen(self.store, self.home, dims, clock, learn_grace_s)
 
     def notify(
         self,
@@ -454,6 +455,7 @@ def create_app(
     clock: Callable[[], float] = time.perf_counter,
     sampling: SamplingParams | None = None,
     search_runner: SearchRunner | None = None,
+    learn_grace_s: float = LEARN_GRACE_S,
 ) -> SteerApp:
     """The one app factory: `steertui chat` and the tests both build the app here.
 
@@ -478,4 +480,5 @@ def create_app(
         clock=clock,
         sampling=sampling,
         search_runner=search_runner,
+        learn_grace_s=learn_grace_s,
     )

@@ -1,5 +1,6 @@
 """LEARN's glue for the chat, headless: the reaction captured on the event loop, the model
-signals kept while the loaded vectors stay the same, and the learner run in a worker.
+signals kept while the loaded vectors stay the same, the proposal read in a worker and its
+commit once the user has seen it (and not refused it).
 
 LEARN's rules live in `steertui.prefs`; this module only carries a reaction to them.
 """
@@ -27,16 +28,22 @@ class PendingReaction:
     message_id: int | None
 
 
-def learn(store: Store, reaction: PendingReaction, signals: ReplySignals | None) -> LearnUpdate:
-    """Read one reaction (in a worker: the signals take forward passes); saves the feedback and
-    the profile and returns what moved."""
-    return Learner(store, list(reaction.dimensions), signals=signals).react(
-        reaction.kind,
-        text=reaction.text,
-        answer=reaction.answer,
-        session_id=reaction.session_id,
-        message_id=reaction.message_id,
-    )
+def propose(store: Store, reaction: PendingReaction, signals: ReplySignals | None) -> LearnUpdate:
+    """What a reaction would change, saving nothing (in a worker: the signals take forward
+    passes)."""
+    learner = Learner(store, list(reaction.dimensions), signals=signals)
+    return learner.propose(reaction.kind, text=reaction.text, answer=reaction.answer)
+
+
+def commit(store: Store, reaction: PendingReaction, update: LearnUpdate) -> LearnUpdate:
+    """Save a proposed update: the feedback and the moved profile values (mode 'learn')."""
+    learner = Learner(store, list(reaction.dimensions))
+    return learner.commit(update, reaction.session_id, reaction.message_id)
+
+
+def worth_saving(update: LearnUpdate) -> bool:
+    """A reply that is a new request, not a reaction, leaves no trace; thumbs always do."""
+    return update.assessment.kind != "reply" or update.assessment.is_reaction
 
 
 def describe_moves(update: LearnUpdate) -> str:

@@ -15,6 +15,8 @@ from textual.message import Message
 
 if TYPE_CHECKING:
     from steertui.engine.protocol import ChatEngine
+    from steertui.prefs.learn import LearnUpdate
+    from steertui.tui.learning import PendingReaction
     from steertui.tui.services import VectorLike
 
 
@@ -156,14 +158,13 @@ class SearchEnded(Message):
 
 
 @dataclass
-class Learned(Message):
-    """LEARN read a reaction: the knobs it moved (dimension -> new value), or why it failed."""
+class LearnRead(Message):
+    """LEARN read a reaction: what it proposes to change (`prefs.LearnUpdate`), or why it failed."""
 
     bubble = False  # posted by a worker to the screen that handles it
 
-    kind: str
-    moved: dict[str, float] = field(default_factory=dict)
-    summary: str = ""
+    reaction: PendingReaction
+    update: LearnUpdate | None = None
     error: str | None = None
 
 

@@ -70,6 +70,7 @@ def make_app(home: Home, store: Store, engine: FakeEngine, provider: FakeProvide
             "provider": provider,
             "memory_probe": fixed_memory,
             "clock": fake_clock(),
+            "learn_grace_s": 0.05,  # LEARN's proposal applies at once unless a test refuses it
         }
         options.update(kwargs)
         app = create_app(**options)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from textual.widgets import Static
+
 from steertui.tui.screens.profile import ProfileScreen
 from tests.tui.conftest import aio, ask, ready, wait_for
 from tests.tui.fake_engine import FakeSignals
@@ -61,3 +63,45 @@ async def test_the_models_own_reading_decides_when_the_lexicon_finds_no_cue(
         assert app.main.knob_values["age"] > 0 and app.main.knob_values["cost"] == 0
     assert "I want it more zorbly." in provider.fake_signals.read
     assert store.profile()["age"].mode == "learn"
+
+
+@aio
+async def test_a_new_request_naming_a_pole_moves_nothing_and_records_nothing(
+    make_app, store
+) -> None:
+    app = make_app(dims="cost,time")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await ready(pilot)
+        await ask(pilot, "Where to eat?")
+        await ask(pilot, "And where could we go for a drink tonight?")
+        assert app.main.knob_values == {"cost": 0, "time": 0}
+        await ask(pilot, "too pricey")
+        assert app.main.knob_values["cost"] < 0 and app.main.knob_values["time"] == 0
+    assert [f.text for f in store.feedback()] == ["too pricey"]
+
+
+@aio
+async def test_learn_shows_its_change_first_and_ctrl_x_refuses_it(make_app, store) -> None:
+    app = make_app(dims="cost,age", learn_grace_s=30.0)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await ready(pilot)
+        await ask(pilot, "Where to eat?")
+        app.main.prompt.value = "Too pricey, something more affordable please."
+        await pilot.press("enter")
+        notice = app.main.query_one("#notice", Static)
+        await wait_for(pilot, lambda: "ctrl+x" in str(notice.render()))
+        shown = str(notice.render())
+        assert "cost +0 → -" in shown and "Too pricey" in shown
+        assert app.main.knob_values["cost"] == 0  # not yet changed
+        assert app.main.generation is None  # the answer waits for the decision
+        await pilot.press("ctrl+x")
+        await wait_for(pilot, lambda: app.main.generation is None and not app.main.learning)
+        await wait_for(pilot, lambda: len(store.messages(app.main.session_id)) == 4)
+        assert app.main.knob_values["cost"] == 0
+        assert "cost" not in store.profile() or store.profile()["cost"].value in (None, 0)
+        assert store.feedback() == []
+        assert not notice.display
+        # ctrl+x is the prompt's own key again once nothing is proposed
+        app.main.prompt.value = "abc"
+        await pilot.press("ctrl+x")
+        assert app.main.knob_values["cost"] == 0

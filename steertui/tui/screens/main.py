@@ -37,14 +37,21 @@ from steertui.prefs.select import select
 from steertui.safe_text import visible
 from steertui.store import Store
 from steertui.tui.conversation import Conversation, Turn
-from steertui.tui.learning import PendingReaction, SignalsCache, describe_moves, learn
+from steertui.tui.learning import (
+    PendingReaction,
+    SignalsCache,
+    commit,
+    describe_moves,
+    propose,
+    worth_saving,
+)
 from steertui.tui.messages import (
     AnswerFinished,
     GenerationFailed,
     HeatmapReady,
     KnobChanged,
     KnobFocused,
-    Learned,
+    LearnRead,
     LoadModel,
     TokenChunk,
     VectorFailed,
@@ -73,6 +80,7 @@ MODEL_PLACEHOLDER = "Model to load: a hub id, a local path, or toy (Enter loads)
 MAX_DEFAULT_KNOBS = 5
 NARROW_WIDTH = 72  # below this many columns the side panel starts folded (F10 opens it)
 PREFERENCE_DEBOUNCE_S = 0.6
+LEARN_GRACE_S = 3.0  # how long LEARN's proposal shows before it applies (ctrl+x refuses)
 
 
 @dataclass
@@ -123,6 +131,9 @@ class MainScreen(Screen[None]):
             "ctrl+down,alt+down", "thumbs(-1)", "Thumbs down", show=False, id="chat.thumbs_down"
         ),
         Binding("f10,ctrl+backslash", "toggle_panel", "Panel", show=False, id="chat.toggle_panel"),
+        Binding(
+            "ctrl+x", "refuse_learning", "Refuse learn", priority=True, id="chat.refuse_learning"
+        ),
         Binding("f1", "app.help", "Help", id="chat.help"),
     ]
 
@@ -132,6 +143,7 @@ class MainScreen(Screen[None]):
         home: Home,
         dims: Sequence[str] | None = None,
         clock: Callable[[], float] = time.perf_counter,
+        learn_grace_s: float = LEARN_GRACE_S,
     ) -> None:
         super().__init__()
         self.store = store
@@ -157,6 +169,9 @@ class MainScreen(Screen[None]):
         self.learning = False
         self._after_learning: Callable[[], Awaitable[None]] | None = None
         self._signals = SignalsCache()
+        self.learn_grace_s = learn_grace_s
+        self._proposal: tuple[PendingReaction, LearnUpdate] | None = None
+        self._proposal_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="main"):
@@ -831,23 +846,72 @@ class MainScreen(Screen[None]):
     @work(thread=True, exit_on_error=False, group="learn")
     def _learn_worker(self, reaction: PendingReaction, signals: ReplySignals | None) -> None:
         try:
-            update: LearnUpdate = learn(self.store, reaction, signals)
+            update = propose(self.store, reaction, signals)
         except Exception as exc:  # noqa: BLE001 - a failed reading must not stop the chat
-            self.post_message(Learned(reaction.kind, error=describe(exc)))
+            self.post_message(LearnRead(reaction, error=describe(exc)))
             return
-        moved = {d: update.after[d] for d in update.moved}
-        self.post_message(Learned(reaction.kind, moved, describe_moves(update)))
+        self.post_message(LearnRead(reaction, update))
 
-    async def on_learned(self, message: Learned) -> None:
+    async def on_learn_read(self, message: LearnRead) -> None:
+        """Show what LEARN would change; it applies after a short grace unless refused."""
+        update, reaction = message.update, message.reaction
+        if message.error is not None or update is None:
+            self.notify(message.error or "LEARN read nothing", title="Learn", severity="warning")
+            await self._learning_done()
+            return
+        if not update.moved:
+            if worth_saving(update):
+                commit(self.store, reaction, update)
+                if reaction.kind.startswith("thumbs"):
+                    self.notify(f"Recorded {reaction.kind.replace('_', ' ')}.", title="Learn")
+            await self._learning_done()
+            return
+        self._proposal = (reaction, update)
+        self.set_notice(
+            f"Learn: {describe_moves(update)} (from {_said(reaction)}) · "
+            "ctrl+x keeps the knobs as they are"
+        )
+        self._proposal_timer = self.set_timer(self.learn_grace_s, self._accept_proposal)
+
+    async def _accept_proposal(self) -> None:
+        proposal, self._proposal = self._proposal, None
+        self._stop_proposal_timer()
+        if proposal is None:
+            return
+        reaction, update = proposal
+        self.set_notice("")
+        try:
+            saved = commit(self.store, reaction, update)
+        except SteertuiError as exc:
+            self.notify(str(exc), title="Learn", severity="warning")
+        else:
+            self.set_knobs_quietly({d: saved.after[d] for d in saved.moved})
+            label = reaction.kind.replace("_", " ")
+            self.notify(f"Learned from {label}: {describe_moves(saved)}", title="Learn")
+        await self._learning_done()
+
+    async def action_refuse_learning(self) -> None:
+        """Refuse what LEARN proposes: nothing is saved, the knobs stay."""
+        proposal, self._proposal = self._proposal, None
+        self._stop_proposal_timer()
+        if proposal is None:
+            return
+        self.set_notice("")
+        self.notify("Learn: refused, the knobs stay as they were.", title="Learn")
+        await self._learning_done()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "refuse_learning":
+            return self._proposal is not None  # else ctrl+x stays the prompt's own key
+        return True
+
+    def _stop_proposal_timer(self) -> None:
+        if self._proposal_timer is not None:
+            self._proposal_timer.stop()
+            self._proposal_timer = None
+
+    async def _learning_done(self) -> None:
         self.learning = False
-        label = message.kind.replace("_", " ")
-        if message.error is not None:
-            self.notify(message.error, title="Learn", severity="warning")
-        elif message.moved:
-            self.set_knobs_quietly(message.moved)
-            self.notify(f"Learned from {label}: {message.summary}", title="Learn")
-        elif message.kind.startswith("thumbs"):
-            self.notify(f"Recorded {label}.", title="Learn")
         then, self._after_learning = self._after_learning, None
         if then is not None:
             await then()
@@ -858,6 +922,13 @@ class MainScreen(Screen[None]):
         if self.generation is not None:
             self.generation.cancel.set()
         self.flush_preferences()
+
+
+def _said(reaction: PendingReaction) -> str:
+    if reaction.text:
+        text = " ".join(reaction.text.split())
+        return f"“{text[:40]}…”" if len(text) > 40 else f"“{text}”"
+    return reaction.kind.replace("_", " ")
 
 
 def _bound_keys(widget: Widget) -> set[str]:
