@@ -111,7 +111,8 @@ class WorkerState:
 
 @dataclass(frozen=True)
 class WorkersChanged:
-    """A run's workers changed state (started, one died); `message` says what, in one line."""
+    """A run's workers changed state (started, finished a batch, died); `message` says what, in
+    one line, when there is something to say (empty when only a batch count moved)."""
 
     workers: tuple[WorkerState, ...]
     message: str = ""

@@ -184,6 +184,7 @@ class RayRunner:
                 self._states[i] = replace(
                     s, state="busy" if busy else "ready", batches=s.batches + 1
                 )
+                self._changed("")  # a batch done: counts only, nothing to say
                 done.append((key, list(outcomes), float(secs)))
             if done:
                 return done
