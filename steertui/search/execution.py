@@ -22,12 +22,9 @@ import importlib.util
 import math
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from steertui.errors import ConfigError
-
-if TYPE_CHECKING:
-    from steertui.search.config import SearchConfig
 
 BACKENDS = ("local", "ray")
 _ADDRESS = re.compile(r"(ray://)?[A-Za-z0-9_.\-\[\]:]+:[0-9]{1,5}")
@@ -98,22 +95,22 @@ def parse_execution(where: str, key: str, data: Any) -> ExecutionConfig:
     return out
 
 
-def execution_of(cfg: SearchConfig) -> ExecutionConfig:
-    return cfg.execution if cfg.execution is not None else ExecutionConfig()
+def execution_of(execution: ExecutionConfig | None) -> ExecutionConfig:
+    """A config's execution section, the local default when it has none."""
+    return execution if execution is not None else ExecutionConfig()
 
 
 def ray_installed() -> bool:
     return importlib.util.find_spec("ray") is not None
 
 
-def check_execution(cfg: SearchConfig) -> None:
+def check_execution(mode: str, execution: ExecutionConfig | None) -> None:
     """What the execution section needs before a run starts: Ray installed, a mode Ray runs."""
-    ex = execution_of(cfg)
-    if ex.backend != "ray":
+    if execution_of(execution).backend != "ray":
         return
-    if cfg.mode != "autosteer":
+    if mode != "autosteer":
         raise ConfigError(
-            f"search config: execution.backend: expected 'local' for mode {cfg.mode!r} "
+            f"search config: execution.backend: expected 'local' for mode {mode!r} "
             "(Ray runs AutoSteer trials)"
         )
     if not ray_installed():

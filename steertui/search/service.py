@@ -55,7 +55,7 @@ def check_run(engine: Engine, cfg: SearchConfig, home: Home | None) -> None:
     installed and used for a mode it runs."""
     from steertui.search.execution import check_execution
 
-    check_execution(cfg)
+    check_execution(cfg.mode, cfg.execution)
     from steertui.vectors.dimensions import DimensionLibrary
 
     n = engine.n_layers
@@ -112,7 +112,7 @@ def execute(
     store.claim_run(run_id)
     settled = False
     try:
-        check_execution(cfg)
+        check_execution(cfg.mode, cfg.execution)
         if cfg.mode == "adaptive":
             from steertui.search.adaptive import adaptive_events
 
@@ -147,7 +147,7 @@ def _autosteer_events(
 ) -> Iterator[SearchEvent]:
     from steertui.search.execution import execution_of
 
-    execution = execution_of(cfg)
+    execution = execution_of(cfg.execution)
     space = build_space(cfg, engine.n_layers)
     if execution.backend == "ray":
         from steertui.search.ray_backend import RayRunner
