@@ -27,6 +27,7 @@ from steertui.search.events import (
     SearchStarted,
     TrialDone,
     TrialRecord,
+    TrialStatus,
 )
 from steertui.search.loop import finite_or_none
 from steertui.search.space import CandidateVector, SteerCandidate
@@ -154,7 +155,9 @@ def adaptive_search(
                         and out.score is not None
                         and (best_trait is None or orient * out.score > orient * best_trait)
                     )
-                    status = "crash" if out.error else ("keep" if improved else "discard")
+                    status: TrialStatus = (
+                        "crash" if out.error else ("keep" if improved else "discard")
+                    )
                     details = {"coherence": out.coherence, "holds": holds}
                     error = out.error
                     if error is None and not holds:

@@ -103,7 +103,7 @@ class RayRunner:
             else:
                 ray.init(**kwargs)
             self._started_ray = True
-        actor = ray.remote(
+        actor: Any = ray.remote(
             num_cpus=self.ex.cpus, num_gpus=self.ex.gpus, max_restarts=0, max_task_retries=0
         )(SearchWorker)
         config = self.cfg.to_dict()
@@ -129,6 +129,25 @@ class RayRunner:
         self._handles.clear()
         if self._started_ray:
             ray.shutdown()
+
+    def wait_ready(self) -> None:
+        """Block until every worker has loaded the model or failed to (for a benchmark that
+        times trials, not start-up)."""
+        import ray
+        from ray.exceptions import RayActorError
+
+        for ref, i in list(self._info.items()):
+            try:
+                host, pid, device = ray.get(ref)
+            except RayActorError as exc:
+                del self._info[ref]
+                self._lost(i, f"could not start: {_cause(exc)}")
+                continue
+            del self._info[ref]
+            self._states[i] = replace(
+                self._states[i], state="ready", host=host, pid=pid, device=device
+            )
+            self._changed(f"worker {i} ready on {host} ({device})")
 
     # -- BatchRunner -------------------------------------------------------------------------
     @property
