@@ -104,6 +104,7 @@ def test_no_search_module_imports_the_toy_package():
 def test_the_lexicon_metric_reads_every_shipped_dimension(model, dims):
     from steertui.search.factory import build_metric
     from steertui.search.lexicon import pole_words
+    from steertui.search.metrics import Lexicon
     from steertui.vectors.dimensions import DimensionLibrary
 
     library = DimensionLibrary(None, model)
@@ -122,6 +123,7 @@ def test_the_lexicon_metric_reads_every_shipped_dimension(model, dims):
             }
         )
         metric = build_metric(cfg.metric, Named(), None)  # type: ignore[arg-type]
+        assert isinstance(metric, Lexicon)
         neg, pos = pole_words(library.get(dim))
         assert neg and pos and not set(neg) & set(pos)
         assert metric.lean(" ".join(neg[:3])) == 1 and metric.lean(" ".join(pos[:3])) == -1
