@@ -224,3 +224,26 @@ def test_a_run_whose_setup_fails_ends_failed_with_its_reason(tmp_path):
             list(execute(engine, cfg, store, run_id))
         run = store.get_run(run_id)
     assert run.status == "failed" and "unknown dimension 'formality'" in (run.error or "")
+
+
+def test_the_cli_says_in_one_line_that_a_ray_config_needs_the_extra(tmp_path, monkeypatch, capsys):
+    from steertui.search import execution
+    from tests.cli_runner import in_process
+
+    cfg = tmp_path / "ray.toml"
+    cfg.write_text(
+        'model = "toy"\ndevice = "cpu"\nprompts = ["hi"]\n[metric]\nname = "length"\n'
+        '[space]\ntexts = ["x"]\n[execution]\nbackend = "ray"\nworkers = 2\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setattr(execution, "ray_installed", lambda: False)
+    code, _, err = in_process(
+        monkeypatch, capsys, "search", "--config", str(cfg), "--home", str(tmp_path / "h")
+    )
+    assert code == 2
+    assert "needs the Ray extra (pip install 'steertui[ray]')" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    from steertui.store import Store
+
+    with Store.open(tmp_path / "h" / "sessions" / "steertui.db") as store:
+        assert store.list_runs() == []  # nothing half-written

@@ -24,7 +24,7 @@ from steertui.search.config import SearchConfig, parse_config
 from steertui.search.evaluate import DimensionLoader
 from steertui.search.events import SearchEvent, SearchFinished, WorkersChanged, WorkerState
 from steertui.search.factory import build_space, make_evaluator
-from steertui.search.loop import LocalRunner, drive
+from steertui.search.loop import BatchRunner, LocalRunner, drive
 from steertui.search.recorder import RunRecorder
 
 if TYPE_CHECKING:
@@ -153,7 +153,7 @@ def _autosteer_events(
         from steertui.search.ray_backend import RayRunner
 
         lower = cfg.lower_is_better
-        runner_cm: contextlib.AbstractContextManager[object] = RayRunner(cfg, execution, home)
+        runner_cm: contextlib.AbstractContextManager[BatchRunner] = RayRunner(cfg, execution, home)
     else:
         evaluator = make_evaluator(cfg, engine, home, load_dimension)
         for dim in {d.lstrip("+-") for d in space.dimensions or ()}:
@@ -166,11 +166,8 @@ def _autosteer_events(
     workers: tuple[WorkerState, ...] = ()
     try:
         with runner_cm as runner:
-            if isinstance(runner, LocalRunner):
-                workers = (WorkerState(0, "ready", *_here(engine)),)
-                recorder.workers(workers)
             for event in drive(
-                runner,  # type: ignore[arg-type]
+                runner,
                 space,
                 lower,
                 cfg.iterations,
@@ -190,15 +187,8 @@ def _autosteer_events(
                     recorder.finish(event.cancelled)
                 yield event
     finally:
-        with contextlib.suppress(Exception):
-            recorder.workers(
-                [w if w.state == "dead" else replace(w, state="stopped") for w in workers]
-            )
-
-
-def _here(engine: Engine) -> tuple[str, int, str]:
-    import os
-
-    from steertui.store.models import this_host
-
-    return this_host(), os.getpid(), str(engine.device)
+        if workers:  # a Ray run's workers as they ended (a local run has only this process)
+            with contextlib.suppress(Exception):
+                recorder.workers(
+                    [w if w.state == "dead" else replace(w, state="stopped") for w in workers]
+                )
