@@ -184,3 +184,27 @@ def test_a_driver_killed_with_kill_9_resumes(reference, tmp_path, monkeypatch, c
     assert trials(home) == reference
     rows = read_tsv(tmp_path / "run.tsv")
     assert [int(r["iteration"]) for r in rows] == list(range(N + 1))
+
+
+def test_workers_that_cannot_start_fail_the_run_with_the_reason(cluster, tmp_path):
+    from steertui.engine import Engine, load_model
+    from steertui.search.config import load_config
+    from steertui.search.ray_backend import WorkersLost
+    from steertui.search.service import execute, new_run
+
+    path = write_config(tmp_path / "bad.toml", 2, tmp_path / "bad.tsv")
+    path.write_text(
+        path.read_text(encoding="utf-8").replace('dimension = "cost"', 'dimension = "tone"'),
+        encoding="utf-8",
+    )  # tone is a dimension of real chat models, not of the toy: each worker fails to start
+    cfg = load_config(path)
+    engine = Engine(load_model("toy", device="cpu"))
+    with Store.open(tmp_path / "s.db") as store:
+        run_id = new_run(store, cfg)
+        with pytest.raises(WorkersLost, match="unknown dimension 'tone'"):
+            list(execute(engine, cfg, store, run_id))
+        run = store.get_run(run_id)
+        assert store.trials(run_id) == []  # not even the baseline: no worker ever ran
+    assert run.status == "failed"
+    assert "could not start: VectorError: unknown dimension 'tone'" in (run.error or "")
+    assert [w["state"] for w in run.workers] == ["dead", "dead"]

@@ -177,6 +177,8 @@ def test_execution_section_parses_and_defaults():
     assert cfg.execution.batches_ahead == 6  # workers x in_flight unless lookahead is given
     assert parse_config(cfg.to_dict()).execution == cfg.execution  # what --resume reads back
     assert parse_config(BASE).execution is None
+    local = parse_config({**BASE, "execution": {"backend": "local", "lookahead": 3}})
+    assert parse_config(local.to_dict()).execution == local.execution
 
 
 @pytest.mark.parametrize(

@@ -88,10 +88,12 @@ def parse_execution(where: str, key: str, data: Any) -> ExecutionConfig:
             if v < 0:
                 raise fail(name, "a number >= 0 (per worker)", v)
             setattr(out, name, float(v))
-    if out.backend == "local":
-        given = sorted(set(data) - {"backend", "lookahead"})
-        if given:
-            raise fail(given[0], "backend = 'ray' (it applies to Ray workers only)")
+    if out.backend == "local":  # Ray settings on a local run would be silently ignored
+        default = ExecutionConfig()
+        given = [k for k in sorted(data) if k not in ("backend", "lookahead")]
+        changed = [k for k in given if getattr(out, k) != getattr(default, k)]
+        if changed:
+            raise fail(changed[0], "backend = 'ray' (it applies to Ray workers only)")
     return out
 
 

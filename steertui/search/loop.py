@@ -26,6 +26,7 @@ from steertui.search.events import (
     TrialRecord,
     TrialStatus,
     WorkersChanged,
+    WorkerState,
 )
 from steertui.search.space import SteerCandidate, SteerSearchSpace, iteration_rng
 
@@ -115,6 +116,10 @@ class BatchRunner(Protocol):
         """What changed among the workers since the last call (nothing, for a local runner)."""
         ...
 
+    def workers(self) -> tuple[WorkerState, ...]:
+        """The workers and their state now (none for a local runner: only this process)."""
+        ...
+
 
 class LocalRunner:
     """Batches evaluated one at a time, in this process, when the loop waits for them."""
@@ -136,6 +141,9 @@ class LocalRunner:
 
     def events(self) -> list[WorkersChanged]:
         return []
+
+    def workers(self) -> tuple[WorkerState, ...]:
+        return ()
 
 
 BASELINE_KEY = -1

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -65,15 +66,20 @@ class SearchWorker:
         return outcomes, time.perf_counter() - t0
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_RAISED = re.compile(r"(?:[A-Za-z_][\w]*\.)*([A-Za-z_]\w*(?:Error|Exception|Exit)): (.*)")
+
+
 def _cause(exc: BaseException) -> str:
-    """One line for why a Ray call failed (the worker's own error when Ray carries it)."""
-    cause = getattr(exc, "cause", None) or getattr(exc, "error_msg", None) or exc
-    if isinstance(cause, BaseException):
-        text = str(cause).strip().splitlines()
-        line = text[-1] if text else type(cause).__name__
-        return f"{type(cause).__name__}: {line}"[:300]
-    lines = [ln for ln in str(cause).strip().splitlines() if ln.strip()]
-    return (lines[0] if lines else type(exc).__name__)[:300]
+    """One line for why a Ray call failed: the worker's own exception when Ray carries its
+    traceback (the last line), else the first line of Ray's message."""
+    lines = [ln.strip() for ln in _ANSI.sub("", str(exc)).splitlines() if ln.strip()]
+    if not lines:
+        return type(exc).__name__
+    raised = _RAISED.fullmatch(lines[-1])
+    if raised:
+        return f"{raised.group(1)}: {raised.group(2)}"[:300]
+    return lines[0][:300]
 
 
 class RayRunner:
@@ -141,7 +147,7 @@ class RayRunner:
                 host, pid, device = ray.get(ref)
             except RayActorError as exc:
                 del self._info[ref]
-                self._lost(i, f"could not start: {_cause(exc)}")
+                self._lost(i, _cause(exc))
                 continue
             del self._info[ref]
             self._states[i] = replace(
@@ -181,7 +187,7 @@ class RayRunner:
                     try:
                         host, pid, device = ray.get(ref)
                     except RayActorError as exc:
-                        self._lost(i, f"could not start: {_cause(exc)}")
+                        self._lost(i, _cause(exc))
                         continue
                     if self._states[i].state == "starting":
                         self._states[i] = replace(
@@ -212,6 +218,10 @@ class RayRunner:
         out, self._events = self._events, []
         return out
 
+    def workers(self) -> tuple[WorkerState, ...]:
+        """Every worker's state now (after exit: stopped, or dead with why)."""
+        return tuple(self._states[i] for i in sorted(self._states))
+
     # -- internals ---------------------------------------------------------------------------
     def _alive(self) -> list[int]:
         return [i for i, s in self._states.items() if s.state not in ("dead", "stopped")]
@@ -236,6 +246,9 @@ class RayRunner:
         """Worker `i` is gone: its batches go back to the front of the queue, in key order."""
         import ray
 
+        if self._states[i].state == "starting":
+            why = f"could not start: {why}"
+
         mine = sorted(
             ((key, cands, ref) for ref, (w, key, cands) in self._inflight.items() if w == i),
             key=lambda t: t[0],
@@ -256,6 +269,4 @@ class RayRunner:
         self._changed(f"worker {i} lost ({why}){again}; going on with {left} worker(s)")
 
     def _changed(self, message: str) -> None:
-        self._events.append(
-            WorkersChanged(tuple(self._states[i] for i in sorted(self._states)), message)
-        )
+        self._events.append(WorkersChanged(self.workers(), message))

@@ -15,14 +15,13 @@ import contextlib
 import random
 import threading
 from collections.abc import Iterator
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from steertui.errors import ConfigError
 from steertui.home import Home
 from steertui.search.config import SearchConfig, parse_config
 from steertui.search.evaluate import DimensionLoader
-from steertui.search.events import SearchEvent, SearchFinished, WorkersChanged, WorkerState
+from steertui.search.events import SearchEvent, SearchFinished, WorkersChanged
 from steertui.search.factory import build_space, make_evaluator
 from steertui.search.loop import BatchRunner, LocalRunner, drive
 from steertui.search.recorder import RunRecorder
@@ -163,9 +162,10 @@ def _autosteer_events(
     recorder = RunRecorder(store, run_id, cfg.log_path, lower)
     recorder.resume()
     assert cfg.seed is not None
-    workers: tuple[WorkerState, ...] = ()
+    used: list[BatchRunner] = []
     try:
         with runner_cm as runner:
+            used.append(runner)
             for event in drive(
                 runner,
                 space,
@@ -181,14 +181,12 @@ def _autosteer_events(
                 execution.batches_ahead,
             ):
                 if isinstance(event, WorkersChanged):
-                    workers = event.workers
-                    recorder.workers(workers)
+                    recorder.workers(event.workers)
                 elif isinstance(event, SearchFinished):
                     recorder.finish(event.cancelled)
                 yield event
     finally:
-        if workers:  # a Ray run's workers as they ended (a local run has only this process)
+        final = used[0].workers() if used else ()
+        if final:  # a Ray run's workers as they ended (a local run has only this process)
             with contextlib.suppress(Exception):
-                recorder.workers(
-                    [w if w.state == "dead" else replace(w, state="stopped") for w in workers]
-                )
+                recorder.workers(final)
