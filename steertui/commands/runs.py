@@ -102,6 +102,11 @@ def show(run: RunArg, home: HomeOpt = None) -> None:
         console.print(f"failed: {shown(r.error)}")
     if r.log_path:
         console.print(f"TSV log: {shown(r.log_path)}")
+    if r.workers:
+        from steertui.search.events import WorkerState
+
+        for w in r.workers:
+            console.print(shown(WorkerState.from_dict(w).describe()))
     scored = [t for t in trials if t.status != "baseline"]
     counts = {s: sum(t.status == s for t in scored) for s in ("keep", "discard", "crash")}
     console.print(
@@ -164,12 +169,11 @@ def apply(run: RunArg, home: HomeOpt = None) -> None:
         built = find_built(where, model_id, dim)
         return str(built.path) if built else None
 
-    knobs = {}
-    for dim, res in adaptive.items():
-        if res.get("range_written") and res.get("best_coeff") is not None and res.get("c_max"):
-            from steertui.vectors.knobs import coeff_to_knob
+    from steertui.search.apply import best_to_knobs
 
-            knobs[dim] = round(coeff_to_knob(res["best_coeff"], res["c_max"]), 1)
+    written = {d: float(res["c_max"]) for d, res in adaptive.items() if res.get("range_written")}
+    steering = best_to_knobs(cand, written)
+    knobs = {dim: round(k, 1) for dim, k in steering.knob_values().items()}
     print("# Python")
     print(as_python(cand, model, vector_path))
     print()

@@ -82,7 +82,13 @@ def _run_with_progress(
 ) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from steertui.search.events import BaselineDone, SearchFinished, SearchStarted, TrialDone
+    from steertui.search.events import (
+        BaselineDone,
+        SearchFinished,
+        SearchStarted,
+        TrialDone,
+        WorkersChanged,
+    )
     from steertui.search.service import execute
 
     total = cfg.iterations if cfg.mode == "autosteer" else 0
@@ -128,6 +134,8 @@ def _run_with_progress(
                     )
                 elif event.status == "crash":
                     progress.console.print(f"#{event.iteration} crash: {shown(event.error or '')}")
+            elif isinstance(event, WorkersChanged) and event.message:
+                progress.console.print(shown(event.message))
             elif isinstance(event, SearchFinished):
                 finished = event
     if finished is not None:

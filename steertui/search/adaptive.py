@@ -10,17 +10,16 @@ Like the AutoSteer loop, every decision is replayed from the recorded trials on 
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 from steertui.errors import ConfigError
 from steertui.home import Home
 from steertui.search.config import AdaptiveConfig, SearchConfig
-from steertui.search.evaluate import Evaluator
+from steertui.search.evaluate import DimensionLoader, Evaluator
 from steertui.search.events import (
     BaselineDone,
     SearchEvent,
@@ -28,8 +27,14 @@ from steertui.search.events import (
     SearchStarted,
     TrialDone,
     TrialRecord,
+    TrialStatus,
 )
+from steertui.search.loop import finite_or_none
 from steertui.search.space import CandidateVector, SteerCandidate
+
+if TYPE_CHECKING:
+    from steertui.engine import Engine
+    from steertui.store import Store
 
 
 @dataclass
@@ -150,7 +155,9 @@ def adaptive_search(
                         and out.score is not None
                         and (best_trait is None or orient * out.score > orient * best_trait)
                     )
-                    status = "crash" if out.error else ("keep" if improved else "discard")
+                    status: TrialStatus = (
+                        "crash" if out.error else ("keep" if improved else "discard")
+                    )
                     details = {"coherence": out.coherence, "holds": holds}
                     error = out.error
                     if error is None and not holds:
@@ -241,18 +248,19 @@ def best_candidate(results: dict[str, Any]) -> SteerCandidate:
     return SteerCandidate(tuple(vecs))
 
 
-def execute_adaptive(
-    engine: Any,
+def adaptive_events(
+    engine: Engine,
     cfg: SearchConfig,
-    store: Any,
+    store: Store,
     run_id: int,
     home: Home | None = None,
     cancel: threading.Event | None = None,
-    load_dimension: Any = None,
+    load_dimension: DimensionLoader | None = None,
 ) -> Iterator[SearchEvent]:
-    """The adaptive mode of a stored run: trials to the store and the TSV, ranges to the files."""
-    from steertui.search.service import make_evaluator, store_trial, trial_record
-    from steertui.search.tsvlog import TSVLog
+    """The adaptive mode of a stored run (driven by `service.execute`): trials through the
+    run's recorder, ranges to the vector files, results into the run row at the end."""
+    from steertui.search.factory import make_evaluator
+    from steertui.search.recorder import RunRecorder
     from steertui.vectors.file import set_functional_range
 
     p = cfg.adaptive
@@ -270,20 +278,15 @@ def execute_adaptive(
             )
     vectors = {dim: evaluator.plans.dimension(dim) for dim in p.dimensions}
     bases = {dim: p.base_coeff if p.base_coeff else vec.c_max for dim, vec in vectors.items()}
-    history = [trial_record(t) for t in store.trials(run_id)]
-    tsv = TSVLog(cfg.log_path) if cfg.log_path else None
-    if tsv is not None and history:
-        tsv.rewrite([(r, None) for r in sorted(history, key=lambda r: r.iteration)])
-    baseline = [r.score for r in history if r.status == "baseline"]
-    if baseline:  # rebuilt from the trials, whatever the run row said when the process died
-        store.update_run(run_id, baseline_score=baseline[0])
+    recorder = RunRecorder(store, run_id, cfg.log_path, evaluator.lower_is_better, track_best=False)
+    recorder.resume()
 
     def record(rec: TrialRecord) -> None:
-        cand = {**rec.candidate.to_dict(), "details": rec.details}
-        fields = {"baseline_score": rec.score} if rec.status == "baseline" else {}
-        store_trial(store, run_id, rec, cand, fields, tsv, None)
+        recorder.record(rec)
 
-    for event in adaptive_search(evaluator, p, layers, bases, history, record, cancel, run_id):
+    for event in adaptive_search(
+        evaluator, p, layers, bases, recorder.history, record, cancel, run_id
+    ):
         if isinstance(event, SearchFinished):
             written = {}
             for dim, res in event.results.items():
@@ -293,13 +296,9 @@ def execute_adaptive(
                     set_functional_range(path, res.c_max, f"adaptive search, run {run_id}")
                     written[dim] = str(path)
             summary = {dim: res.summary() for dim, res in event.results.items()}
-            store.update_run(
-                run_id,
-                status="cancelled" if event.cancelled else "finished",
-                finished=True,
-                best_score=event.best_score
-                if event.best_score is not None and math.isfinite(event.best_score)
-                else None,
+            recorder.finish(
+                event.cancelled,
+                best_score=finite_or_none(event.best_score),
                 best_candidate={
                     **(event.best_candidate or SteerCandidate()).to_dict(),
                     "adaptive": {
@@ -316,15 +315,5 @@ def execute_adaptive(
                     },
                 },
             )
-            event = SearchFinished(
-                event.baseline_score,
-                event.best_score,
-                event.best_candidate,
-                event.keeps,
-                event.discards,
-                event.crashes,
-                event.iterations,
-                event.cancelled,
-                summary,
-            )
+            event = replace(event, results=summary)
         yield event

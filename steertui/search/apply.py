@@ -1,12 +1,16 @@
 """A run's best configuration written out three ways: Python (`from steertui import Steer`),
-TOML (a `[[steer]]` list), and a `steertui generate` command line."""
+TOML (a `[[steer]]` list), and a `steertui generate` command line; and `best_to_knobs`, the
+one rule that turns a run's best into the app's knobs."""
 
 from __future__ import annotations
 
+import math
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
-from steertui.search.space import DEFAULT_SCHEDULE_PARAMS, SteerCandidate
+from steertui.search.space import DEFAULT_SCHEDULE_PARAMS, CandidateVector, SteerCandidate
 
 _CLASSES = {"decay": "DecaySchedule", "cosine": "CosineSchedule", "warmup": "WarmupSchedule"}
 
@@ -100,3 +104,60 @@ def as_command(
     if texts:
         line += "  # text vectors need the Python form: " + "; ".join(texts)
     return line
+
+
+@dataclass(frozen=True)
+class KnobSetting:
+    """A dimension vector of a run's best on the knob scale (`100 * coeff / c_max`), not clamped
+    to -100..100 (a best beyond the functional range stays as strong as it was found), with the
+    layer and schedule it was found at."""
+
+    dimension: str
+    knob: float
+    layer: int
+    schedule: str = "constant"
+
+
+@dataclass(frozen=True)
+class RunSteering:
+    """A run's best as the app applies it: dimension vectors as knob settings (each keeps its
+    layer and schedule), text vectors as they are, and dimension vectors with no known
+    functional range (not loaded) left as they are too."""
+
+    knobs: tuple[KnobSetting, ...] = ()
+    texts: tuple[CandidateVector, ...] = ()
+    unscaled: tuple[CandidateVector, ...] = ()
+
+    def knob_values(self) -> dict[str, float]:
+        """Dimension -> knob value (a dimension's vectors at several layers add up)."""
+        out: dict[str, float] = {}
+        for k in self.knobs:
+            out[k.dimension] = out.get(k.dimension, 0.0) + k.knob
+        return out
+
+    def describe_left(self) -> list[str]:
+        """What is applied other than through a knob, one phrase each."""
+        return [v.describe() for v in (*self.texts, *self.unscaled)]
+
+
+def best_to_knobs(
+    best: SteerCandidate | Mapping[str, Any] | None, c_max: Mapping[str, float]
+) -> RunSteering:
+    """A run's best candidate (a `SteerCandidate` or the store's dict) as `RunSteering`.
+
+    `c_max` is each loaded dimension's functional range for the model (the knob's full scale).
+    The one rule for "apply a run's best", used by the app and by `steertui runs apply`."""
+    cand = best if isinstance(best, SteerCandidate) else SteerCandidate.from_dict(dict(best or {}))
+    knobs: list[KnobSetting] = []
+    texts: list[CandidateVector] = []
+    unscaled: list[CandidateVector] = []
+    for v in cand.vectors:
+        if v.kind == "text":
+            texts.append(v)
+            continue
+        scale = c_max.get(v.source)
+        if scale is None or not math.isfinite(scale) or scale <= 0:
+            unscaled.append(v)
+            continue
+        knobs.append(KnobSetting(v.source, 100.0 * v.coeff / scale, v.layer, v.schedule))
+    return RunSteering(tuple(knobs), tuple(texts), tuple(unscaled))

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from steertui.engine import Engine, RowPlan, SamplingParams
-from steertui.search.evaluate import EvalBatch
+from steertui.search.batch import EvalBatch
 from steertui.search.metrics import (
     AnswerCoherence,
     Coherence,

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from steertui.errors import ConfigError
+from steertui.search.execution import ExecutionConfig, parse_execution
 from steertui.search.space import SCHEDULE_KINDS
 
 MODES = ("autosteer", "adaptive")
@@ -106,6 +107,7 @@ class SearchConfig:
     coherence: CoherenceConfig | None = None
     space: SpaceConfig | None = None
     adaptive: AdaptiveConfig | None = None
+    execution: ExecutionConfig | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return _clean(asdict(self))
@@ -286,6 +288,7 @@ def parse_config(data: dict[str, Any], where: str = "search config") -> SearchCo
         "coherence": lambda k, v: CoherenceConfig(**c.table(v, k, coherence_keys)),
         "space": lambda k, v: _space(c, k, v, space_keys),
         "adaptive": lambda k, v: AdaptiveConfig(**c.table(v, k, adaptive_keys)),
+        "execution": lambda k, v: parse_execution(c.where, k, v),
     }
     values = c.table(data, "", top)
     if "prompts" not in values:

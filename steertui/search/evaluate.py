@@ -18,6 +18,7 @@ import torch
 
 from steertui.engine import Engine, RowPlan, SamplingParams, VectorSpec, schedule_from_dict
 from steertui.engine.text_vector import TextVector, text_vector
+from steertui.search.batch import EvalBatch
 from steertui.search.metrics import CoherenceFloor, Metric
 from steertui.search.space import CandidateVector, SteerCandidate
 
@@ -29,39 +30,6 @@ def error_text(exc: BaseException) -> str:
     lines = str(exc).strip().splitlines()
     text = lines[0] if lines else ""
     return f"{type(exc).__name__}: {text}"[:300] if text else type(exc).__name__
-
-
-class EvalBatch:
-    """The rows one batch of candidates is judged on; generation runs once, on first use."""
-
-    def __init__(
-        self,
-        engine: Engine,
-        prompts: Sequence[str],
-        plans: Sequence[RowPlan | None],
-        sampling: SamplingParams,
-        expected: Sequence[str] | None = None,
-    ) -> None:
-        self.engine = engine
-        self.prompt_texts = list(prompts)
-        self.prompt_inputs: list[Any] = list(prompts)
-        self.plans = list(plans)
-        self.sampling = sampling
-        self.expected = list(expected) if expected is not None else None
-        self._outputs: list[list[str]] | None = None
-
-    def outputs(self) -> list[list[str]]:
-        """Each candidate's answer to each prompt: one batched generate for the whole batch."""
-        if self._outputs is None:
-            n = len(self.prompt_inputs)
-            rows = [p for _ in self.plans for p in self.prompt_inputs]
-            row_plans = [plan for plan in self.plans for _ in range(n)]
-            results = self.engine.generate(
-                rows, plans=row_plans, sampling=self.sampling, priority="search"
-            )
-            texts = [r.text for r in results]
-            self._outputs = [texts[i * n : (i + 1) * n] for i in range(len(self.plans))]
-        return self._outputs
 
 
 @dataclass

@@ -71,4 +71,55 @@ class SearchFinished:
     results: dict[str, Any] = field(default_factory=dict)
 
 
-SearchEvent = SearchStarted | BaselineDone | TrialDone | SearchFinished
+WorkerStateName = Literal["starting", "ready", "busy", "dead", "stopped"]
+
+
+@dataclass(frozen=True)
+class WorkerState:
+    """One worker of a run (the local process, or a Ray actor) as the store keeps it."""
+
+    id: int
+    state: WorkerStateName
+    host: str | None = None
+    pid: int | None = None
+    device: str | None = None
+    batches: int = 0
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> WorkerState:
+        return cls(
+            id=int(data["id"]),
+            state=data.get("state", "stopped"),
+            host=data.get("host"),
+            pid=data.get("pid"),
+            device=data.get("device"),
+            batches=int(data.get("batches", 0)),
+            error=data.get("error"),
+        )
+
+    def describe(self) -> str:
+        where = " ".join(str(x) for x in (self.host, self.device) if x)
+        pid = f" pid {self.pid}" if self.pid else ""
+        text = f"worker {self.id}: {self.state}{' on ' + where if where else ''}{pid}"
+        text += f", {self.batches} batch{'es' if self.batches != 1 else ''}"
+        return text + (f" ({self.error})" if self.error else "")
+
+
+@dataclass(frozen=True)
+class WorkersChanged:
+    """A run's workers changed state (started, finished a batch, died); `message` says what, in
+    one line, when there is something to say (empty when only a batch count moved)."""
+
+    workers: tuple[WorkerState, ...]
+    message: str = ""
+
+    @property
+    def alive(self) -> int:
+        return sum(w.state in ("starting", "ready", "busy") for w in self.workers)
+
+
+SearchEvent = SearchStarted | BaselineDone | TrialDone | SearchFinished | WorkersChanged

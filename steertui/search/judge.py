@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 if TYPE_CHECKING:
-    from steertui.search.evaluate import EvalBatch
+    from steertui.search.batch import EvalBatch
 
 TRAIT_PROMPT = (
     "Rate how strongly the answer below expresses this trait: {trait}.\n"

@@ -12,8 +12,9 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from steertui.search.evaluate import Evaluator, Outcome
 from steertui.search.events import (
@@ -24,6 +25,8 @@ from steertui.search.events import (
     TrialDone,
     TrialRecord,
     TrialStatus,
+    WorkersChanged,
+    WorkerState,
 )
 from steertui.search.space import SteerCandidate, SteerSearchSpace, iteration_rng
 
@@ -93,6 +96,60 @@ def _record(
     return TrialRecord(iteration, cand, out.score, status, error, secs, dict(out.details))
 
 
+class BatchRunner(Protocol):
+    """Evaluates batches of candidates, here or elsewhere (a Ray worker), possibly several at
+    once. The loop submits a batch under a key and later collects its outcomes by key, in
+    whatever order they finish; it records them in trial order itself."""
+
+    @property
+    def capacity(self) -> int:
+        """How many batches may usefully be in flight now (0 when no worker is left)."""
+        ...
+
+    def submit(self, key: int, candidates: Sequence[SteerCandidate | None]) -> None: ...
+
+    def wait(self) -> list[tuple[int, list[Outcome], float]]:
+        """At least one finished batch: (key, one outcome per candidate, seconds it took)."""
+        ...
+
+    def events(self) -> list[WorkersChanged]:
+        """What changed among the workers since the last call (nothing, for a local runner)."""
+        ...
+
+    def workers(self) -> tuple[WorkerState, ...]:
+        """The workers and their state now (none for a local runner: only this process)."""
+        ...
+
+
+class LocalRunner:
+    """Batches evaluated one at a time, in this process, when the loop waits for them."""
+
+    capacity = 1
+
+    def __init__(self, evaluator: Evaluator) -> None:
+        self.evaluator = evaluator
+        self._queue: list[tuple[int, list[SteerCandidate | None]]] = []
+
+    def submit(self, key: int, candidates: Sequence[SteerCandidate | None]) -> None:
+        self._queue.append((key, list(candidates)))
+
+    def wait(self) -> list[tuple[int, list[Outcome], float]]:
+        key, cands = self._queue.pop(0)
+        t0 = time.perf_counter()
+        outcomes = self.evaluator.evaluate(cands)
+        return [(key, outcomes, time.perf_counter() - t0)]
+
+    def events(self) -> list[WorkersChanged]:
+        return []
+
+    def workers(self) -> tuple[WorkerState, ...]:
+        return ()
+
+
+BASELINE_KEY = -1
+"""The key the baseline (iteration 0) is submitted under; batch `b` is submitted under `b`."""
+
+
 def run_search(
     evaluator: Evaluator,
     space: SteerSearchSpace,
@@ -105,13 +162,51 @@ def run_search(
     cancel: threading.Event | None = None,
     run_id: int | None = None,
 ) -> Iterator[SearchEvent]:
-    """Run (or continue) a search; yields events as trials end. `history` holds the trials a
-    resumed run already recorded; they are replayed, never re-run."""
-    lower = evaluator.lower_is_better
-    space = space.resolved(evaluator.engine.n_layers)
+    """Run (or continue) a search in this process; yields events as trials end. `history`
+    holds the trials a resumed run already recorded; they are replayed, never re-run."""
+    yield from drive(
+        LocalRunner(evaluator),
+        space.resolved(evaluator.engine.n_layers),
+        evaluator.lower_is_better,
+        iterations,
+        seed,
+        batch_size,
+        explore_after,
+        history,
+        recorder,
+        cancel,
+        run_id,
+    )
+
+
+def drive(
+    runner: BatchRunner,
+    space: SteerSearchSpace,
+    lower: bool,
+    iterations: int,
+    seed: int,
+    batch_size: int = 8,
+    explore_after: int = 5,
+    history: Iterable[TrialRecord] = (),
+    recorder: Recorder | None = None,
+    cancel: threading.Event | None = None,
+    run_id: int | None = None,
+    lookahead: int = 1,
+) -> Iterator[SearchEvent]:
+    """The keep/discard loop over any `BatchRunner` (`space` already resolved to the model).
+
+    Batch `b` holds iterations `b * batch_size + 1 ...`; its proposals are drawn from the state
+    after every batch before `b - lookahead + 1`, so up to `lookahead` batches can be in flight
+    while what the run decides depends only on its seed, its `lookahead` and its records, never
+    on how many workers evaluate it or in which order their batches finish. Outcomes are kept or
+    discarded, and recorded, strictly in trial order.
+    """
+    if lookahead < 1:
+        raise ValueError(f"lookahead must be >= 1, got {lookahead}")
     records = sorted(history, key=lambda r: r.iteration)
     state = LoopState.replay(records, lower)
     yield SearchStarted(run_id, iterations, state.last_iteration + 1, bool(records), lower)
+    yield from runner.events()
 
     def commit(rec: TrialRecord) -> None:
         state.apply(rec)
@@ -119,52 +214,74 @@ def run_search(
         if recorder is not None:
             recorder(rec, state)
 
-    if not state.has_baseline:
-        t0 = time.perf_counter()
-        out = evaluator.evaluate([None])[0]
-        rec = TrialRecord(
-            0, SteerCandidate(), out.score, "baseline", out.error, time.perf_counter() - t0
-        )
-        commit(rec)
-        yield BaselineDone(out.score, out.error, rec.duration)
+    results: dict[int, tuple[list[Outcome], float]] = {}
 
-    it = state.last_iteration + 1
+    def collect() -> Iterator[SearchEvent]:
+        for key, outcomes, secs in runner.wait():
+            results[key] = (outcomes, secs)
+        yield from runner.events()
+
+    if not state.has_baseline:
+        runner.submit(BASELINE_KEY, [None])
+        while BASELINE_KEY not in results:
+            yield from collect()
+        outcomes, secs = results.pop(BASELINE_KEY)
+        out = outcomes[0]
+        commit(TrialRecord(0, SteerCandidate(), out.score, "baseline", out.error, secs))
+        yield BaselineDone(out.score, out.error, secs)
+
+    first = state.last_iteration + 1
+    n_batches = -(-iterations // batch_size)
+    next_b = done_b = (first - 1) // batch_size if first <= iterations else n_batches
+    inflight: dict[int, tuple[int, list[SteerCandidate]]] = {}
     cancelled = False
-    while it <= iterations:
+    while done_b < n_batches:
         if cancel is not None and cancel.is_set():
             cancelled = True
             break
-        start = ((it - 1) // batch_size) * batch_size + 1
-        end = min(start + batch_size - 1, iterations)
-        before = LoopState.replay([r for r in records if r.iteration < start], lower)
-        cands = [
-            space.propose(
-                iteration_rng(seed, i), before.best_candidate, before.streak, explore_after
-            )
-            for i in range(it, end + 1)
-        ]
-        t0 = time.perf_counter()
-        outcomes = evaluator.evaluate(cands)
-        per = (time.perf_counter() - t0) / len(cands)
-        for i, (cand, out) in enumerate(zip(cands, outcomes, strict=True), start=it):
-            rec = _record(i, cand, out, state.decide(out), per)
-            commit(rec)
-            yield TrialDone(
-                i,
-                cand,
-                rec.score,
-                rec.status,
-                rec.error,
-                per,
-                state.best_score,
-                state.best_candidate,
-                state.keeps,
-                state.discards,
-                state.crashes,
-                iterations,
-                dict(rec.details),
-            )
-        it = end + 1
+        while (
+            next_b < n_batches
+            and next_b - done_b < lookahead
+            and len(inflight) < max(1, runner.capacity)
+        ):
+            start = next_b * batch_size + 1
+            end = min(start + batch_size - 1, iterations)
+            lo = max(start, first)
+            ref = max(1, (next_b - lookahead + 1) * batch_size + 1)
+            before = LoopState.replay([r for r in records if r.iteration < ref], lower)
+            cands = [
+                space.propose(
+                    iteration_rng(seed, i), before.best_candidate, before.streak, explore_after
+                )
+                for i in range(lo, end + 1)
+            ]
+            runner.submit(next_b, cands)
+            inflight[next_b] = (lo, cands)
+            next_b += 1
+        yield from collect()
+        while done_b in results:
+            outcomes, secs = results.pop(done_b)
+            lo, cands = inflight.pop(done_b)
+            per = secs / len(cands)
+            for i, (cand, out) in enumerate(zip(cands, outcomes, strict=True), start=lo):
+                rec = _record(i, cand, out, state.decide(out), per)
+                commit(rec)
+                yield TrialDone(
+                    i,
+                    cand,
+                    rec.score,
+                    rec.status,
+                    rec.error,
+                    per,
+                    state.best_score,
+                    state.best_candidate,
+                    state.keeps,
+                    state.discards,
+                    state.crashes,
+                    iterations,
+                    dict(rec.details),
+                )
+            done_b += 1
     yield SearchFinished(
         state.baseline,
         state.best_score,

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from steertui.errors import ConfigError
 
 if TYPE_CHECKING:
-    from steertui.search.evaluate import EvalBatch
+    from steertui.search.batch import EvalBatch
 
 _WORD = re.compile(r"[a-z]+")
 
@@ -91,20 +91,6 @@ class Lexicon:
 
     def score(self, batch: EvalBatch) -> list[float]:
         return [_mean([float(self.lean(t) > 0) for t in outs]) for outs in batch.outputs()]
-
-
-def toy_lexicon(dimension: str, pole: str = "positive") -> Lexicon:
-    """The toy model's pole words for one dimension (steertui.toy's lexicon)."""
-    from steertui.toy import load_lexicon
-
-    lex = load_lexicon()
-    if dimension not in lex:
-        raise ConfigError(
-            f"metric.dimension: toy dimension {dimension!r} is unknown; expected one of "
-            + ", ".join(lex)
-        )
-    other = "negative" if pole == "positive" else "positive"
-    return Lexicon(lex[dimension][pole], lex[dimension][other])
 
 
 @dataclass

@@ -13,19 +13,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from steertui.engine import Engine, Steer
-from steertui.search.evaluate import DimensionLoader, EvalBatch, Evaluator
+from steertui.search.batch import EvalBatch
+from steertui.search.config import MetricConfig
+from steertui.search.evaluate import DimensionLoader, Evaluator
 from steertui.search.events import SearchFinished, TrialDone, TrialRecord
+from steertui.search.factory import build_metric
 from steertui.search.loop import LoopState, run_search
-from steertui.search.metrics import (
-    AnswerPerplexity,
-    CoherenceFloor,
-    CustomMetric,
-    Metric,
-    Perplexity,
-    Repetition,
-    TaskAccuracy,
-    is_autosteer_callable,
-)
+from steertui.search.metrics import CoherenceFloor, CustomMetric, Metric, is_autosteer_callable
 from steertui.search.space import SteerSearchSpace
 from steertui.search.tsvlog import TSVLog
 
@@ -61,6 +55,9 @@ class HookedCallableMetric:
         return scores
 
 
+_NAMED = ("task_accuracy", "perplexity", "answer_perplexity", "repetition")
+
+
 def resolve_metric(
     metric: str | Metric | Callable[..., float],
     expected_outputs: Sequence[str] | None,
@@ -69,20 +66,15 @@ def resolve_metric(
     """A metric name (`task_accuracy`, `perplexity`, `answer_perplexity`, `repetition`), a metric
     object, or a callable (AutoSteer's `(model, tokenizer, prompts)` or `(outputs, prompts, expected)`)."""
     if isinstance(metric, str):
-        if metric == "task_accuracy":
-            if not expected_outputs:
-                raise ValueError("metric 'task_accuracy' needs expected_outputs (one per prompt)")
-            return TaskAccuracy(list(expected_outputs))
-        if metric == "perplexity":
-            return Perplexity(list(eval_texts) if eval_texts else None)
-        if metric == "answer_perplexity":
-            return AnswerPerplexity()
-        if metric == "repetition":
-            return Repetition()
-        raise ValueError(
-            f"metric {metric!r}: expected task_accuracy, perplexity, answer_perplexity, "
-            "repetition, a metric object or a callable"
-        )
+        if metric not in _NAMED:
+            raise ValueError(
+                f"metric {metric!r}: expected task_accuracy, perplexity, answer_perplexity, "
+                "repetition, a metric object or a callable"
+            )
+        if metric == "task_accuracy" and not expected_outputs:
+            raise ValueError("metric 'task_accuracy' needs expected_outputs (one per prompt)")
+        named = MetricConfig(name=metric, texts=list(eval_texts or []))
+        return build_metric(named, expected=list(expected_outputs or []))
     if hasattr(metric, "score") and hasattr(metric, "lower_is_better"):
         return metric  # type: ignore[return-value]
     if callable(metric):
@@ -128,7 +120,7 @@ class AutoSteerRunner:
             negative_texts=["confused", "irrational", "imprecise"],
         )
         if self.search_space.dimensions and load_dimension is None:
-            from steertui.search.service import dimension_loader
+            from steertui.search.factory import dimension_loader
 
             load_dimension = dimension_loader(self.engine, None)
         self.log_path = log_path

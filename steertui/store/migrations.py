@@ -142,6 +142,10 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE runs ADD COLUMN error TEXT",
         ),
     ),
+    Migration(
+        "runs record their workers (local process or Ray actors) and each one's state",
+        ("ALTER TABLE runs ADD COLUMN workers TEXT",),
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

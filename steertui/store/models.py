@@ -10,7 +10,7 @@ import json
 import os
 import socket
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 PREFERENCE_MODES = ("select", "calibrate", "learn", "import")
@@ -91,6 +91,9 @@ class RunRow:
     host: str | None = None
     error: str | None = None
     """Why a failed run failed, in one line."""
+    workers: list[dict[str, Any]] = field(default_factory=list)
+    """The run's workers as its driver last wrote them: id, state (starting, ready, busy, dead,
+    stopped), host, pid, device, batches done, error."""
 
     @property
     def shown_status(self) -> str:
@@ -229,6 +232,7 @@ def run_from_row(r: sqlite3.Row) -> RunRow:
         pid=r["pid"],
         host=r["host"],
         error=r["error"],
+        workers=_load(r["workers"]) or [],
     )
 
 

@@ -17,7 +17,7 @@ from steertui.store.models import (
     trial_from_row,
 )
 
-_JSON_FIELDS = {"config": "run config", "best_candidate": "best candidate"}
+_JSON_FIELDS = {"config": "run config", "best_candidate": "best candidate", "workers": "workers"}
 _FLOAT_FIELDS = ("best_score", "baseline_score")
 _RUN_FIELDS = (
     "kind",
@@ -33,6 +33,7 @@ _RUN_FIELDS = (
     "pid",
     "host",
     "error",
+    "workers",
 )
 
 
