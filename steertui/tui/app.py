@@ -44,7 +44,7 @@ from steertui.tui.messages import (
 from steertui.tui.screens.dialogs import ErrorModal, TextPrompt
 from steertui.tui.screens.help import HelpScreen
 from steertui.tui.screens.main import LEARN_GRACE_S, MainScreen
-from steertui.tui.search_state import SearchProgress, candidate_knobs, chat_search_data
+from steertui.tui.search_state import SearchProgress, chat_search_data
 from steertui.tui.services import LibraryProvider, VectorProvider, memory_in_use
 
 EngineFactory = Callable[[str], ChatEngine]
@@ -270,30 +270,22 @@ class SteerApp(App[None]):
         self._refresh_autosteer()
 
     def on_apply_run(self, message: ApplyRun) -> None:
-        """Apply a run's best configuration (the selected run, else the running one) to the knobs."""
+        """Apply a run's best (the selected run, else the running one) to the chat."""
         run_id = message.run_id
         if run_id is None and self.search_progress is not None:
             run_id = self.search_progress.run_id
         if run_id is None:
             self.notify("No run to apply.", severity="warning")
             return
-        run = self.store.get_run(run_id)
+        try:
+            run = self.store.get_run(run_id)
+        except SteertuiError as exc:
+            self.notify(str(exc), severity="error")
+            return
         if not run.best_candidate or not run.best_candidate.get("vectors"):
             self.notify(f"Run {run_id} has no steered best yet.", severity="warning")
             return
-        c_max = {d: float(v.c_max) for d, v in self.main.vectors.items()}
-        knobs, left_out = candidate_knobs(run.best_candidate, c_max)
-        if not knobs:
-            self.notify(
-                f"Run {run_id}'s best uses no loaded dimension: {'; '.join(left_out)}",
-                severity="warning",
-            )
-            return
-        self.main.apply_knobs(knobs)
-        text = ", ".join(f"{k} {v:+.0f}" for k, v in knobs.items())
-        if left_out:
-            text += f" (left out: {'; '.join(left_out)})"
-        self.notify(f"Applied run {run_id}: {text}", title="AutoSteer")
+        self.main.apply_run(run_id, run.best_candidate)
 
     def _refresh_autosteer(self, runs: bool = False) -> None:
         from steertui.tui.screens.autosteer import AutoSteerScreen
@@ -387,6 +379,12 @@ class SteerApp(App[None]):
             "Thumbs down",
             "The last answer was not what I wanted (Ctrl+Down, Alt+Down)",
             "thumbs(-1)",
+            "chat",
+        ),
+        (
+            "Refuse learn",
+            "Keep the knobs as they are when LEARN proposes a change (Ctrl+X)",
+            "refuse_learning",
             "chat",
         ),
         ("Load model", "Load another model (hub id, local path, toy)", "load_model", "app"),

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from steertui.engine.protocol import ChatEngine
     from steertui.prefs.learn import LearnUpdate
     from steertui.tui.learning import PendingReaction
-    from steertui.tui.services import VectorLike
+    from steertui.tui.services import PlanLike, VectorLike
 
 
 @dataclass
@@ -165,6 +165,18 @@ class LearnRead(Message):
 
     reaction: PendingReaction
     update: LearnUpdate | None = None
+    error: str | None = None
+
+
+@dataclass
+class RunPlanned(Message):
+    """A run's best was turned into a steering plan (or could not be: `error`)."""
+
+    bubble = False  # posted by a worker to the screen that handles it
+
+    run_id: int
+    plan: PlanLike | None
+    description: str
     error: str | None = None
 
 

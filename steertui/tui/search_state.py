@@ -28,6 +28,8 @@ class SearchProgress:
     scores: list[float] = field(default_factory=list)
     status: str = "starting"
     error: str | None = None
+    workers: list[str] = field(default_factory=list)  # one line per worker (Ray runs)
+    worker_note: str = ""  # the last thing a worker change said ("worker 2 died: ...")
 
     def apply(self, event: Any) -> None:
         """Fold one `SearchStarted | BaselineDone | TrialDone | SearchFinished` event in."""
@@ -48,6 +50,10 @@ class SearchProgress:
             self.keeps, self.discards, self.crashes = event.keeps, event.discards, event.crashes
             if event.score is not None:
                 self.scores.append(float(event.score))
+        elif kind == "WorkersChanged":
+            self.workers = [w.describe() for w in event.workers]
+            if event.message:
+                self.worker_note = event.message
         elif kind == "SearchFinished":
             self.baseline = event.baseline_score
             self.best = event.best_score
@@ -60,34 +66,15 @@ class SearchProgress:
             return "-" if x is None else f"{x:.3f}"
 
         run = f"run {self.run_id}" if self.run_id is not None else "run"
-        return (
+        lines = [
             f"{run} {self.status}: {self.done}/{self.total} · best {num(self.best)} "
             f"(baseline {num(self.baseline)}) · keeps {self.keeps} · discards {self.discards} "
             f"· crashes {self.crashes}"
-        )
-
-
-def candidate_knobs(candidate: Any, c_max: dict[str, float]) -> tuple[dict[str, float], list[str]]:
-    """Knob values for a candidate's dimension vectors, and what cannot become a knob.
-
-    A dimension vector's coefficient maps back through the knob scale (`k = 100 c / c_max`);
-    text vectors and dimensions not loaded in the app are listed as left out.
-    """
-    vectors = (
-        candidate.get("vectors", [])
-        if isinstance(candidate, dict)
-        else [v.to_dict() for v in getattr(candidate, "vectors", ())]
-    )
-    knobs: dict[str, float] = {}
-    left_out: list[str] = []
-    for v in vectors:
-        name = str(v.get("source", ""))
-        if v.get("kind") == "dimension" and name in c_max and c_max[name] > 0:
-            k = 100.0 * float(v["coeff"]) / c_max[name]
-            knobs[name] = max(-100.0, min(100.0, knobs.get(name, 0.0) + k))
-        else:
-            left_out.append(f"{v.get('kind', 'text')} {name!r} at layer {v.get('layer')}")
-    return knobs, left_out
+        ]
+        lines.extend(self.workers)
+        if self.worker_note:
+            lines.append(self.worker_note)
+        return "\n".join(lines)
 
 
 def chat_search_data(

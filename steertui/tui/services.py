@@ -16,6 +16,7 @@ from steertui.home import Home
 
 if TYPE_CHECKING:
     from steertui.prefs.signals import ModelSignals
+    from steertui.search.space import SteerCandidate
     from steertui.vectors.file import SteeringVector
 
 Progress = Callable[[float, str], None]
@@ -82,6 +83,13 @@ class VectorProvider(Protocol):
         """LEARN's model signals over the loaded model, or None."""
         ...
 
+    def candidate_plan(
+        self, engine: ChatEngine, candidate: SteerCandidate, vectors: Mapping[str, VectorLike]
+    ) -> PlanLike | None:
+        """A search candidate exactly as the search ran it: every vector at its own layer, with
+        its schedule and coefficient, text vectors included (built here: a forward pass)."""
+        ...
+
 
 class LibraryProvider:
     """The real provider: the home's dimension library, vectors built once per model and cached."""
@@ -134,6 +142,24 @@ class LibraryProvider:
         from steertui.prefs.signals import ModelSignals
 
         return ModelSignals(engine, vectors, dimensions) if vectors else None
+
+    def candidate_plan(
+        self, engine: ChatEngine, candidate: SteerCandidate, vectors: Mapping[str, VectorLike]
+    ) -> PlanLike | None:
+        from steertui.engine import Engine
+        from steertui.search.evaluate import PlanBuilder
+
+        if not isinstance(engine, Engine):
+            raise TypeError(f"search candidates are planned on an Engine, not {engine!r}")
+
+        def load(name: str) -> VectorLike:
+            return vectors[name] if name in vectors else self.vector(engine, name, _quiet)
+
+        return PlanBuilder(engine, load).plan(candidate)
+
+
+def _quiet(fraction: float, text: str) -> None:
+    """Progress nobody watches (a vector built while applying a run)."""
 
 
 def steering_snapshot(plan: PlanLike | None, knobs: Mapping[str, float]) -> dict[str, Any]:

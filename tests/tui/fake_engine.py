@@ -294,6 +294,14 @@ class FakeProvider:
         ]
         return FakePlan(specs)
 
+    def candidate_plan(
+        self, engine: Any, candidate: Any, vectors: Mapping[str, VectorLike]
+    ) -> FakePlan | None:
+        """The candidate's vectors at their own layers and coefficients."""
+        if not candidate.vectors:
+            return None
+        return FakePlan([FakeSpec(v.layer, v.coeff, v.source) for v in candidate.vectors])
+
 
 def as_chat_engine(engine: FakeEngine) -> ChatEngine:
     """mypy checks the fake against the engine Protocol the app types against."""

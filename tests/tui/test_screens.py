@@ -196,3 +196,61 @@ async def test_palette_command_runs_its_action(make_app) -> None:
         command = next(c for c in app.get_system_commands(app.main) if c.title == "Sessions")
         await command.callback()
         await wait_for(pilot, lambda: isinstance(app.screen, SessionsScreen))
+
+
+@aio
+async def test_apply_best_steers_as_the_search_ran_it_layers_schedules_texts_unclamped(
+    make_app, store
+) -> None:
+    best = SteerCandidate(
+        (
+            CandidateVector(2, 12.0, "cost", "dimension", "warmup"),  # knob +150 with c_max 8
+            CandidateVector(3, 0.4, "candlelit dinner", "text"),
+        )
+    )
+    run = store.create_run({"name": "by hand"}, seed=1)
+    store.update_run(run.id, status="finished", best_candidate=best.to_dict(), finished=True)
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot)
+        await pilot.press("ctrl+g")
+        await wait_for(pilot, lambda: isinstance(app.screen, AutoSteerScreen))
+        await pilot.press("a")
+        await wait_for(pilot, lambda: app.main.applied is not None)
+        assert app.main.knob("cost").value == 100  # the knob shows its end; the plan does not
+        await pilot.press("escape")
+        await ask(pilot, "Where to eat?")
+        answer = app.main.chat.last_answer()
+        assert answer is not None and f"run {run.id} best" in str(
+            answer.query_one(".answer-footer").render()
+        )
+        app.main.knob("age").focus()
+        await pilot.press("right")
+        assert app.main.applied is None
+        await ask(pilot, "And for lunch?")
+    rows = [r for r in store.messages(store.list_sessions()[0].id) if r.role == "assistant"]
+    applied = rows[0].steering
+    assert applied["run"] == run.id
+    assert applied["plan"]["vectors"] == [
+        {"name": "cost", "layer": 2, "coeff": 12.0},
+        {"name": "candlelit dinner", "layer": 3, "coeff": 0.4},
+    ]
+    assert "run" not in rows[1].steering
+    assert {v["name"] for v in rows[1].steering["plan"]["vectors"]} == {"cost", "age", "time"}
+
+
+def test_the_autosteer_panel_folds_worker_changes_into_its_summary() -> None:
+    from steertui.search.events import WorkersChanged, WorkerState
+    from steertui.tui.search_state import SearchProgress
+
+    progress = SearchProgress(7, total=10, status="running")
+    progress.apply(
+        WorkersChanged(
+            (WorkerState(1, "busy", host="gpu-a", batches=3), WorkerState(2, "dead", error="OOM")),
+            "worker 2 died: OOM; its batch goes to another worker",
+        )
+    )
+    summary = progress.summary()
+    assert "worker 1: busy on gpu-a, 3 batches" in summary
+    assert "worker 2: dead" in summary and "OOM" in summary
+    assert "its batch goes to another worker" in summary

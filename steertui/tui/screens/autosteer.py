@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from typing import Any
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -18,6 +21,14 @@ from steertui.tui.search_state import SearchProgress
 
 def _num(x: float | None) -> str:
     return "-" if x is None else f"{x:.3f}"
+
+
+def _workers(workers: list[dict[str, Any]]) -> str:
+    """ "local" for a run in one process, else "2 busy, 1 dead" (a Ray run's last state)."""
+    if not workers:
+        return "local"
+    states = Counter(str(w.get("state", "?")) for w in workers)
+    return ", ".join(f"{n} {state}" for state, n in sorted(states.items()))
 
 
 class AutoSteerScreen(Screen[None]):
@@ -50,7 +61,7 @@ class AutoSteerScreen(Screen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns("#", "Kind", "Status", "Baseline", "Best", "Trials")
+        table.add_columns("#", "Kind", "Status", "Baseline", "Best", "Trials", "Workers")
         self.refresh_runs()
         self.show_progress(self.progress)
         table.focus()
@@ -68,6 +79,7 @@ class AutoSteerScreen(Screen[None]):
                 Text(_num(run.baseline_score)),
                 Text(_num(run.best_score)),
                 Text(str(trials)),
+                Text(_workers(run.workers)),
                 key=str(run.id),
             )
 

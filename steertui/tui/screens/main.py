@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +35,8 @@ from steertui.prefs.learn import LearnUpdate
 from steertui.prefs.profile import starting_knobs
 from steertui.prefs.select import select
 from steertui.safe_text import visible
+from steertui.search.apply import best_to_knobs
+from steertui.search.space import SteerCandidate
 from steertui.store import Store
 from steertui.tui.conversation import Conversation, Turn
 from steertui.tui.learning import (
@@ -53,6 +55,7 @@ from steertui.tui.messages import (
     KnobFocused,
     LearnRead,
     LoadModel,
+    RunPlanned,
     TokenChunk,
     VectorFailed,
     VectorProgress,
@@ -96,6 +99,16 @@ class Generation:
     widget: AnswerMessage
     tokens: int = 0
     changes: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class AppliedRun:
+    """A run's best steering the chat as the search ran it (layers, schedules, texts), until a
+    knob is moved."""
+
+    run_id: int
+    plan: PlanLike | None
+    description: str
 
 
 @dataclass
@@ -172,6 +185,7 @@ class MainScreen(Screen[None]):
         self.learn_grace_s = learn_grace_s
         self._proposal: tuple[PendingReaction, LearnUpdate] | None = None
         self._proposal_timer: Timer | None = None
+        self.applied: AppliedRun | None = None
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="main"):
@@ -414,6 +428,9 @@ class MainScreen(Screen[None]):
     def on_knob_changed(self, message: KnobChanged) -> None:
         dim, value = message.dimension, message.value
         self.knob_values[dim] = value
+        if self.applied is not None and self.generation is None:
+            self.notify(f"Run {self.applied.run_id}'s steering left: the knobs steer again.")
+            self.applied = None
         gen = self.generation
         vector = self.vectors.get(dim)
         if gen is not None and gen.compiled is not None and vector is not None:
@@ -516,6 +533,8 @@ class MainScreen(Screen[None]):
             await self.start_generation()
 
     def current_plan(self) -> PlanLike | None:
+        if self.applied is not None:
+            return self.applied.plan
         if self.provider is None:
             return None
         loaded = {d: self.vectors[d] for d in self.active if d in self.vectors}
@@ -525,6 +544,8 @@ class MainScreen(Screen[None]):
         assert self.engine is not None
         plan = self.current_plan()
         snapshot = steering_snapshot(plan, self.knob_values)
+        if self.applied is not None:
+            snapshot["run"] = self.applied.run_id
         compiled = self.engine.compile([plan], 1) if plan is not None else None
         widget = await self.chat.add_answer(footer="streaming... (Esc stops)")
         widget.start_stream()
@@ -586,7 +607,9 @@ class MainScreen(Screen[None]):
         if not gen.widget.is_attached:
             return  # the app is closing: the answer is saved, the screen is gone
         gen.widget.text = message.text
-        await gen.widget.finish(_footer(len(message.token_ids), tps, stopped, self.knob_values))
+        steered_by = f"run {gen.snapshot['run']} best" if "run" in gen.snapshot else None
+        footer = _footer(len(message.token_ids), tps, stopped, self.knob_values, steered_by)
+        await gen.widget.finish(footer)
         for notice in self.engine.take_notices() if self.engine is not None else []:
             self.notify(notice, title="Model")  # e.g. "single-turn model"
         self.status.tokens_per_second = tps
@@ -709,6 +732,47 @@ class MainScreen(Screen[None]):
         await self._set_active(active, knobs)
         self.heatmap.clear("Ask something to see the layers.")
         chat.scroll_end(animate=False)
+
+    # -- a run's best ---------------------------------------------------------------
+    def apply_run(self, run_id: int, best: Mapping[str, Any]) -> None:
+        """Steer with a run's best exactly as the search found it; the knobs show its dimension
+        vectors on the knob scale (`search.apply.best_to_knobs`, the one rule)."""
+        if self.engine is None or self.provider is None:
+            self.notify("The model is not loaded.", severity="warning")
+            return
+        candidate = SteerCandidate.from_dict(dict(best))
+        c_max = {d: float(v.c_max) for d, v in self.vectors.items()}
+        steering = best_to_knobs(candidate, c_max)
+        knobs = {d: v for d, v in steering.knob_values().items() if d in self.active}
+        for dim, value in knobs.items():
+            self.knob_values[dim] = clamp_knob(value)
+            knob = self.knob(dim)
+            if knob is not None:
+                knob.set_quietly(value)
+        self._plan_run(run_id, candidate)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="apply")
+    def _plan_run(self, run_id: int, candidate: SteerCandidate) -> None:
+        provider, engine = self.provider, self.engine
+        assert provider is not None and engine is not None
+        try:
+            plan = provider.candidate_plan(engine, candidate, dict(self.vectors))
+        except Exception as exc:  # noqa: BLE001 - the chat goes on with its knobs
+            self.post_message(RunPlanned(run_id, None, candidate.describe(), describe(exc)))
+            return
+        self.post_message(RunPlanned(run_id, plan, candidate.describe()))
+
+    def on_run_planned(self, message: RunPlanned) -> None:
+        if message.error is not None:
+            self.notify(message.error, title=f"Run {message.run_id}", severity="error")
+            return
+        self.applied = AppliedRun(message.run_id, message.plan, message.description)
+        self._save_session_knobs()
+        self.notify(
+            f"Applied run {message.run_id}: {message.description}. Moving a knob returns to the "
+            "knobs' own steering.",
+            title="AutoSteer",
+        )
 
     # -- compare --------------------------------------------------------------------
     def action_compare(self) -> None:
@@ -944,12 +1008,18 @@ def _title(text: str) -> str:
     return line if len(line) <= 60 else line[:57] + "..."
 
 
-def _footer(tokens: int, tps: float, stopped: bool, knobs: dict[str, float]) -> str:
+def _footer(
+    tokens: int,
+    tps: float,
+    stopped: bool,
+    knobs: dict[str, float],
+    steered_by: str | None = None,
+) -> str:
     parts = [f"{tokens} tokens", f"{tps:.1f} tok/s"]
     if stopped:
         parts.append("stopped")
     steered = ", ".join(f"{k} {v:+.0f}" for k, v in knobs.items() if v)
-    parts.append(steered or "unsteered")
+    parts.append(steered_by or steered or "unsteered")
     return " · ".join(parts)
 
 
