@@ -63,3 +63,17 @@ def test_headless_core_never_imports_textual_or_rich():
 def test_lazy_public_names_resolve():
     assert steertui.Steer.__name__ == "Steer"
     assert steertui.DecaySchedule(rate=0.9)(1) == 0.9
+
+
+def test_the_app_paints_before_torch_loads():
+    """`steertui chat` draws its first screen before torch is imported (the model and torch load
+    in a worker after it): building the app imports neither torch nor transformers."""
+    code = (
+        "import sys, tempfile\n"
+        "from steertui.tui.app import create_app\n"
+        "app = create_app(model='toy', home=tempfile.mkdtemp())\n"
+        "print('LOADED', sorted(m for m in ('torch','transformers') if m in sys.modules))"
+    )
+    res = _run(code)
+    assert res.returncode == 0, res.stderr
+    assert "LOADED []" in res.stdout

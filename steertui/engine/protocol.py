@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-import torch
+if TYPE_CHECKING:  # types only: importing this module must not load torch
+    import torch
 
-from steertui.engine.lock import Priority
-from steertui.engine.sampling import SamplingParams
+    from steertui.engine.lock import Priority
+    from steertui.engine.sampling import SamplingParams
 
 ChatMessage = Mapping[str, str]
 ChatPrompt = str | Sequence[ChatMessage]

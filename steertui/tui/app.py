@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import work
 from textual.app import App, SystemCommand
@@ -22,8 +22,6 @@ from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
-from steertui.engine.protocol import ChatEngine
-from steertui.engine.sampling import SamplingParams
 from steertui.errors import SteertuiError, describe
 from steertui.home import Home
 from steertui.safe_text import visible
@@ -47,7 +45,11 @@ from steertui.tui.screens.main import LEARN_GRACE_S, MainScreen
 from steertui.tui.search_state import SearchProgress, chat_search_data
 from steertui.tui.services import LibraryProvider, VectorProvider, memory_in_use
 
-EngineFactory = Callable[[str], ChatEngine]
+if TYPE_CHECKING:
+    from steertui.engine.protocol import ChatEngine
+    from steertui.engine.sampling import SamplingParams
+
+EngineFactory = Callable[[str], "ChatEngine"]
 SearchRunner = Callable[..., Iterable[Any]]
 
 
@@ -123,7 +125,8 @@ class SteerApp(App[None]):
     # -- the model --------------------------------------------------------------------
     async def on_mount(self) -> None:
         await self.push_screen(self.main)
-        self.start_loading(self.model_name)
+        # the model (and torch with it) loads once the first screen is on the terminal
+        self.call_after_refresh(self.start_loading, self.model_name)
 
     def start_loading(self, model: str) -> None:
         self.model_name = model
@@ -149,6 +152,8 @@ class SteerApp(App[None]):
         engine = self.engine = message.engine
         self.engine_state = "ready"
         if self.sampling is None:
+            from steertui.engine.sampling import SamplingParams
+
             self.sampling = SamplingParams()
         provider = self._provider_override or LibraryProvider(self.home, str(engine.model_id))
         await self.main.engine_ready(engine, provider, self.sampling, self._memory())

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from steertui.engine.protocol import ChatEngine
 from steertui.prefs import Learner, LearnUpdate
 from steertui.store import Store
 from steertui.tui.services import DimensionLike, ReplySignals, VectorLike, VectorProvider
+
+if TYPE_CHECKING:
+    from steertui.engine.protocol import ChatEngine
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-import torch
-
-from steertui.engine.protocol import ChatEngine
 from steertui.home import Home
 
 if TYPE_CHECKING:
+    import torch
+
+    from steertui.engine.protocol import ChatEngine
     from steertui.prefs.signals import ModelSignals
     from steertui.search.space import SteerCandidate
     from steertui.vectors.file import SteeringVector
@@ -191,6 +191,8 @@ def layer_projections(
     shallow ones; the sign is kept. A position that does not count there (the first token, a
     sink) reads 0 rather than setting the scale for its whole row.
     """
+    import torch
+
     from steertui.engine.pooling import counted_positions
 
     hidden = hidden.to(torch.float32)
@@ -215,6 +217,8 @@ def format_bytes(n: float) -> str:
 
 def memory_in_use(engine: ChatEngine | None) -> str:
     """GPU memory allocated by torch on a CUDA device, else this process's resident memory."""
+    import torch
+
     device = str(getattr(engine, "device", "cpu"))
     if device.startswith("cuda") and torch.cuda.is_available():
         return format_bytes(torch.cuda.memory_allocated(torch.device(device))) + " GPU"

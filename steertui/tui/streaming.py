@@ -10,14 +10,16 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.message import Message
 
-from steertui.engine.protocol import ChatEngine, ChatMessage
-from steertui.engine.sampling import SamplingParams
 from steertui.errors import describe
 from steertui.tui.messages import AnswerFinished, GenerationFailed, TokenChunk
+
+if TYPE_CHECKING:
+    from steertui.engine.protocol import ChatEngine, ChatMessage
+    from steertui.engine.sampling import SamplingParams
 
 CHUNK_INTERVAL_S = 1 / 30
 

@@ -83,6 +83,9 @@ async def test_regenerate_replaces_the_last_answer(make_app, store, engine) -> N
         assert len(app.main.chat.children) == 2
         assert len(engine.calls) == 2
         assert engine.calls[1].prompts == engine.calls[0].prompts
+        # LEARN records the regenerate without pointing at the answer it dropped
+        assert not any("no message" in n for n in app.notes), app.notes
+        assert [(f.kind, f.message_id) for f in store.feedback()] == [("regenerate", None)]
 
 
 @aio

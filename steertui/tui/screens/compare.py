@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from textual import work
 from textual.app import ComposeResult
@@ -14,13 +15,15 @@ from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Label
 
-from steertui.engine.protocol import ChatEngine
-from steertui.engine.sampling import SamplingParams
 from steertui.safe_text import visible
 from steertui.tui.messages import AnswerFinished, GenerationFailed, TokenChunk
 from steertui.tui.services import PlanLike
 from steertui.tui.streaming import stream_rows
 from steertui.tui.widgets.chat_view import AnswerMessage
+
+if TYPE_CHECKING:
+    from steertui.engine.protocol import ChatEngine
+    from steertui.engine.sampling import SamplingParams
 
 
 class CompareScreen(Screen[None]):

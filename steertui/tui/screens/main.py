@@ -12,8 +12,8 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 from textual import events, on, work
 from textual.app import ComposeResult
@@ -25,8 +25,6 @@ from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Footer, Input, Static
 
-from steertui.engine.protocol import ChatEngine, SteeringHandle
-from steertui.engine.sampling import SamplingParams
 from steertui.errors import SteertuiError, describe
 from steertui.files import write_text_atomic
 from steertui.home import Home
@@ -77,6 +75,10 @@ from steertui.tui.widgets.chat_view import AnswerMessage, ChatView
 from steertui.tui.widgets.heatmap import Heatmap
 from steertui.tui.widgets.knob import Knob
 from steertui.tui.widgets.status_bar import StatusBar
+
+if TYPE_CHECKING:
+    from steertui.engine.protocol import ChatEngine, SteeringHandle
+    from steertui.engine.sampling import SamplingParams
 
 CHAT_PLACEHOLDER = "Ask something (Enter sends, Esc stops)"
 MODEL_PLACEHOLDER = "Model to load: a hub id, a local path, or toy (Enter loads)"
@@ -626,16 +628,25 @@ class MainScreen(Screen[None]):
         self.status.state = "error"
         self.app.push_screen(ErrorModal("Generation failed", message.reason))
 
-    def action_stop(self) -> None:
+    async def action_stop(self) -> None:
+        """Esc: stop the answer streaming; while LEARN reads a reaction, refuse its change and do
+        not start the answer that was to follow."""
         if self.generation is not None:
             self.generation.cancel.set()
             if self.is_attached:
                 self.status.state = "stopping"
+        elif self.learning:
+            self._after_learning = None
+            if self._proposal is not None:
+                await self.action_refuse_learning()
+            self.notify("Stopped: no answer follows this reaction.")
 
     async def action_regenerate(self) -> None:
         if not self._idle_with_answer() or self.learning:
             return
         reaction = self._reaction("regenerate")
+        if reaction is not None:  # the answer it reacts to is dropped: the feedback keeps its text
+            reaction = replace(reaction, message_id=None)
         await self._drop_last(1)
         if reaction is None:
             await self.start_generation()
@@ -682,7 +693,7 @@ class MainScreen(Screen[None]):
 
     async def action_new_session(self) -> None:
         if self.generation is not None:
-            self.action_stop()
+            self.generation.cancel.set()
         # a knob moved a moment ago is still in the debounce: save it before the new session
         # reads the profile, or the new session would start without it
         self.flush_preferences()
@@ -712,7 +723,7 @@ class MainScreen(Screen[None]):
             self.notify(str(exc), severity="error")
             return
         if self.generation is not None:
-            self.action_stop()
+            self.generation.cancel.set()
         self.conversation.reset(session.id, [Turn(r.role, r.content, r.id) for r in rows])
         self.last = None
         chat = self.chat
@@ -925,7 +936,10 @@ class MainScreen(Screen[None]):
             return
         if not update.moved:
             if worth_saving(update):
-                commit(self.store, reaction, update)
+                try:
+                    commit(self.store, reaction, update)
+                except SteertuiError as exc:
+                    self.notify(str(exc), title="Learn", severity="warning")
                 if reaction.kind.startswith("thumbs"):
                     self.notify(f"Recorded {reaction.kind.replace('_', ' ')}.", title="Learn")
             await self._learning_done()
