@@ -26,6 +26,7 @@ from steertui.errors import SteertuiError, describe
 from steertui.home import Home
 from steertui.safe_text import visible
 from steertui.store import Store
+from steertui.tui.chat_settings import load_settings
 from steertui.tui.messages import (
     ApplyRun,
     CancelSearch,
@@ -41,7 +42,7 @@ from steertui.tui.messages import (
 )
 from steertui.tui.screens.dialogs import ErrorModal, TextPrompt
 from steertui.tui.screens.help import HelpScreen
-from steertui.tui.screens.main import LEARN_GRACE_S, MainScreen
+from steertui.tui.screens.main import LEARN_GRACE_S, MainScreen, sampling_for
 from steertui.tui.search_state import SearchProgress, chat_search_data
 from steertui.tui.services import LibraryProvider, VectorProvider, memory_in_use
 
@@ -101,7 +102,9 @@ class SteerApp(App[None]):
         self._search_cancel: threading.Event | None = None
         self.engine: ChatEngine | None = None
         self.engine_state = "loading"
-        self.main = MainScreen(self.store, self.home, dims, clock, learn_grace_s)
+        self.main = MainScreen(
+            self.store, self.home, dims, clock, learn_grace_s, load_settings(self.home.root)
+        )
 
     def notify(
         self,
@@ -151,10 +154,8 @@ class SteerApp(App[None]):
     async def on_engine_loaded(self, message: EngineLoaded) -> None:
         engine = self.engine = message.engine
         self.engine_state = "ready"
-        if self.sampling is None:
-            from steertui.engine.sampling import SamplingParams
-
-            self.sampling = SamplingParams()
+        if self.sampling is None:  # an explicit `sampling` (tests, the CLI) wins over settings
+            self.sampling = sampling_for(self.main.settings)
         provider = self._provider_override or LibraryProvider(self.home, str(engine.model_id))
         await self.main.engine_ready(engine, provider, self.sampling, self._memory())
         if self.requested_session is not None:
@@ -379,6 +380,12 @@ class SteerApp(App[None]):
         ("Calibrate", "Find a dimension's value from A/B answers (F9)", "calibrate", "chat"),
         ("Side panel", "Fold or unfold the knobs and layers panel (F10)", "toggle_panel", "chat"),
         ("Profile", "See and edit the learned preferences (Ctrl+F)", "profile", "chat"),
+        (
+            "Settings",
+            "Temperature, max tokens, seed, system prompt (Ctrl+S, F11)",
+            "settings",
+            "chat",
+        ),
         ("Thumbs up", "The last answer was good (Ctrl+Up, Alt+Up)", "thumbs(1)", "chat"),
         (
             "Thumbs down",
@@ -410,6 +417,7 @@ def binding_rows() -> list[tuple[str, str, str]]:
     from steertui.tui.screens.compare import CompareScreen
     from steertui.tui.screens.profile import ProfileScreen
     from steertui.tui.screens.sessions import SessionsScreen
+    from steertui.tui.screens.settings import SettingsScreen
     from steertui.tui.widgets.knob import Knob
 
     rows: list[tuple[str, str, str]] = [("Prompt", "enter", "Send the message")]
@@ -422,6 +430,7 @@ def binding_rows() -> list[tuple[str, str, str]]:
         ("AutoSteer", AutoSteerScreen.BINDINGS),
         ("Calibrate", CalibrateScreen.BINDINGS),
         ("Profile", ProfileScreen.BINDINGS),
+        ("Settings", SettingsScreen.BINDINGS),
     ):
         for b in bindings:
             if isinstance(b, Binding):

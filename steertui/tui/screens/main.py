@@ -36,6 +36,8 @@ from steertui.safe_text import visible
 from steertui.search.apply import best_to_knobs
 from steertui.search.space import SteerCandidate
 from steertui.store import Store
+from steertui.store.models import MessageRow
+from steertui.tui.chat_settings import ChatSettings, save_settings
 from steertui.tui.conversation import Conversation, Turn
 from steertui.tui.learning import (
     PendingReaction,
@@ -60,6 +62,7 @@ from steertui.tui.messages import (
     VectorReady,
 )
 from steertui.tui.screens.dialogs import DimensionPicker, ErrorModal
+from steertui.tui.screens.settings import SettingsScreen
 from steertui.tui.services import (
     DimensionLike,
     PlanLike,
@@ -149,6 +152,7 @@ class MainScreen(Screen[None]):
         Binding(
             "ctrl+x", "refuse_learning", "Refuse learn", priority=True, id="chat.refuse_learning"
         ),
+        Binding("ctrl+s,f11", "settings", "Settings", show=False, id="chat.settings"),
         Binding("f1", "app.help", "Help", id="chat.help"),
     ]
 
@@ -159,8 +163,10 @@ class MainScreen(Screen[None]):
         dims: Sequence[str] | None = None,
         clock: Callable[[], float] = time.perf_counter,
         learn_grace_s: float = LEARN_GRACE_S,
+        settings: ChatSettings | None = None,
     ) -> None:
         super().__init__()
+        self.settings = settings or ChatSettings()
         self.store = store
         self.home = home
         self.requested_dims = list(dims) if dims else None
@@ -336,6 +342,7 @@ class MainScreen(Screen[None]):
         """Knobs of a new session: the profile's values; active dims from --dims or the profile."""
         names = [d.name for d in self.dimensions]
         profile = self._profile_knobs()
+        picked = [d for d in self.settings.dimensions or () if d in names]
         if self.requested_dims:
             unknown = [d for d in self.requested_dims if d not in names]
             if unknown:
@@ -344,6 +351,8 @@ class MainScreen(Screen[None]):
                     severity="warning",
                 )
             active = [d for d in self.requested_dims if d in names]
+        elif picked:
+            active = picked
         elif profile:
             active = [d for d in names if d in profile]
         else:
@@ -423,8 +432,35 @@ class MainScreen(Screen[None]):
             if names is not None:
                 await self._set_active(names, self.knob_values)
                 self._save_session_knobs()
+                self._save_settings(replace(self.settings, dimensions=tuple(names)))
 
         self.app.push_screen(DimensionPicker(self.dimensions, self.active), chosen)
+
+    def _save_settings(self, settings: ChatSettings) -> None:
+        self.settings = settings
+        try:
+            save_settings(self.home.root, settings)
+        except OSError as exc:
+            self.notify(f"could not save the chat settings: {exc}", severity="warning")
+
+    def action_settings(self) -> None:
+        def chosen(settings: ChatSettings | None) -> None:
+            if settings is None:
+                return
+            self._save_settings(settings)
+            self.sampling = sampling_for(settings, self.sampling)
+            now = self.sampling
+            self.notify(
+                f"Temperature {now.temperature:g}, up to {now.max_new_tokens} tokens, "
+                f"seed {now.seed if now.seed is not None else 'random'}"
+                + (", with a system prompt." if settings.system_prompt else "."),
+                title="Settings",
+            )
+
+        now = sampling_for(self.settings, self.sampling)
+        self.app.push_screen(
+            SettingsScreen(self.settings, now.temperature, now.max_new_tokens), chosen
+        )
 
     # -- knobs ----------------------------------------------------------------------
     def on_knob_changed(self, message: KnobChanged) -> None:
@@ -553,6 +589,8 @@ class MainScreen(Screen[None]):
         widget.start_stream()
         self._request_id += 1
         messages = self.conversation.messages()
+        if self.settings.system_prompt:
+            messages.insert(0, {"role": "system", "content": self.settings.system_prompt})
         self.generation = Generation(
             self._request_id, threading.Event(), messages, compiled, plan, snapshot, widget
         )
@@ -725,7 +763,7 @@ class MainScreen(Screen[None]):
         if self.generation is not None:
             self.generation.cancel.set()
         self.conversation.reset(session.id, [Turn(r.role, r.content, r.id) for r in rows])
-        self.last = None
+        self.last = self._restored_last(rows)
         chat = self.chat
         await chat.remove_children()
         for row in rows:
@@ -784,6 +822,19 @@ class MainScreen(Screen[None]):
             "knobs' own steering.",
             title="AutoSteer",
         )
+
+    def _restored_last(self, rows: Sequence[MessageRow]) -> LastAnswer | None:
+        """The last answer of a reopened session, so thumbs, copy, regenerate and the heatmap
+        work on it as on a live one (its tokens re-read by the tokenizer)."""
+        if not rows or rows[-1].role != "assistant":
+            return None
+        answer = rows[-1]
+        tokenizer = getattr(self.engine, "tokenizer", None)
+        ids: list[int] = []
+        if tokenizer is not None and answer.content:
+            ids = list(tokenizer.encode(answer.content, add_special_tokens=False))
+        messages = [{"role": r.role, "content": r.content} for r in rows[:-1]]
+        return LastAnswer(answer.content, ids, messages, None, answer.id)
 
     # -- compare --------------------------------------------------------------------
     def action_compare(self) -> None:
@@ -1000,6 +1051,22 @@ class MainScreen(Screen[None]):
         if self.generation is not None:
             self.generation.cancel.set()
         self.flush_preferences()
+
+
+def sampling_for(settings: ChatSettings, current: SamplingParams | None = None) -> SamplingParams:
+    """The sampling the settings ask for (top-p and the rest kept from `current`)."""
+    from steertui.engine.sampling import SamplingParams
+
+    base = current or SamplingParams()
+    defaults = SamplingParams()
+    return replace(
+        base,
+        temperature=defaults.temperature if settings.temperature is None else settings.temperature,
+        max_new_tokens=(
+            defaults.max_new_tokens if settings.max_new_tokens is None else settings.max_new_tokens
+        ),
+        seed=settings.seed,
+    )
 
 
 def _said(reaction: PendingReaction) -> str:

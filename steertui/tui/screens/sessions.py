@@ -10,6 +10,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Label
 
 from steertui.errors import SteertuiError
+from steertui.prefs.profile import describe_when
 from steertui.safe_text import visible
 from steertui.store import Store
 from steertui.tui.messages import NewSession, OpenSession, SessionDeleted
@@ -43,13 +44,14 @@ class SessionsScreen(Screen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns("#", "Title", "Model", "Messages")
+        table.add_columns("#", "Title", "Model", "Messages", "Updated")
         self.refresh_table()
         table.focus()
 
     def refresh_table(self) -> None:
         search = self.query_one("#session-search", Input).value.strip() or None
         table = self.query_one(DataTable)
+        keep = self.selected_id()  # the cursor stays on its session (after a rename, say)
         table.clear()
         store = self.store
         counts = store.message_counts()
@@ -61,8 +63,11 @@ class SessionsScreen(Screen[None]):
                 Text(visible(s.title)),
                 Text(visible(s.model)),
                 Text(str(counts.get(s.id, 0))),
+                Text(describe_when(s.updated)),
                 key=str(s.id),
             )
+        if keep is not None and str(keep) in {k.value for k in table.rows}:
+            table.move_cursor(row=table.get_row_index(str(keep)))
 
     def on_input_changed(self, event: Input.Changed) -> None:
         self.refresh_table()
