@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -61,3 +62,35 @@ def open_store(path: Path) -> Store:
         return Store.open(path)
     except sqlite3.Error as exc:
         raise StoreError(f"cannot open {path}: {exc} (is the data home read-only?)") from None
+
+
+def _option_name(param: typer.CallbackParam) -> str:
+    return max(param.opts, key=len) if param.opts else str(param.name)
+
+
+def number_check(
+    lo: float | None = None, hi: float | None = None, lo_open: bool = False
+) -> Callable[[typer.CallbackParam, float | None], float | None]:
+    """A typer callback: the option is a finite number within its bounds (`validation.number`)."""
+    from steertui.validation import number
+
+    def check(param: typer.CallbackParam, value: float | None) -> float | None:
+        if value is None:
+            return None
+        return number(value, _option_name(param), lo, hi, lo_open)
+
+    return check
+
+
+def integer_check(
+    lo: int | None = None, hi: int | None = None
+) -> Callable[[typer.CallbackParam, int | None], int | None]:
+    """A typer callback: the option is an integer within its bounds (`validation.integer`)."""
+    from steertui.validation import integer
+
+    def check(param: typer.CallbackParam, value: int | None) -> int | None:
+        if value is None:
+            return None
+        return integer(value, _option_name(param), lo, hi)
+
+    return check

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from steertui.errors import ConfigError
+from steertui.errors import ConfigError, SteertuiError, first_line
 from steertui.search.space import SCHEDULE_KINDS
 
 MODES = ("autosteer", "adaptive")
@@ -368,19 +368,49 @@ def _cross_check(c: _Checker, cfg: SearchConfig) -> None:
 
 
 def load_config(path: str | Path) -> SearchConfig:
-    """Read and check a TOML search config file."""
+    """Read and check a TOML search config file: its text, its keys, and what can be checked
+    without the model (the TSV log can be written, a custom metric imports, a toy lexicon
+    dimension exists), so a mistake is one line before a model loads or a run is created."""
+    from steertui.files import output_file, read_text
+
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{p}: search config not found") from None
-    except OSError as exc:
-        raise ConfigError(f"{p}: cannot read the search config ({exc.strerror})") from None
+    text = read_text(p, "search config", ConfigError)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p}: not valid TOML ({exc})") from None
     cfg = parse_config(data, where=str(p))
     if cfg.log_path:
-        cfg.log_path = str(Path(cfg.log_path).expanduser().resolve())  # relative to the cwd
+        log = Path(cfg.log_path).expanduser().resolve()  # relative to the cwd
+        try:
+            cfg.log_path = str(output_file(log, f"{p}: log_path"))
+        except SteertuiError as exc:
+            raise ConfigError(str(exc)) from None
+    _check_metric(cfg, str(p))
     return cfg
+
+
+def _check_metric(cfg: SearchConfig, where: str) -> None:
+    """The metric's outside references: a toy lexicon's dimension, a custom metric's function."""
+    m = cfg.metric
+    if m.name == "lexicon" and not m.words:
+        from steertui.toy import load_lexicon
+
+        known = list(load_lexicon())
+        if m.dimension not in known:
+            raise ConfigError(
+                f"{where}: metric.dimension: expected a toy dimension ({', '.join(known)}), "
+                f"got {m.dimension!r}"
+            )
+    if m.name == "custom" and m.function:
+        from steertui.search.metrics import load_function
+
+        try:
+            load_function(m.function)
+        except SteertuiError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+        except Exception as exc:  # the module itself fails to import: its own error, one line
+            raise ConfigError(
+                f"{where}: metric.function: importing {m.function!r} failed "
+                f"({type(exc).__name__}: {first_line(exc)})"
+            ) from None
