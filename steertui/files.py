@@ -50,28 +50,13 @@ def output_file(path: str | os.PathLike[str], what: str = "output file") -> Path
         raise PathError(f"{what}: expected a file path, got an empty string")
     p = Path(raw).expanduser()
     if p.is_dir():
-        raise PathError(f"{what} {p} is a folder: expected a file path")
+        raise PathError(f"cannot write {what} {p}: it is a folder, expected a file path")
     folder = _existing_ancestor(p.parent)
     if not folder.is_dir():
-        raise PathError(f"{what} {p} cannot be written: {folder} is a file, not a folder")
+        raise PathError(f"cannot write {what} {p}: {folder} is a file, not a folder")
     problem = write_problem(folder, create=False)
     if problem is not None:
-        raise PathError(f"{what} {p} cannot be written ({problem})")
-    return p
-
-
-def output_dir(path: str | os.PathLike[str], what: str = "output folder") -> Path:
-    """`path` as a folder a command writes files into: created if needed and proven writable,
-    else one `PathError` line (a path that is a file, a read-only place, `/proc/...`)."""
-    raw = os.fspath(path)
-    if not raw.strip():
-        raise PathError(f"{what}: expected a folder path, got an empty string")
-    p = Path(raw).expanduser()
-    if p.exists() and not p.is_dir():
-        raise PathError(f"{what} {p} is a file: expected a folder")
-    problem = write_problem(p)
-    if problem is not None:
-        raise PathError(f"{what} {p} is not writable ({problem})")
+        raise PathError(f"cannot write {what} {p} ({problem})")
     return p
 
 
@@ -119,23 +104,25 @@ def read_text(
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike[str], what: str = "file") -> Iterator[Path]:
+def atomic_path(
+    path: str | os.PathLike[str], what: str = "file", error: type[SteertuiError] = PathError
+) -> Iterator[Path]:
     """A temporary path beside `path` for the block to write; renamed onto `path` (one atomic
     `os.replace`) when the block ends normally, removed when it raises. A crash never leaves
-    half a file at `path`. A place that cannot be written is one `PathError` line."""
+    half a file at `path`. A place that cannot be written is one `error` line."""
     target = Path(path)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
         os.close(fd)
     except OSError as exc:
-        raise PathError(f"cannot write {what} {target}: {exc.strerror or exc}") from None
+        raise error(f"cannot write {what} {target}: {exc.strerror or exc}") from None
     try:
         yield Path(tmp)
         try:
             os.replace(tmp, target)
         except OSError as exc:
-            raise PathError(f"cannot write {what} {target}: {exc.strerror or exc}") from None
+            raise error(f"cannot write {what} {target}: {exc.strerror or exc}") from None
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)

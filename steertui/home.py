@@ -51,12 +51,6 @@ class Home:
     @classmethod
     def resolve(cls, home: str | os.PathLike[str] | None = None) -> Home:
         root = Path(home).expanduser() if home else default_home()
-        if root.exists() and not root.is_dir():
-            given = "--home" if home else "STEERTUI_HOME" if os.environ.get("STEERTUI_HOME") else ""
-            raise HomeError(
-                f"the data home {root} is a file: expected a folder"
-                + (f" (from {given})" if given else "")
-            )
         return cls(root.resolve())
 
     @property

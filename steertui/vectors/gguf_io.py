@@ -39,7 +39,7 @@ def export_gguf(vector: SteeringVector, out: str | Path, model_hint: str | None 
     import gguf
 
     out = Path(out)
-    with atomic_path(out, "GGUF file") as tmp:
+    with atomic_path(out, "GGUF file", VectorError) as tmp:
         writer = gguf.GGUFWriter(str(tmp), ARCH)
         layers = [layer for layer in vector.layers if layer >= 1]
         writer.add_string(f"{ARCH}.model_hint", model_hint or vector.meta.model_id)
