@@ -18,6 +18,8 @@ KNOB_MAX: Final = 100.0
 SEED_MAX: Final = 2**63 - 1
 MAX_NEW_TOKENS: Final = 32_768
 MAX_BATCH: Final = 4096
+ROW_ID_MAX: Final = 2**63 - 1
+"""The largest id SQLite stores (a run's, a session's)."""
 
 
 def _got(value: object) -> str:

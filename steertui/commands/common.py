@@ -31,6 +31,17 @@ DtypeOpt = Annotated[str, typer.Option("--dtype", help="auto, float32, bfloat16 
 DEFAULT_MODEL = "toy"
 
 
+def _id_check(param: typer.CallbackParam, value: int | None) -> int | None:
+    from steertui.validation import ROW_ID_MAX, integer
+
+    return None if value is None else integer(value, _option_name(param), 1, ROW_ID_MAX)
+
+
+def id_callback() -> Callable[[typer.CallbackParam, int | None], int | None]:
+    """A typer callback for a run or session id: an integer in 1 .. 2**63 - 1."""
+    return _id_check
+
+
 def shown(value: object) -> str:
     """Stored or model-made text for a rich console: control characters made visible and
     rich markup escaped, so `[/bold]` or `[link=...]` prints as itself and cannot crash."""
@@ -65,7 +76,10 @@ def open_store(path: Path) -> Store:
 
 
 def _option_name(param: typer.CallbackParam) -> str:
-    return max(param.opts, key=len) if param.opts else str(param.name)
+    """`--seed` for an option, the metavar (`RUN`) for an argument: what the user typed at."""
+    if param.param_type_name == "argument" or not param.opts:
+        return str(param.human_readable_name)
+    return max(param.opts, key=len)
 
 
 def number_check(

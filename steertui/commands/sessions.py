@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from steertui.commands.common import HomeOpt, cell, open_store
+from steertui.commands.common import HomeOpt, cell, id_callback, open_store
 from steertui.files import output_file, write_atomic
 
 if TYPE_CHECKING:
@@ -15,7 +15,12 @@ if TYPE_CHECKING:
 
 app = typer.Typer(no_args_is_help=True)
 
-IdArg = Annotated[int, typer.Argument(help="Session id (see `steertui sessions list`).")]
+IdArg = Annotated[
+    int,
+    typer.Argument(
+        help="Session id (see `steertui sessions list`).", metavar="SESSION", callback=id_callback()
+    ),
+]
 
 
 def _store(home: str | None) -> Store | None:
