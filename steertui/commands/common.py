@@ -78,7 +78,7 @@ def open_store(path: Path) -> Store:
 def _option_name(param: typer.CallbackParam) -> str:
     """`--seed` for an option, the metavar (`RUN`) for an argument: what the user typed at."""
     if param.param_type_name == "argument" or not param.opts:
-        return str(param.human_readable_name)
+        return str(param.metavar or param.name or "argument").upper()
     return max(param.opts, key=len)
 
 
