@@ -26,8 +26,34 @@ HomeOpt = Annotated[
         "--home", help="Data home (default: $STEERTUI_HOME, else the user data directory)."
     ),
 ]
-DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")]
-DtypeOpt = Annotated[str, typer.Option("--dtype", help="auto, float32, bfloat16 or float16.")]
+
+
+def _device_check(value: str) -> str:
+    """`--device` where it enters: a device torch knows and has here (one line, before a load)."""
+    from steertui.engine.loading import resolve_device
+
+    resolve_device(value)
+    return value
+
+
+def _dtype_check(value: str) -> str:
+    from steertui.engine.loading import resolve_dtype
+
+    if value != "auto":
+        import torch
+
+        resolve_dtype(value, torch.device("cpu"))
+    return value
+
+
+DeviceOpt = Annotated[
+    str,
+    typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.", callback=_device_check),
+]
+DtypeOpt = Annotated[
+    str,
+    typer.Option("--dtype", help="auto, float32, bfloat16 or float16.", callback=_dtype_check),
+]
 DEFAULT_MODEL = "toy"
 
 

@@ -184,6 +184,7 @@ def calibrate(
     from steertui.vectors.file import SteeringVector
 
     check_name(dimension)
+    steer_layers = _layers_arg(layers)
     the_home = Home.resolve(home)
     console = _console()
     dim = DimensionLibrary(the_home, _model_id(model)).get(dimension)
@@ -201,7 +202,7 @@ def calibrate(
         bar.update(task, description=f"calibrating {dim.name}", completed=0, total=None)
         settings = CalibrationSettings(n_prompts=prompts, max_new_tokens=max_new_tokens)
         vec = calibrate_vector(
-            engine, vec, dim, _layers_arg(layers), settings, progress=progress, path=path
+            engine, vec, dim, steer_layers, settings, progress=progress, path=path
         )
     cal = vec.meta.calibration
     k = len(vec.recommended_layers)

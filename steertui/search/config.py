@@ -387,7 +387,18 @@ def load_config(path: str | Path) -> SearchConfig:
         except SteertuiError as exc:
             raise ConfigError(str(exc)) from None
     _check_metric(cfg, str(p))
+    _check_device(cfg, str(p))
     return cfg
+
+
+def _check_device(cfg: SearchConfig, where: str) -> None:
+    """`device` names a device torch knows and has here: one line before the model loads."""
+    from steertui.engine.loading import resolve_device
+
+    try:
+        resolve_device(cfg.device)
+    except SteertuiError as exc:
+        raise ConfigError(f"{where}: device: {exc}") from None
 
 
 def _check_metric(cfg: SearchConfig, where: str) -> None:
