@@ -60,7 +60,7 @@ def main() -> None:
         raise SystemExit(1) from None
     except typer.TyperException as exc:  # click's usage errors: unknown option, bad value, ...
         if type(exc).__name__ == "NoArgsIsHelpError":
-            exc.show()  # a bare group prints its help, as it always did
+            exc.show()  # type: ignore[attr-defined]  # a bare group prints its help, as before
             raise SystemExit(exc.exit_code) from None
         ctx = getattr(exc, "ctx", None)
         where = f"{ctx.command_path}: " if ctx is not None else ""

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -318,12 +319,16 @@ def _vector_variants(files: Path) -> None:
     with safe_open(str(files / "good.st"), framework="pt") as f:
         raw, tensors = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
 
-    def variant(name: str, meta_patch: dict | None = None, change=None) -> None:
+    def variant(
+        name: str,
+        meta_patch: dict[str, object] | None = None,
+        change: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]] | None = None,
+    ) -> None:
         data = json.loads(raw["steertui"]) | (meta_patch or {})
         out = change(dict(tensors)) if change else tensors
         save_file(out, str(files / name), {"format": raw["format"], "steertui": json.dumps(data)})
 
-    bad_meta = {
+    bad_meta: dict[str, dict[str, object]] = {
         "norm": {"norm": "abc"},
         "c_max": {"c_max": "big"},
         "c_max_negative": {"c_max": -1},

@@ -108,11 +108,11 @@ def set_value(
     dims = _known_dimensions(home)
     if dimension not in dims:  # checked before the home is touched: a mistake writes nothing
         existing = _open(home, create=False, write=False)
-        saved: set[str] = set()
+        stored: set[str] = set()
         if existing is not None:
             with existing:
-                saved = set(existing.profile())
-        _check_known([dimension], dims, saved)
+                stored = set(existing.profile())
+        _check_known([dimension], dims, stored)
     store = _open(home, create=True)
     assert store is not None
     with store:
