@@ -71,14 +71,14 @@ def input_file(
         raise error(f"{what}: expected a file path, got an empty string")
     p = Path(raw).expanduser()
     if p.is_dir():
-        raise error(f"{what} {p} is a folder: expected a file")
+        raise error(f"{p}: {what} is a folder, expected a file")
     if not p.exists():
-        raise error(f"{what} {p} not found")
+        raise error(f"{p}: {what} not found")
     try:
         with open(p, "rb"):
             pass
     except OSError as exc:
-        raise error(f"{what} {p} cannot be read ({exc.strerror or exc})") from None
+        raise error(f"{p}: {what} cannot be read ({exc.strerror or exc})") from None
     return p
 
 
@@ -92,14 +92,14 @@ def read_text(
     try:
         data = p.read_bytes()
     except OSError as exc:
-        raise error(f"{what} {p} cannot be read ({exc.strerror or exc})") from None
+        raise error(f"{p}: {what} cannot be read ({exc.strerror or exc})") from None
     if b"\x00" in data:
-        raise error(f"{what} {p} is a binary file: expected UTF-8 text")
+        raise error(f"{p}: {what} is a binary file, expected UTF-8 text")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise error(
-            f"{what} {p} is not UTF-8 text (byte {data[exc.start]:#04x} at offset {exc.start})"
+            f"{p}: {what} is not UTF-8 text (byte {data[exc.start]:#04x} at offset {exc.start})"
         ) from None
 
 

@@ -27,17 +27,21 @@ def _got(value: object) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _range(kind: str, lo: float | None, hi: float | None, lo_open: bool = False) -> str:
-    def fmt(x: float) -> str:
-        return f"{x:g}" if isinstance(x, float) else str(x)
-
-    if lo is not None and hi is not None:
-        return f"{kind} in {'(' if lo_open else '['}{fmt(lo)}, {fmt(hi)}]"
+def _bounds(kind: str, lo: float | None, hi: float | None, lo_open: bool = False) -> str:
+    if lo is not None and hi is not None and not lo_open:
+        return (
+            f"{kind} between {lo:g} and {hi:g}"
+            if kind.endswith("number")
+            else (f"{kind} between {lo} and {hi}")
+        )
+    parts = []
     if lo is not None:
-        return f"{kind} {'>' if lo_open else '>='} {fmt(lo)}"
+        parts.append(
+            f"{'>' if lo_open else '>='} {lo:g}" if kind.endswith("number") else f">= {lo}"
+        )
     if hi is not None:
-        return f"{kind} <= {fmt(hi)}"
-    return kind
+        parts.append(f"<= {hi:g}" if kind.endswith("number") else f"<= {hi}")
+    return " ".join([kind, " and ".join(parts)]) if parts else kind
 
 
 def number(
@@ -48,28 +52,21 @@ def number(
     lo_open: bool = False,
     error: type[SteertuiError] = ConfigError,
 ) -> float:
-    """`value` as a finite float within `[lo, hi]` (`(lo, hi]` when `lo_open`); text is parsed.
-    Booleans, NaN and infinities are refused."""
-    expected = _range("a finite number", lo, hi, lo_open)
-    if isinstance(value, str):
-        try:
-            parsed = float(value.strip())
-        except ValueError:
-            raise error(f"{what}: expected {expected}, got {_got(value)}") from None
-    elif isinstance(value, bool) or not isinstance(value, int | float):
-        raise error(f"{what}: expected {expected}, got {_got(value)}")
-    else:
-        try:
-            parsed = float(value)
-        except OverflowError:
-            raise error(f"{what}: expected {expected}, got {_got(value)}") from None
-    if (
-        not math.isfinite(parsed)
-        or (lo is not None and (parsed <= lo if lo_open else parsed < lo))
-        or (hi is not None and parsed > hi)
-    ):
-        raise error(f"{what}: expected {expected}, got {_got(value)}")
-    return parsed
+    """`value` (an int or a float, not a bool) as a finite float within `[lo, hi]` (`(lo, hi]`
+    when `lo_open`); NaN and infinities are refused. Text is `parse_number`'s to read."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise error(f"{what}: expected a finite number, got {_got(value)}")
+    try:
+        x = float(value)
+    except OverflowError:
+        x = math.inf
+    if not math.isfinite(x):
+        raise error(
+            f"{what}: expected {_bounds('a finite number', lo, hi, lo_open)}, got {_got(value)}"
+        )
+    if (lo is not None and (x <= lo if lo_open else x < lo)) or (hi is not None and x > hi):
+        raise error(f"{what}: expected {_bounds('a number', lo, hi, lo_open)}, got {_got(value)}")
+    return x
 
 
 def integer(
@@ -79,29 +76,63 @@ def integer(
     hi: int | None = None,
     error: type[SteertuiError] = ConfigError,
 ) -> int:
-    """`value` as an int within `[lo, hi]`; text is parsed, booleans and floats are refused."""
-    expected = _range("an integer", lo, hi)
-    if isinstance(value, str):
-        try:
-            parsed = int(value.strip())
-        except ValueError:
-            raise error(f"{what}: expected {expected}, got {_got(value)}") from None
-    elif isinstance(value, bool) or not isinstance(value, int):
-        raise error(f"{what}: expected {expected}, got {_got(value)}")
-    else:
-        parsed = int(value)
-    if (lo is not None and parsed < lo) or (hi is not None and parsed > hi):
-        raise error(f"{what}: expected {expected}, got {_got(value)}")
-    return parsed
+    """`value` (an int, not a bool or a float) within `[lo, hi]`. Text is `parse_integer`'s."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise error(f"{what}: expected an integer, got {_got(value)}")
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        raise error(f"{what}: expected {_bounds('an integer', lo, hi)}, got {_got(value)}")
+    return int(value)
+
+
+def parse_number(
+    text: str,
+    what: str,
+    lo: float | None = None,
+    hi: float | None = None,
+    lo_open: bool = False,
+    error: type[SteertuiError] = ConfigError,
+) -> float:
+    """A number a user typed ('60', '+60', '-35.5', '1e3'), then checked as `number`."""
+    try:
+        value = float(text.strip())
+    except ValueError:
+        raise error(
+            f"{what}: expected {_bounds('a finite number', lo, hi, lo_open)}, got {_got(text)}"
+        ) from None
+    if not math.isfinite(value):
+        raise error(
+            f"{what}: expected {_bounds('a finite number', lo, hi, lo_open)}, got {_got(text)}"
+        )
+    try:
+        return number(value, what, lo, hi, lo_open, error)
+    except SteertuiError:
+        raise error(
+            f"{what}: expected {_bounds('a number', lo, hi, lo_open)}, got {_got(text)}"
+        ) from None
+
+
+def parse_integer(
+    text: str,
+    what: str,
+    lo: int | None = None,
+    hi: int | None = None,
+    error: type[SteertuiError] = ConfigError,
+) -> int:
+    """An integer a user typed, then checked as `integer`."""
+    try:
+        value = int(text.strip())
+    except ValueError:
+        raise error(f"{what}: expected {_bounds('an integer', lo, hi)}, got {_got(text)}") from None
+    try:
+        return integer(value, what, lo, hi, error)
+    except SteertuiError:
+        raise error(f"{what}: expected {_bounds('an integer', lo, hi)}, got {_got(text)}") from None
 
 
 def knob(
     value: object, what: str = "knob value", error: type[SteertuiError] = ConfigError
 ) -> float:
     """A knob value as a user types it: a finite number on the knob scale, -100 ... +100."""
+    if isinstance(value, str):
+        return parse_number(value, what, KNOB_MIN, KNOB_MAX, error=error)
     return number(value, what, KNOB_MIN, KNOB_MAX, error=error)
-
-
-def seed(value: object, what: str = "seed", error: type[SteertuiError] = ConfigError) -> int:
-    """A seed: an integer in 0 ... 2**63 - 1."""
-    return integer(value, what, 0, SEED_MAX, error=error)

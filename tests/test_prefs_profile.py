@@ -186,7 +186,7 @@ def test_profile_cli_refuses_bad_input_in_one_line(tmp_path) -> None:
     )
     for value in ("inf", "1e9", "nan", "-101"):
         out = runner.invoke(app, ["profile", "set", "spice", value, "--home", home])
-        assert "in [-100, 100]" in str(out.exception), value
+        assert "between -100 and 100" in str(out.exception), value
     out = runner.invoke(app, ["profile", "reset", "nosuchdim", "--home", home])
     assert isinstance(out.exception, ConfigError) and "unknown dimension 'nosuchdim'" in str(
         out.exception

@@ -58,7 +58,7 @@ def parse_steer_arg(item: str, option: str = "--vector") -> SteerArg:
     """`SOURCE:LAYER:COEFF` with an optional `:SCHEDULE` (constant, decay, cosine, warmup); the
     coefficient in DESIGN.md's unit (a fraction of the typical residual norm at the layer)."""
     from steertui.search.space import SCHEDULE_KINDS
-    from steertui.validation import integer, number
+    from steertui.validation import parse_integer, parse_number
 
     what = "FILE" if option == "--vector" else "TEXT"
     example = "cost.safetensors:3:0.4" if option == "--vector" else "'a luxury treat:2:0.4'"
@@ -75,8 +75,8 @@ def parse_steer_arg(item: str, option: str = "--vector") -> SteerArg:
     return SteerArg(
         option,
         source,
-        integer(layer.strip().removeprefix("L"), f"{option} {item!r}: LAYER"),
-        number(coeff, f"{option} {item!r}: COEFF", -1000.0, 1000.0),
+        parse_integer(layer.strip().removeprefix("L"), f"{option} {item!r}: LAYER"),
+        parse_number(coeff, f"{option} {item!r}: COEFF", -1000.0, 1000.0),
         schedule,
     )
 

@@ -6,13 +6,13 @@ is documented in docs/search.md; examples live in examples/.
 
 from __future__ import annotations
 
-import math
 import tomllib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from steertui import validation
 from steertui.errors import ConfigError, SteertuiError, first_line
 from steertui.search.space import SCHEDULE_KINDS
 
@@ -165,21 +165,12 @@ class _Checker:
         return v
 
     def integer(self, key: str, v: Any, lo: int | None = None, hi: int | None = None) -> int:
-        if isinstance(v, bool) or not isinstance(v, int):
-            raise self.fail(key, "an integer", v)
-        if (lo is not None and v < lo) or (hi is not None and v > hi):
-            bound = f">= {lo}" if hi is None else f"between {lo} and {hi}"
-            raise self.fail(key, f"an integer {bound}", v)
-        return v
+        return validation.integer(v, f"{self.where}: {key}", lo, hi)
 
     def number(self, key: str, v: Any, lo: float | None = None, positive: bool = False) -> float:
-        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-            raise self.fail(key, "a finite number", v)
-        if positive and v <= 0:
-            raise self.fail(key, "a number > 0", v)
-        if lo is not None and v < lo:
-            raise self.fail(key, f"a number >= {lo}", v)
-        return float(v)
+        if positive:
+            return validation.number(v, f"{self.where}: {key}", 0.0, lo_open=True)
+        return validation.number(v, f"{self.where}: {key}", lo)
 
     def strings(self, key: str, v: Any, nonempty: bool = False) -> list[str]:
         if not isinstance(v, list) or not all(isinstance(s, str) for s in v):
@@ -276,7 +267,7 @@ def parse_config(data: dict[str, Any], where: str = "search config") -> SearchCo
         "prompts": lambda k, v: c.strings(k, v, nonempty=True),
         "expected_outputs": c.strings,
         "iterations": lambda k, v: c.integer(k, v, 1, 100_000),
-        "seed": lambda k, v: c.integer(k, v, 0, 2**63 - 1),
+        "seed": lambda k, v: c.integer(k, v, 0, validation.SEED_MAX),
         "batch_size": lambda k, v: c.integer(k, v, 1, 1024),
         "log_path": c.nonempty,
         "max_new_tokens": lambda k, v: c.integer(k, v, 1, 4096),
