@@ -259,7 +259,12 @@ CASES = [
         "--max-new-tokens",
         "between 1 and 32768",
     ),
-    C("temperature -1", "generate -p hi --temperature -1", "--temperature", "expected a number >= 0"),
+    C(
+        "temperature -1",
+        "generate -p hi --temperature -1",
+        "--temperature",
+        "expected a number >= 0",
+    ),
     C("temperature inf", "generate -p hi --temperature inf", "--temperature", "finite number"),
     C("temperature nan", "generate -p hi --temperature nan", "--temperature", "finite number"),
     C("temperature text", "generate -p hi --temperature warm", "--temperature", "valid number"),
