@@ -81,12 +81,6 @@ def parse_steer_arg(item: str, option: str = "--vector") -> SteerArg:
     )
 
 
-def parse_vector(item: str) -> tuple[str, int, float]:
-    """`FILE:LAYER:COEFF`, the coefficient in DESIGN.md's unit (fraction of the typical norm)."""
-    arg = parse_steer_arg(item, "--vector")
-    return arg.source, arg.layer, arg.coeff
-
-
 def _layer(arg: SteerArg, n_layers: int) -> int:
     """The argument's layer, negatives counted from the end, checked against the model."""
     if not -n_layers <= arg.layer < n_layers:
