@@ -111,6 +111,9 @@ def atomic_path(
     `os.replace`) when the block ends normally, removed when it raises. A crash never leaves
     half a file at `path`. A place that cannot be written is one `error` line."""
     target = Path(path)
+    folder = _existing_ancestor(target.parent)
+    if not folder.is_dir():
+        raise error(f"cannot write {what} {target}: {folder} is a file, not a folder")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
