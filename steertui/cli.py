@@ -45,17 +45,33 @@ app.add_typer(profile.app, name="profile", help="The preference profile (SELECT/
 
 
 def main() -> None:
-    """Console entry point: user mistakes become one line on stderr and exit code 2."""
-    from steertui.errors import SteertuiError
+    """Console entry point: a user mistake (a `SteertuiError`, or an option click cannot parse or
+    that is out of its range) is one line on stderr, `error: ...`, and exit code 2."""
+    from steertui.errors import SteertuiError, first_line
+    from steertui.safe_text import visible
 
     try:
-        app(prog_name="steertui")
+        code = app(prog_name="steertui", standalone_mode=False)
     except SteertuiError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {visible(first_line(exc, limit=None))}", file=sys.stderr)
         raise SystemExit(2) from None
+    except typer.Abort:
+        print("aborted", file=sys.stderr)
+        raise SystemExit(1) from None
+    except typer.TyperException as exc:  # click's usage errors: unknown option, bad value, ...
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            exc.show()  # type: ignore[attr-defined]  # a bare group prints its help, as before
+            raise SystemExit(exc.exit_code) from None
+        ctx = getattr(exc, "ctx", None)
+        where = f"{ctx.command_path}: " if ctx is not None else ""
+        line = visible(first_line(exc.format_message(), limit=None))
+        print(f"error: {where}{line}", file=sys.stderr)
+        raise SystemExit(exc.exit_code) from None
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         raise SystemExit(130) from None
+    if isinstance(code, int) and not isinstance(code, bool) and code != 0:
+        raise SystemExit(code)
 
 
 if __name__ == "__main__":

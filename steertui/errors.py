@@ -2,6 +2,8 @@
 
 The CLI prints these as `error: <message>` and exits with code 2; the app shows them as a
 toast or modal. Anything that is not a `SteertuiError` is a bug and keeps its traceback.
+`first_line` is the one formatter that turns any error (ours, SQLite's, transformers') into
+one line.
 """
 
 from __future__ import annotations
@@ -24,7 +26,26 @@ class StoreError(SteertuiError):
 
 
 class ConfigError(SteertuiError):
-    """A configuration file (search TOML, ...) has an unknown key or a bad value."""
+    """A configuration file (search TOML, ...) or an option has an unknown key or a bad value."""
+
+
+class PathError(SteertuiError):
+    """A path given to read or to write cannot be used as such (a folder, unwritable, missing)."""
+
+
+def first_line(value: object, limit: int | None = 300) -> str:
+    """The first informative line of an error or a message, at most `limit` characters.
+
+    Blank lines and SQLite's `*** in ...` headers are skipped; an exception with no message
+    reads as its type's name. The rest of a multi-line message (a library's hints, a nested
+    traceback) is dropped: one line is what a user, a status bar or a run's error column shows.
+    """
+    lines = [line.strip() for line in str(value).splitlines() if line.strip()]
+    useful = [line for line in lines if not line.startswith("***")] or lines
+    if not useful:
+        return type(value).__name__ if isinstance(value, BaseException) else "unknown error"
+    text = useful[0]
+    return text if limit is None or len(text) <= limit else text[: limit - 3] + "..."
 
 
 def describe(exc: BaseException) -> str:
@@ -32,7 +53,7 @@ def describe(exc: BaseException) -> str:
     out-of-memory error said plainly, a bug with its type name (its traceback is not lost:
     the worker logs it)."""
     if isinstance(exc, SteertuiError):
-        return str(exc)
+        return first_line(exc)
     if isinstance(exc, MemoryError) or "out of memory" in str(exc).lower():
-        return f"out of memory: {exc}"
-    return f"{type(exc).__name__}: {exc}"
+        return f"out of memory: {first_line(exc)}"
+    return f"{type(exc).__name__}: {first_line(exc)}"

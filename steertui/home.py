@@ -8,39 +8,22 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from steertui.errors import SteertuiError
+from steertui.files import write_problem
 
 
 class HomeError(SteertuiError):
     """The data home (or another folder a command writes to) cannot be written."""
 
 
-def _write_problem(folder: Path) -> str | None:
-    """Why no file can be made in `folder` (created if needed), or None when one can.
-
-    A real probe (create and remove a temporary file), not `os.access`: root passes `access`
-    on a read-only mount, and a path below a regular file fails only when used.
-    """
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        return f"{exc.strerror or exc}: {exc.filename or folder}"
-    try:
-        fd, probe = tempfile.mkstemp(prefix=".steertui-write-check-", dir=folder)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        return f"{exc.strerror or exc}: {folder}"
-    return None
-
-
 def require_writable(folder: Path, what: str = "folder") -> Path:
     """Create `folder` if needed and prove a file can be made in it; else one `HomeError` line."""
-    problem = _write_problem(folder)
+    if folder.exists() and not folder.is_dir():
+        raise HomeError(f"{what} {folder} is a file: expected a folder")
+    problem = write_problem(folder)
     if problem is not None:
         raise HomeError(f"{what} {folder} is not writable ({problem})")
     return folder
@@ -94,7 +77,7 @@ class Home:
         anything, so a read-only home (or a home path that is a file) is one line, at once.
         """
         for folder in (self.vectors_dir, self.sessions_dir):
-            problem = _write_problem(folder)
+            problem = write_problem(folder)
             if problem is not None:
                 raise HomeError(
                     f"the data home {self.root} is not writable ({problem}); "

@@ -73,7 +73,7 @@ def test_generate_json_gives_one_object_per_sample(tiny_dir, tmp_path):
     ("args", "message"),
     [
         (["--steer", "cost"], "is not DIM=VALUE"),
-        (["--steer", "cost=250"], "must be in -100..100"),
+        (["--steer", "cost=250"], "expected a number between -100 and 100"),
         (["--vector", "nofile"], "is not FILE:LAYER:COEFF"),
         (["--positions", "middle"], "expected all or generated"),
     ],

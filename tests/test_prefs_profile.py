@@ -181,7 +181,16 @@ def test_profile_cli_refuses_bad_input_in_one_line(tmp_path) -> None:
     runner = CliRunner()
     home = _home_with_dimension(tmp_path)
     out = runner.invoke(app, ["profile", "set", "spice", "lots", "--home", home])
-    assert isinstance(out.exception, ConfigError) and "not a number" in str(out.exception)
+    assert isinstance(out.exception, ConfigError) and "expected a finite number" in str(
+        out.exception
+    )
+    for value in ("inf", "1e9", "nan", "-101"):
+        out = runner.invoke(app, ["profile", "set", "spice", value, "--home", home])
+        assert "between -100 and 100" in str(out.exception), value
+    out = runner.invoke(app, ["profile", "reset", "nosuchdim", "--home", home])
+    assert isinstance(out.exception, ConfigError) and "unknown dimension 'nosuchdim'" in str(
+        out.exception
+    )
     out = runner.invoke(app, ["profile", "set", "flavour", "10", "--home", home])
     assert isinstance(out.exception, ConfigError) and "unknown dimension" in str(out.exception)
 

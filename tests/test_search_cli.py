@@ -208,8 +208,8 @@ def test_apply_python_runs_and_steers(tiny_model_dir):
     dim = SteerCandidate((CandidateVector(3, 0.25, "cost", "dimension"),))
     line = as_command(dim, "toy", lambda d: "/v/cost.safetensors")
     assert (
-        line
-        == "steertui generate --model toy --vector /v/cost.safetensors:3:0.25 'Your prompt here'"
+        line == "steertui generate --model toy --vector /v/cost.safetensors:3:0.25 "
+        "--prompt 'Your prompt here'"
     )
     assert "--steer cost=50" in as_command(SteerCandidate(), "toy", lambda d: None, {"cost": 50.0})
 

@@ -133,9 +133,15 @@ def test_library_user_dims_override_and_model_filter(tmp_path: Path) -> None:
     )
     lib = DimensionLibrary(home, "Qwen/Qwen2.5-0.5B-Instruct", shipped_dir=shipped)
     assert lib.names() == ["cost"]
-    assert lib.get("cost").description.startswith("Mine:")
+    assert lib.all()[0].description.startswith("Mine:")
     with pytest.raises(VectorError, match="broken.toml"):
         lib.get("broken")
+    # a command that takes any dimension to use stops at the broken file, with its line
+    with pytest.raises(VectorError, match=r"broken\.toml:2: field '\(syntax\)'"):
+        lib.get("cost")
+    (home.vectors_dir / "broken.toml").unlink()
+    lib = DimensionLibrary(home, "Qwen/Qwen2.5-0.5B-Instruct", shipped_dir=shipped)
+    assert lib.get("cost").description.startswith("Mine:")
     with pytest.raises(VectorError, match="unknown dimension 'nope'"):
         lib.get("nope")
     toy = DimensionLibrary(None, "toy", shipped_dir=shipped)

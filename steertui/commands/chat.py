@@ -6,14 +6,22 @@ from typing import Annotated
 
 import typer
 
-from steertui.commands.common import DEFAULT_MODEL, DeviceOpt, DtypeOpt, HomeOpt, ModelOpt
+from steertui.commands.common import (
+    DEFAULT_MODEL,
+    DeviceOpt,
+    DtypeOpt,
+    HomeOpt,
+    ModelOpt,
+    id_callback,
+)
 
 DimsOpt = Annotated[
     str | None,
     typer.Option("--dims", help="Active dimensions (knobs), comma separated, e.g. cost,age."),
 ]
 SessionOpt = Annotated[
-    int | None, typer.Option("--session", help="Resume the session with this id.")
+    int | None,
+    typer.Option("--session", help="Resume the session with this id.", callback=id_callback()),
 ]
 
 
@@ -30,14 +38,16 @@ def command(
     from steertui.home import Home
     from steertui.tui.app import create_app
 
-    if session is not None and session < 1:
-        raise ConfigError(f"--session {session}: expected a session id (1 or more)")
     if dims is not None:
-        from steertui.vectors.dimensions import check_name
+        from steertui.engine.loading import model_id_for
+        from steertui.vectors.dimensions import DimensionLibrary, check_name
 
-        for name in (d.strip() for d in dims.split(",")):
-            if name:
-                check_name(name, "--dims: dimension", ConfigError)
+        names = [d.strip() for d in dims.split(",") if d.strip()]
+        for name in names:
+            check_name(name, "--dims: dimension", ConfigError)
+        library = DimensionLibrary(Home.resolve(home), model_id_for(model))
+        for name in names:  # before the app opens: an unknown one is one line, not a blank knob
+            library.get(name)
     resolved = Home.resolve(home).ensure()
     if session is not None:
         from steertui.store import Store

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -25,9 +26,46 @@ HomeOpt = Annotated[
         "--home", help="Data home (default: $STEERTUI_HOME, else the user data directory)."
     ),
 ]
-DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")]
-DtypeOpt = Annotated[str, typer.Option("--dtype", help="auto, float32, bfloat16 or float16.")]
+
+
+def _device_check(value: str) -> str:
+    """`--device` where it enters: a device torch knows and has here (one line, before a load)."""
+    from steertui.engine.loading import resolve_device
+
+    resolve_device(value)
+    return value
+
+
+def _dtype_check(value: str) -> str:
+    from steertui.engine.loading import resolve_dtype
+
+    if value != "auto":
+        import torch
+
+        resolve_dtype(value, torch.device("cpu"))
+    return value
+
+
+DeviceOpt = Annotated[
+    str,
+    typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.", callback=_device_check),
+]
+DtypeOpt = Annotated[
+    str,
+    typer.Option("--dtype", help="auto, float32, bfloat16 or float16.", callback=_dtype_check),
+]
 DEFAULT_MODEL = "toy"
+
+
+def _id_check(param: typer.CallbackParam, value: int | None) -> int | None:
+    from steertui.validation import ROW_ID_MAX, integer
+
+    return None if value is None else integer(value, _option_name(param), 1, ROW_ID_MAX)
+
+
+def id_callback() -> Callable[[typer.CallbackParam, int | None], int | None]:
+    """A typer callback for a run or session id: an integer in 1 .. 2**63 - 1."""
+    return _id_check
 
 
 def shown(value: object) -> str:
@@ -61,3 +99,38 @@ def open_store(path: Path) -> Store:
         return Store.open(path)
     except sqlite3.Error as exc:
         raise StoreError(f"cannot open {path}: {exc} (is the data home read-only?)") from None
+
+
+def _option_name(param: typer.CallbackParam) -> str:
+    """`--seed` for an option, the metavar (`RUN`) for an argument: what the user typed at."""
+    if param.param_type_name == "argument" or not param.opts:
+        return str(param.metavar or param.name or "argument").upper()
+    return max(param.opts, key=len)
+
+
+def number_check(
+    lo: float | None = None, hi: float | None = None, lo_open: bool = False
+) -> Callable[[typer.CallbackParam, float | None], float | None]:
+    """A typer callback: the option is a finite number within its bounds (`validation.number`)."""
+    from steertui.validation import number
+
+    def check(param: typer.CallbackParam, value: float | None) -> float | None:
+        if value is None:
+            return None
+        return number(value, _option_name(param), lo, hi, lo_open)
+
+    return check
+
+
+def integer_check(
+    lo: int | None = None, hi: int | None = None
+) -> Callable[[typer.CallbackParam, int | None], int | None]:
+    """A typer callback: the option is an integer within its bounds (`validation.integer`)."""
+    from steertui.validation import integer
+
+    def check(param: typer.CallbackParam, value: int | None) -> int | None:
+        if value is None:
+            return None
+        return integer(value, _option_name(param), lo, hi)
+
+    return check

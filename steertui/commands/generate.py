@@ -5,17 +5,28 @@ from __future__ import annotations
 import json
 import random
 import sys
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import typer
 
-from steertui.commands.common import DEFAULT_MODEL, DeviceOpt, DtypeOpt, HomeOpt, ModelOpt
+from steertui.commands.common import (
+    DEFAULT_MODEL,
+    DeviceOpt,
+    DtypeOpt,
+    HomeOpt,
+    ModelOpt,
+    integer_check,
+    number_check,
+)
 from steertui.errors import ConfigError, SteertuiError
 from steertui.safe_text import visible
+from steertui.validation import MAX_NEW_TOKENS, SEED_MAX
 
 
 def parse_steer(items: list[str]) -> dict[str, float]:
     """`DIM=VALUE` with VALUE on the knob scale -100..100."""
+    from steertui.validation import knob
     from steertui.vectors.dimensions import check_name
 
     knobs: dict[str, float] = {}
@@ -24,43 +35,75 @@ def parse_steer(items: list[str]) -> dict[str, float]:
         if not sep or not name.strip():
             raise ConfigError(f"--steer {item!r} is not DIM=VALUE (e.g. --steer cost=60)")
         check_name(name.strip(), f"--steer {item!r}: dimension", ConfigError)
-        try:
-            number = float(value)
-        except ValueError:
-            raise ConfigError(f"--steer {item!r}: VALUE must be a number in -100..100") from None
-        if not -100 <= number <= 100:
-            raise ConfigError(f"--steer {item!r}: VALUE must be in -100..100, got {number:g}")
-        knobs[name.strip()] = number
+        knobs[name.strip()] = knob(value, f"--steer {item!r}: VALUE")
     return knobs
 
 
-def parse_vector(item: str) -> tuple[str, int, float]:
-    """`FILE:LAYER:COEFF`, the coefficient in DESIGN.md's unit (fraction of the typical norm)."""
-    parts = item.rsplit(":", 2)
+@dataclass(frozen=True)
+class SteerArg:
+    """One `--vector FILE:LAYER:COEFF[:SCHEDULE]` or `--text TEXT:LAYER:COEFF[:SCHEDULE]`."""
+
+    option: str
+    source: str
+    layer: int
+    coeff: float
+    schedule: str = "constant"
+
+    @property
+    def shown(self) -> str:
+        return f"{self.option} {self.source!r}"
+
+
+def parse_steer_arg(item: str, option: str = "--vector") -> SteerArg:
+    """`SOURCE:LAYER:COEFF` with an optional `:SCHEDULE` (constant, decay, cosine, warmup); the
+    coefficient in DESIGN.md's unit (a fraction of the typical residual norm at the layer)."""
+    from steertui.search.space import SCHEDULE_KINDS
+    from steertui.validation import parse_integer, parse_number
+
+    what = "FILE" if option == "--vector" else "TEXT"
+    example = "cost.safetensors:3:0.4" if option == "--vector" else "'a luxury treat:2:0.4'"
+    body, schedule = item, "constant"
+    head, sep, tail = item.rpartition(":")
+    if sep and tail in SCHEDULE_KINDS:
+        body, schedule = head, tail
+    parts = body.rsplit(":", 2)
     if len(parts) != 3 or not parts[0]:
         raise ConfigError(
-            f"--vector {item!r} is not FILE:LAYER:COEFF (e.g. --vector cost.safetensors:3:0.4)"
+            f"{option} {item!r} is not {what}:LAYER:COEFF[:SCHEDULE] (e.g. {option} {example})"
         )
-    path, layer, coeff = parts
-    try:
-        return path, int(layer), float(coeff)
-    except ValueError:
+    source, layer, coeff = parts
+    return SteerArg(
+        option,
+        source,
+        parse_integer(layer.strip().removeprefix("L"), f"{option} {item!r}: LAYER"),
+        parse_number(coeff, f"{option} {item!r}: COEFF", -1000.0, 1000.0),
+        schedule,
+    )
+
+
+def _layer(arg: SteerArg, n_layers: int) -> int:
+    """The argument's layer, negatives counted from the end, checked against the model."""
+    if not -n_layers <= arg.layer < n_layers:
         raise ConfigError(
-            f"--vector {item!r}: LAYER must be an integer and COEFF a number"
-        ) from None
+            f"{arg.shown}: layer {arg.layer} is not in the model: expected a layer in "
+            f"0..{n_layers - 1} (or -{n_layers}..-1 from the end)"
+        )
+    return arg.layer % n_layers
 
 
 def build_plan(
     engine: Any,
     knobs: dict[str, float],
-    vector_args: list[str],
+    steer_args: list[SteerArg],
     home: Any,
     method: str,
     positions: str,
 ) -> Any:
-    from steertui.engine import RowPlan
+    from steertui.engine import RowPlan, schedule_from_dict
     from steertui.engine.plan import Positions
     from steertui.search.calibrate import load_calibrated
+    from steertui.search.evaluate import PlanBuilder
+    from steertui.search.space import CandidateVector
     from steertui.vectors.dimensions import DimensionLibrary
     from steertui.vectors.file import SteeringVector
     from steertui.vectors.knobs import specs_for_knobs
@@ -73,15 +116,34 @@ def build_plan(
             dimension = library.get(name)
             vectors[name] = load_calibrated(engine, dimension, method, home)
         specs.extend(specs_for_knobs(knobs, vectors, include_zero=False))
-    for item in vector_args:
-        path, layer, coeff = parse_vector(item)
-        vec = SteeringVector.load(path)
+    texts = PlanBuilder(engine)  # the search's own text vectors: a best config replays exactly
+    for arg in steer_args:
+        layer = _layer(arg, engine.n_layers)
+        candidate = CandidateVector(layer, arg.coeff, arg.source, "text", arg.schedule)
+        if arg.option == "--text":
+            specs.extend(texts.spec(candidate))
+            continue
+        vec = SteeringVector.load(arg.source)
         vec.check_compatible(engine.model_id, engine.hidden_size, engine.n_layers)
-        specs.extend(vec.specs(coeff, layers=[layer]))
+        schedule = schedule_from_dict(candidate.schedule_dict())
+        specs.extend(vec.specs(arg.coeff, layers=[layer], schedule=schedule))
     if not specs:
         return None
     where: Positions = "generated" if positions == "generated" else "all"
     return RowPlan(specs, positions=where)
+
+
+def _check_vector_file(arg: SteerArg) -> None:
+    """Before the model loads: the file is a vector file with sound metadata that has the
+    layer asked for (its tensors are checked when it is loaded)."""
+    from steertui.vectors.file import read_meta
+
+    meta = read_meta(arg.source)
+    if not -meta.n_layers <= arg.layer < meta.n_layers:
+        raise ConfigError(
+            f"{arg.shown}: layer {arg.layer} is not in the vector's model: expected a layer in "
+            f"0..{meta.n_layers - 1}"
+        )
 
 
 def _check_vectors_can_be_had(home: Any, model: str, knobs: dict[str, float], method: str) -> None:
@@ -121,17 +183,36 @@ def command(
     ] = None,
     vector: Annotated[
         list[str] | None,
-        typer.Option("--vector", help="FILE:LAYER:COEFF, a vector file at a layer; repeatable."),
+        typer.Option(
+            "--vector",
+            help="FILE:LAYER:COEFF[:SCHEDULE], a vector file at a layer; repeatable.",
+        ),
+    ] = None,
+    text: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--text",
+            help="TEXT:LAYER:COEFF[:SCHEDULE], a text's own vector at a layer (what "
+            "`runs apply` prints for a search's text vectors); repeatable.",
+        ),
     ] = None,
     system: Annotated[str | None, typer.Option("--system", help="A system message.")] = None,
     n: Annotated[
-        int, typer.Option("--n", help="Number of samples, generated as one batch.", min=1, max=256)
+        int,
+        typer.Option(
+            "--n", help="Number of samples, generated as one batch.", callback=integer_check(1, 256)
+        ),
     ] = 1,
-    max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", min=1)] = 128,
-    temperature: Annotated[float, typer.Option("--temperature", min=0.0)] = 0.7,
-    top_p: Annotated[float, typer.Option("--top-p", min=0.0, max=1.0)] = 0.95,
-    top_k: Annotated[int, typer.Option("--top-k", min=0)] = 0,
-    seed: Annotated[int | None, typer.Option("--seed", help="Sample i uses seed + i.")] = None,
+    max_new_tokens: Annotated[
+        int, typer.Option("--max-new-tokens", callback=integer_check(1, MAX_NEW_TOKENS))
+    ] = 128,
+    temperature: Annotated[float, typer.Option("--temperature", callback=number_check(0.0))] = 0.7,
+    top_p: Annotated[float, typer.Option("--top-p", callback=number_check(0.0, 1.0))] = 0.95,
+    top_k: Annotated[int, typer.Option("--top-k", callback=integer_check(0, 2**31 - 1))] = 0,
+    seed: Annotated[
+        int | None,
+        typer.Option("--seed", help="Sample i uses seed + i.", callback=integer_check(0, SEED_MAX)),
+    ] = None,
     positions: Annotated[
         str, typer.Option("--positions", help="all, or generated (new tokens only).")
     ] = "all",
@@ -149,8 +230,11 @@ def command(
     ] = None,
 ) -> None:
     knobs = parse_steer(steer or [])
-    for item in vector or []:
-        parse_vector(item)
+    steer_args = [parse_steer_arg(item, "--vector") for item in vector or []]
+    steer_args += [parse_steer_arg(item, "--text") for item in text or []]
+    for arg in steer_args:
+        if arg.option == "--vector":
+            _check_vector_file(arg)
     if positions not in ("all", "generated"):
         raise ConfigError(f"--positions {positions!r} is not known: expected all or generated")
 
@@ -177,7 +261,7 @@ def command(
     engine = Engine(loaded)
     for notice in engine.loaded.notices:
         print(f"note: {notice}", file=sys.stderr)
-    plan = build_plan(engine, knobs, vector or [], resolved, method, positions)
+    plan = build_plan(engine, knobs, steer_args, resolved, method, positions)
     base_seed = seed if seed is not None else random.randrange(2**31)
     params = SamplingParams(
         temperature=temperature,
@@ -190,7 +274,7 @@ def command(
         {"role": "user", "content": prompt}
     ]
     rows = [messages] * n
-    seeds = [base_seed + i for i in range(n)]
+    seeds = [(base_seed + i) % (SEED_MAX + 1) for i in range(n)]
     if n == 1 and not as_json:
         for event in engine.stream(rows, plans=plan, sampling=params, row_seeds=seeds):
             if event.text:

@@ -31,6 +31,16 @@ def _known_dimensions(home: str | None) -> dict[str, Any]:
     return found
 
 
+def _check_known(names: list[str], dims: dict[str, Any], saved: set[str]) -> None:
+    """Every name is a dimension the home or the package ships, or one the profile holds."""
+    from steertui.errors import ConfigError
+
+    for name in names:
+        if name not in dims and name not in saved:
+            known = ", ".join(sorted(set(dims) | saved)) or "none"
+            raise ConfigError(f"unknown dimension {name!r}: expected one of {known}")
+
+
 def _open(home: str | None, create: bool, write: bool = True) -> Store | None:
     """The home's store; None when it has none and `create` is false. A command that writes
     (`write`) checks first that the home can be written: one line, before anything else."""
@@ -96,12 +106,16 @@ def set_value(
     check_name(dimension, error=ConfigError)
     number = parse_knob(value)
     dims = _known_dimensions(home)
+    if dimension not in dims:  # checked before the home is touched: a mistake writes nothing
+        existing = _open(home, create=False, write=False)
+        stored: set[str] = set()
+        if existing is not None:
+            with existing:
+                stored = set(existing.profile())
+        _check_known([dimension], dims, stored)
     store = _open(home, create=True)
     assert store is not None
     with store:
-        if dimension not in dims and dimension not in store.profile():
-            known = ", ".join(sorted(dims)) or "none"
-            raise ConfigError(f"unknown dimension {dimension!r}; expected one of: {known}")
         saved = select(store, dimension, number, "set from the shell")
     typer.echo(f"{dimension} = {saved:+.0f} (select), saved in {_db(home)}")
 
@@ -142,9 +156,13 @@ def reset(
         check_name(name, error=ConfigError)
     store = _open(home, create=False)
     if store is None:
+        if dimensions:
+            _check_known(dimensions, _known_dimensions(home), set())
         typer.echo("nothing to reset: no profile yet")
         return
     with store:
+        if dimensions:
+            _check_known(dimensions, _known_dimensions(home), set(store.profile()))
         cleared = reset_profile(store, dimensions or None)
     if not cleared:
         typer.echo("nothing to reset")

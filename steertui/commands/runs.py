@@ -6,11 +6,16 @@ from typing import Annotated, Any
 
 import typer
 
-from steertui.commands.common import HomeOpt, cell, shown
+from steertui.commands.common import HomeOpt, cell, id_callback, shown
 
 app = typer.Typer(no_args_is_help=True)
 
-RunArg = Annotated[int, typer.Argument(help="The run id (see `steertui runs list`).")]
+RunArg = Annotated[
+    int,
+    typer.Argument(
+        help="The run id (see `steertui runs list`).", metavar="RUN", callback=id_callback()
+    ),
+]
 
 
 def _store(home: str | None, write: bool = False) -> Any:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from steertui.commands.common import HomeOpt, shown
+from steertui.commands.common import HomeOpt, id_callback, shown
 
 ConfigOpt = Annotated[
     Path | None,
@@ -15,7 +15,11 @@ ConfigOpt = Annotated[
 ]
 ResumeOpt = Annotated[
     int | None,
-    typer.Option("--resume", help="Continue run RUN where it stopped (its stored config is used)."),
+    typer.Option(
+        "--resume",
+        help="Continue run RUN where it stopped (its stored config is used).",
+        callback=id_callback(),
+    ),
 ]
 
 

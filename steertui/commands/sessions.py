@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from steertui.commands.common import HomeOpt, cell, open_store
+from steertui.commands.common import HomeOpt, cell, id_callback, open_store
+from steertui.files import output_file, write_atomic
 
 if TYPE_CHECKING:
     from steertui.store import MessageRow, Store
 
 app = typer.Typer(no_args_is_help=True)
 
-IdArg = Annotated[int, typer.Argument(help="Session id (see `steertui sessions list`).")]
+IdArg = Annotated[
+    int,
+    typer.Argument(
+        help="Session id (see `steertui sessions list`).", metavar="SESSION", callback=id_callback()
+    ),
+]
 
 
 def _store(home: str | None) -> Store | None:
@@ -53,19 +57,6 @@ def _console() -> Any:
     from rich.console import Console
 
     return Console(highlight=False)
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write `text` to `path` through a temporary file, so a crash never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _steering_line(m: MessageRow) -> str:
@@ -182,15 +173,14 @@ def export(
 
     if fmt not in FORMATS:
         raise StoreError(f"unknown export format {fmt!r}: expected {' or '.join(FORMATS)}")
+    if out is not None:
+        out = output_file(out, "--out")
     with _require(home, session_id) as store:
         text = render(store.get_session(session_id), store.messages(session_id), fmt)
     if out is None:
         typer.echo(text, nl=False)
         return
-    try:
-        write_atomic(out, text)
-    except OSError as exc:
-        raise StoreError(f"cannot write {out}: {exc.strerror or exc}") from None
+    write_atomic(out, text, "export file")
     typer.echo(f"wrote {out}")
 
 

@@ -7,7 +7,9 @@ from typing import Annotated
 
 import typer
 
+from steertui.commands.common import integer_check, number_check
 from steertui.safe_text import visible
+from steertui.validation import SEED_MAX
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -20,11 +22,29 @@ OutOpt = Annotated[
 @app.command("train", help="Train the toy model from scratch (deterministic from --seed).")
 def train_command(
     out: OutOpt = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the corpus and weights.")] = 0,
-    steps: Annotated[int, typer.Option("--steps", min=0, help="Optimizer steps (0: default).")] = 0,
-    threads: Annotated[int, typer.Option("--threads", min=1, help="CPU threads for torch.")] = 2,
+    seed: Annotated[
+        int,
+        typer.Option(
+            "--seed", help="Seed of the corpus and weights.", callback=integer_check(0, SEED_MAX)
+        ),
+    ] = 0,
+    steps: Annotated[
+        int,
+        typer.Option(
+            "--steps", callback=integer_check(0, 10**7), help="Optimizer steps (0: default)."
+        ),
+    ] = 0,
+    threads: Annotated[
+        int,
+        typer.Option("--threads", callback=integer_check(1, 1024), help="CPU threads for torch."),
+    ] = 2,
     corpus_size: Annotated[
-        int, typer.Option("--corpus-size", min=0, help="Conversations in the corpus (0: default).")
+        int,
+        typer.Option(
+            "--corpus-size",
+            callback=integer_check(0, 10**8),
+            help="Conversations in the corpus (0: default).",
+        ),
     ] = 0,
 ) -> None:
     from dataclasses import replace
@@ -55,12 +75,19 @@ def train_command(
 
 @app.command("sample", help="Print a few sampled answers with their pole tallies.")
 def sample_command(
-    n: Annotated[int, typer.Option("--n", min=1, help="How many answers.")] = 4,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the requests and sampling.")] = 0,
+    n: Annotated[
+        int, typer.Option("--n", callback=integer_check(1, 10_000), help="How many answers.")
+    ] = 4,
+    seed: Annotated[
+        int,
+        typer.Option(
+            "--seed", help="Seed of the requests and sampling.", callback=integer_check(0, SEED_MAX)
+        ),
+    ] = 0,
     model: Annotated[
         Path | None, typer.Option("--model", help="A toy model folder (default: the shipped one).")
     ] = None,
-    temperature: Annotated[float, typer.Option("--temperature", min=0.0)] = 1.0,
+    temperature: Annotated[float, typer.Option("--temperature", callback=number_check(0.0))] = 1.0,
 ) -> None:
     from steertui.toy import DIMENSIONS, load_lexicon, pole_counts, pole_share
     from steertui.toy.sampling import sample_answers
@@ -88,8 +115,13 @@ def datasets_command(
         Path | None,
         typer.Option("--out", help="Destination folder (default: the repository's vectors/toy)."),
     ] = None,
-    n: Annotated[int, typer.Option("--n", min=1, help="Examples per dimension.")] = 64,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the examples.")] = 0,
+    n: Annotated[
+        int, typer.Option("--n", callback=integer_check(1, 100_000), help="Examples per dimension.")
+    ] = 64,
+    seed: Annotated[
+        int,
+        typer.Option("--seed", help="Seed of the examples.", callback=integer_check(0, SEED_MAX)),
+    ] = 0,
 ) -> None:
     from steertui.home import repo_vectors_dir, require_writable
     from steertui.toy.datasets import write_datasets

@@ -14,8 +14,10 @@ from steertui.commands.common import (
     HomeOpt,
     ModelOpt,
     cell,
+    integer_check,
     shown,
 )
+from steertui.validation import MAX_BATCH
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -69,7 +71,12 @@ def build(
     home: HomeOpt = None,
     device: DeviceOpt = "auto",
     dtype: DtypeOpt = "auto",
-    batch_size: Annotated[int, typer.Option("--batch-size", help="Rows per forward pass.")] = 8,
+    batch_size: Annotated[
+        int,
+        typer.Option(
+            "--batch-size", help="Rows per forward pass.", callback=integer_check(1, MAX_BATCH)
+        ),
+    ] = 8,
     force: Annotated[bool, typer.Option("--force", help="Rebuild even if cached.")] = False,
 ) -> None:
     """Extract a dimension's steering vector on a model and cache it in the home."""
@@ -159,10 +166,13 @@ def calibrate(
         typer.Option("--layers", help="Layers to steer, e.g. '9-12' (default: recommended)."),
     ] = None,
     prompts: Annotated[
-        int, typer.Option("--prompts", help="Questions per push.", min=1, max=32)
+        int, typer.Option("--prompts", help="Questions per push.", callback=integer_check(1, 32))
     ] = 6,
     max_new_tokens: Annotated[
-        int, typer.Option("--max-new-tokens", help="Answer length judged.", min=4, max=512)
+        int,
+        typer.Option(
+            "--max-new-tokens", help="Answer length judged.", callback=integer_check(4, 512)
+        ),
     ] = 32,
 ) -> None:
     """Measure (again) the largest push that keeps answers coherent; knob +-100 is its edge."""
@@ -174,6 +184,7 @@ def calibrate(
     from steertui.vectors.file import SteeringVector
 
     check_name(dimension)
+    steer_layers = _layers_arg(layers)
     the_home = Home.resolve(home)
     console = _console()
     dim = DimensionLibrary(the_home, _model_id(model)).get(dimension)
@@ -191,7 +202,7 @@ def calibrate(
         bar.update(task, description=f"calibrating {dim.name}", completed=0, total=None)
         settings = CalibrationSettings(n_prompts=prompts, max_new_tokens=max_new_tokens)
         vec = calibrate_vector(
-            engine, vec, dim, _layers_arg(layers), settings, progress=progress, path=path
+            engine, vec, dim, steer_layers, settings, progress=progress, path=path
         )
     cal = vec.meta.calibration
     k = len(vec.recommended_layers)
@@ -359,9 +370,11 @@ def export(
     home: HomeOpt = None,
 ) -> None:
     """Write a built vector as a llama.cpp control vector (`--control-vector`)."""
+    from steertui.files import output_file
     from steertui.home import Home
     from steertui.vectors.gguf_io import export_gguf
 
+    gguf = output_file(gguf, "--gguf")
     the_home = Home.resolve(home)
     built = _find(the_home, _model_id(model), dimension, method)
     vec = built.load()

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from steertui.engine.layers import find_layers, hidden_size, module_device
-from steertui.errors import EngineError
+from steertui.errors import EngineError, first_line
 from steertui.home import Home
 from steertui.toy import card as toy_card
 
@@ -173,7 +173,9 @@ def materialize_gguf(
                 str(path.parent), gguf_file=path.name, trust_remote_code=trust_remote_code
             )
         except (OSError, ValueError, KeyError, RuntimeError, NotImplementedError) as exc:
-            raise EngineError(f"GGUF file {path} could not be read: {_first_line(exc)}") from exc
+            raise EngineError(
+                f"GGUF file {path} could not be read: {first_line(exc, 200)}"
+            ) from exc
         # Dequantized, the weights are plain float32: drop the GGUF marker that forbids saving.
         setattr(model, "hf_quantizer", None)  # noqa: B010
         if hasattr(model.config, "quantization_config"):
@@ -362,11 +364,11 @@ def _load_model(
     except (OSError, ValueError) as exc:
         if os.path.isdir(source):
             raise EngineError(
-                f"model folder {source} has no usable config.json: {_first_line(exc)}"
+                f"model folder {source} has no usable config.json: {first_line(exc, 200)}"
             ) from exc
         raise EngineError(
             f"model {shown!r} not found: it is not a local folder and the hub could not provide it "
-            f"({_first_line(exc)})"
+            f"({first_line(exc, 200)})"
         ) from exc
     _check_causal(config, shown)
     kwargs: dict[str, Any] = {"dtype": torch_dtype, "trust_remote_code": trust_remote_code}
@@ -379,16 +381,18 @@ def _load_model(
             raise EngineError(
                 f"model {shown!r} is not a causal language model (its config is {type(config).__name__})"
             ) from exc
-        raise EngineError(f"model {shown!r} failed to load: {_first_line(exc)}") from exc
+        raise EngineError(f"model {shown!r} failed to load: {first_line(exc, 200)}") from exc
     except (RuntimeError, torch.OutOfMemoryError) as exc:
         if _is_oom(exc):
             raise EngineError(
                 f"out of memory while loading {shown!r} on {dev} in {torch_dtype}: try --dtype bfloat16, "
                 "--device-map auto or a smaller model"
             ) from exc
-        raise EngineError(f"model {shown!r} failed to load: {_first_line(exc)}") from exc
+        raise EngineError(f"model {shown!r} failed to load: {first_line(exc, 200)}") from exc
     except OSError as exc:
-        raise EngineError(f"model {shown!r} weights could not be read: {_first_line(exc)}") from exc
+        raise EngineError(
+            f"model {shown!r} weights could not be read: {first_line(exc, 200)}"
+        ) from exc
     if not device_map:
         try:
             model.to(dev)
@@ -403,7 +407,9 @@ def _load_model(
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as exc:
-        raise EngineError(f"model {shown!r} has no usable tokenizer: {_first_line(exc)}") from exc
+        raise EngineError(
+            f"model {shown!r} has no usable tokenizer: {first_line(exc, 200)}"
+        ) from exc
     loaded = LoadedModel.from_model(model, tokenizer, model_id=shown, layers_path=layers_path)
     loaded.notices[:0] = notices
     return loaded
@@ -420,8 +426,3 @@ def _check_causal(config: Any, shown: str) -> None:
         raise EngineError(
             f"model {shown!r} is not a causal language model (its config is {type(config).__name__})"
         )
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:200] if text else type(exc).__name__

@@ -6,9 +6,7 @@ import math
 from typing import Final, Literal
 
 from steertui.errors import ConfigError
-
-KNOB_MIN: Final = -100.0
-KNOB_MAX: Final = 100.0
+from steertui.validation import KNOB_MAX, KNOB_MIN, knob
 
 Mode = Literal["select", "calibrate", "learn"]
 MODES: Final[tuple[str, ...]] = ("select", "calibrate", "learn")
@@ -32,9 +30,6 @@ def check_mode(mode: str) -> str:
 
 
 def parse_knob(text: str) -> float:
-    """A knob value typed by a user ('60', '+60', '-35.5'), clamped to -100..100."""
-    try:
-        value = float(text)
-    except (TypeError, ValueError):
-        raise ConfigError(f"knob value {text!r} is not a number; expected -100..100") from None
-    return clamp_knob(value)
+    """A knob value typed by a user ('60', '+60', '-35.5'): a finite number in -100..100, else
+    a ConfigError (a typed 1e9 or inf is a mistake to report, not a value to clamp)."""
+    return knob(text)

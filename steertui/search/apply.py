@@ -85,25 +85,23 @@ def as_command(
     knobs: dict[str, float] | None = None,
     prompt: str = "Your prompt here",
 ) -> str:
-    """`steertui generate --model M [--steer DIM=VALUE] [--vector FILE:LAYER:COEFF] PROMPT`.
+    """`steertui generate --model M [--steer DIM=VALUE] [--vector FILE:LAYER:COEFF[:SCHEDULE]]
+    [--text TEXT:LAYER:COEFF[:SCHEDULE]] --prompt PROMPT`: the candidate, replayable as is.
 
     `knobs` (dimension -> knob value) become `--steer`; other dimension vectors become exact
-    `--vector` flags. Text vectors have no flag and are listed in a trailing comment."""
+    `--vector` flags and text vectors `--text` flags (the same text vector the search read)."""
     parts = ["steertui", "generate", "--model", model]
-    texts = []
     for dim, value in (knobs or {}).items():
         parts += ["--steer", f"{dim}={value:g}"]
     for v in cand.vectors:
+        sched = "" if v.schedule == "constant" else f":{v.schedule}"
         if v.kind == "text":
-            texts.append(v.describe())
+            parts += ["--text", f"{v.source}:{v.layer}:{v.coeff!r}{sched}"]
         elif not knobs or v.source not in knobs:
             path = vector_path(v.source) or f"<vector file of {v.source}>"
-            parts += ["--vector", f"{path}:{v.layer}:{v.coeff!r}"]
-    parts.append(prompt)
-    line = " ".join(shlex.quote(p) for p in parts)
-    if texts:
-        line += "  # text vectors need the Python form: " + "; ".join(texts)
-    return line
+            parts += ["--vector", f"{path}:{v.layer}:{v.coeff!r}{sched}"]
+    parts += ["--prompt", prompt]
+    return " ".join(shlex.quote(p) for p in parts)
 
 
 @dataclass(frozen=True)

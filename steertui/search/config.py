@@ -6,14 +6,14 @@ is documented in docs/search.md; examples live in examples/.
 
 from __future__ import annotations
 
-import math
 import tomllib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from steertui.errors import ConfigError
+from steertui import validation
+from steertui.errors import ConfigError, SteertuiError, first_line
 from steertui.search.execution import ExecutionConfig, parse_execution
 from steertui.search.space import SCHEDULE_KINDS
 
@@ -167,21 +167,12 @@ class _Checker:
         return v
 
     def integer(self, key: str, v: Any, lo: int | None = None, hi: int | None = None) -> int:
-        if isinstance(v, bool) or not isinstance(v, int):
-            raise self.fail(key, "an integer", v)
-        if (lo is not None and v < lo) or (hi is not None and v > hi):
-            bound = f">= {lo}" if hi is None else f"between {lo} and {hi}"
-            raise self.fail(key, f"an integer {bound}", v)
-        return v
+        return validation.integer(v, f"{self.where}: {key}", lo, hi)
 
     def number(self, key: str, v: Any, lo: float | None = None, positive: bool = False) -> float:
-        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-            raise self.fail(key, "a finite number", v)
-        if positive and v <= 0:
-            raise self.fail(key, "a number > 0", v)
-        if lo is not None and v < lo:
-            raise self.fail(key, f"a number >= {lo}", v)
-        return float(v)
+        if positive:
+            return validation.number(v, f"{self.where}: {key}", 0.0, lo_open=True)
+        return validation.number(v, f"{self.where}: {key}", lo)
 
     def strings(self, key: str, v: Any, nonempty: bool = False) -> list[str]:
         if not isinstance(v, list) or not all(isinstance(s, str) for s in v):
@@ -278,7 +269,7 @@ def parse_config(data: dict[str, Any], where: str = "search config") -> SearchCo
         "prompts": lambda k, v: c.strings(k, v, nonempty=True),
         "expected_outputs": c.strings,
         "iterations": lambda k, v: c.integer(k, v, 1, 100_000),
-        "seed": lambda k, v: c.integer(k, v, 0, 2**63 - 1),
+        "seed": lambda k, v: c.integer(k, v, 0, validation.SEED_MAX),
         "batch_size": lambda k, v: c.integer(k, v, 1, 1024),
         "log_path": c.nonempty,
         "max_new_tokens": lambda k, v: c.integer(k, v, 1, 4096),
@@ -371,19 +362,60 @@ def _cross_check(c: _Checker, cfg: SearchConfig) -> None:
 
 
 def load_config(path: str | Path) -> SearchConfig:
-    """Read and check a TOML search config file."""
+    """Read and check a TOML search config file: its text, its keys, and what can be checked
+    without the model (the TSV log can be written, a custom metric imports, a toy lexicon
+    dimension exists), so a mistake is one line before a model loads or a run is created."""
+    from steertui.files import output_file, read_text
+
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{p}: search config not found") from None
-    except OSError as exc:
-        raise ConfigError(f"{p}: cannot read the search config ({exc.strerror})") from None
+    text = read_text(p, "search config", ConfigError)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p}: not valid TOML ({exc})") from None
     cfg = parse_config(data, where=str(p))
     if cfg.log_path:
-        cfg.log_path = str(Path(cfg.log_path).expanduser().resolve())  # relative to the cwd
+        log = Path(cfg.log_path).expanduser().resolve()  # relative to the cwd
+        try:
+            cfg.log_path = str(output_file(log, f"{p}: log_path"))
+        except SteertuiError as exc:
+            raise ConfigError(str(exc)) from None
+    _check_metric(cfg, str(p))
+    _check_device(cfg, str(p))
     return cfg
+
+
+def _check_device(cfg: SearchConfig, where: str) -> None:
+    """`device` names a device torch knows and has here: one line before the model loads."""
+    from steertui.engine.loading import resolve_device
+
+    try:
+        resolve_device(cfg.device)
+    except SteertuiError as exc:
+        raise ConfigError(f"{where}: device: {exc}") from None
+
+
+def _check_metric(cfg: SearchConfig, where: str) -> None:
+    """The metric's outside references: a toy lexicon's dimension, a custom metric's function."""
+    m = cfg.metric
+    if m.name == "lexicon" and not m.words:
+        from steertui.toy import load_lexicon
+
+        known = list(load_lexicon())
+        if m.dimension not in known:
+            raise ConfigError(
+                f"{where}: metric.dimension: expected a toy dimension ({', '.join(known)}), "
+                f"got {m.dimension!r}"
+            )
+    if m.name == "custom" and m.function:
+        from steertui.search.metrics import load_function
+
+        try:
+            load_function(m.function)
+        except SteertuiError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+        except Exception as exc:  # the module itself fails to import: its own error, one line
+            raise ConfigError(
+                f"{where}: metric.function: importing {m.function!r} failed "
+                f"({type(exc).__name__}: {first_line(exc)})"
+            ) from None

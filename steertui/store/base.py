@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Any, Self, TypeVar
 from urllib.parse import quote
 
-from steertui.errors import StoreError
+from steertui.errors import StoreError, first_line
+from steertui.files import atomic_path
 from steertui.store.migrations import (
     APPLICATION_ID,
     MIGRATIONS,
@@ -114,13 +115,6 @@ def _ro_connect(path: Path, immutable: bool = False) -> sqlite3.Connection:
     return sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None)
 
 
-def _first_line(text: object) -> str:
-    """The first informative line of an SQLite message (quick_check starts with '*** in ...')."""
-    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
-    useful = [line for line in lines if not line.startswith("***")]
-    return (useful or lines or ["unknown error"])[0]
-
-
 def inspect_file(path: Path) -> int:
     """The schema version of an existing database (0 for a missing or empty file).
 
@@ -174,7 +168,7 @@ def _inspect(path: Path, immutable: bool) -> int:
     try:
         conn = _ro_connect(path, immutable)
     except sqlite3.Error as exc:
-        raise StoreError(f"{path} cannot be opened: {_first_line(exc)}") from None
+        raise StoreError(f"{path} cannot be opened: {first_line(exc)}") from None
     try:
         # One read transaction, so the id, the version and the tables come from one snapshot.
         conn.execute("BEGIN")
@@ -197,12 +191,12 @@ def _inspect(path: Path, immutable: bool) -> int:
             raise StoreError(f"{path} is corrupt: schema v{version} lacks table {missing[0]}")
         problems = [str(row[0]) for row in conn.execute("PRAGMA quick_check(3)")]
         if problems != ["ok"]:
-            raise StoreError(f"{path} is corrupt: {_first_line(chr(10).join(problems))}")
+            raise StoreError(f"{path} is corrupt: {first_line(chr(10).join(problems))}")
         return version
     except sqlite3.DatabaseError as exc:
         if _is_busy(exc):
-            raise StoreError(f"{path} is locked by another process: {_first_line(exc)}") from None
-        raise StoreError(f"{path} is corrupt: {_first_line(exc)}") from None
+            raise StoreError(f"{path} is locked by another process: {first_line(exc)}") from None
+        raise StoreError(f"{path} is corrupt: {first_line(exc)}") from None
     finally:
         conn.close()
 
@@ -221,20 +215,15 @@ def _tables_at(version: int) -> set[str]:
 def backup_file(src: sqlite3.Connection, path: Path, dest: Path) -> Path:
     """A consistent copy of the database at `path` (WAL content included), read through `src`,
     a connection of its pool, and written atomically to `dest`."""
-    tmp = dest.with_name(dest.name + ".tmp")
-    tmp.unlink(missing_ok=True)
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        os.close(fd)
-        out = sqlite3.connect(tmp)
+    with atomic_path(dest, "database backup") as tmp:
         try:
-            src.backup(out)
-        finally:
-            out.close()
-    except sqlite3.Error as exc:
-        tmp.unlink(missing_ok=True)
-        raise StoreError(f"cannot back up {path} to {dest}: {exc}") from None
-    os.replace(tmp, dest)
+            out = sqlite3.connect(tmp)
+            try:
+                src.backup(out)
+            finally:
+                out.close()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot back up {path} to {dest}: {exc}") from None
     return dest
 
 
@@ -422,7 +411,7 @@ class StoreBase:
                 return fn()
             except sqlite3.OperationalError as exc:
                 if not _is_busy(exc) or attempt == RETRIES:
-                    raise StoreError(f"{self.path}: {_first_line(exc)}") from None
+                    raise StoreError(f"{self.path}: {first_line(exc)}") from None
                 time.sleep(delay)
                 delay = min(delay * 2, 1.0)
         raise AssertionError("unreachable")
@@ -432,7 +421,7 @@ class StoreBase:
         try:
             return self._retry(lambda: conn.execute(sql, params).fetchall())
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{self.path}: {_first_line(exc)}") from None
+            raise StoreError(f"{self.path}: {first_line(exc)}") from None
 
     def _row(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Row | None:
         rows = self._rows(sql, params)
@@ -460,7 +449,7 @@ class StoreBase:
         try:
             return self._retry(attempt)
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{self.path}: {_first_line(exc)}") from None
+            raise StoreError(f"{self.path}: {first_line(exc)}") from None
 
     @property
     def schema_version(self) -> int:

@@ -7,12 +7,11 @@ dimension's pole words. Written as the dimension TOML format of docs/architectur
 
 from __future__ import annotations
 
-import os
 import random
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from steertui.files import write_atomic
 from steertui.toy import card
 from steertui.toy.world import (
     CATEGORIES,
@@ -92,14 +91,6 @@ def write_datasets(out: Path, n_examples: int = 64, seed: int = 0) -> list[Path]
     written: list[Path] = []
     for dim in DIMENSIONS:
         path = out / f"{dim}.toml"
-        fd, tmp = tempfile.mkstemp(prefix=f".{dim}-", suffix=".toml", dir=out)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(dataset_toml(dim, n_examples, seed=seed))
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(path, dataset_toml(dim, n_examples, seed=seed), "dataset file", mode=0o644)
         written.append(path)
     return written

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from steertui.errors import ConfigError
-from steertui.files import write_text_atomic
+from steertui.files import write_atomic
 
 FILE_NAME = "chat.json"
 MAX_NEW_TOKENS_LIMIT = 8192
@@ -92,7 +92,7 @@ def load_settings(home_root: Path) -> ChatSettings:
 
 
 def save_settings(home_root: Path, settings: ChatSettings) -> None:
-    write_text_atomic(home_root / FILE_NAME, settings.to_json() + "\n")
+    write_atomic(home_root / FILE_NAME, settings.to_json() + "\n")
 
 
 __all__ = ["ChatSettings", "load_settings", "save_settings"]

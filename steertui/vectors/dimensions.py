@@ -314,7 +314,9 @@ class DimensionLibrary:
     Sources, later ones overriding earlier ones of the same name: the shipped `vectors/*.toml`
     (real chat models), the shipped `vectors/toy/*.toml` (the toy model), then the user's
     `<home>/vectors/*.toml`. Only datasets written for `model_id` are kept (`Dimension.model`).
-    Files that fail to parse are skipped by `names()` and reported by `errors` and by `get()`.
+    Files that fail to parse are skipped by `names()` and `all()` (a listing shows what it can)
+    and reported by `errors`; `get()`, the way a command takes a dimension to use, raises the
+    first of them.
     """
 
     def __init__(
@@ -365,11 +367,16 @@ class DimensionLibrary:
         return name in self._load()
 
     def get(self, name: str) -> Dimension:
+        """The dimension `name`. A command that uses a dimension stops at the first unreadable
+        dimension file (the shipped ones, the home's `vectors/*.toml`), named with its file,
+        line and field: a broken file of the user's is never passed over without a word."""
         dims = self._load()
-        if name in dims:
-            return dims[name]
         if name in self._broken:
             raise self._broken[name]
+        if self.errors:
+            raise self.errors[0]
+        if name in dims:
+            return dims[name]
         available = ", ".join(sorted(dims)) or "none"
         raise VectorError(
             f"unknown dimension {name!r} for model {self.model_id!r} (available: {available})"

@@ -8,11 +8,8 @@ Never pickle, never `torch.load`: safetensors only.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +20,7 @@ from safetensors import safe_open
 from safetensors.torch import save as st_save
 
 from steertui.errors import VectorError
+from steertui.files import write_atomic
 
 FORMAT = "steertui.vector"
 FORMAT_VERSION = 1
@@ -89,22 +87,77 @@ class VectorMeta:
             raise VectorError(
                 f"{path}: layer convention {data['layer_convention']!r}, expected {LAYER_CONVENTION!r}"
             )
-        return cls(**{k: v for k, v in data.items() if k in known})
+        values = {k: v for k, v in data.items() if k in known}
+        for key, value in values.items():
+            _check_field(path, key, value)
+        meta = cls(**values)
+        for key in ("recommended_layers", "opposite_sign_layers"):
+            for i, x in enumerate(getattr(meta, key)):
+                if not 0 <= x < meta.n_layers:
+                    raise VectorError(
+                        f"{path}: metadata field '{key}[{i}]': expected a layer in "
+                        f"0..{meta.n_layers - 1}, got {x!r}"
+                    )
+        return meta
 
 
-def _atomic_write(path: Path, payload: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+def _is_number(x: object) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _is_int(x: object) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+_FIELD_RULES: dict[str, tuple[str, Any]] = {
+    "model_id": ("a string", lambda x: isinstance(x, str)),
+    "hidden_size": ("an integer >= 1", lambda x: _is_int(x) and x >= 1),
+    "n_layers": ("an integer >= 1", lambda x: _is_int(x) and x >= 1),
+    "method": ("a string", lambda x: isinstance(x, str)),
+    "dimension": ("a string", lambda x: isinstance(x, str)),
+    "negative": ("a string", lambda x: isinstance(x, str)),
+    "positive": ("a string", lambda x: isinstance(x, str)),
+    "norm": (
+        "a list of finite numbers > 0 (or null)",
+        lambda x: isinstance(x, list) and all(v is None or (_is_number(v) and v > 0) for v in x),
+    ),
+    "quality": (
+        "a table of lists of finite numbers (or null)",
+        lambda x: (
+            isinstance(x, dict)
+            and all(
+                isinstance(v, list) and all(e is None or _is_number(e) for e in v)
+                for v in x.values()
+            )
+        ),
+    ),
+    "recommended_layers": (
+        "a list of layer numbers",
+        lambda x: isinstance(x, list) and all(_is_int(v) for v in x),
+    ),
+    "opposite_sign_layers": (
+        "a list of layer numbers",
+        lambda x: isinstance(x, list) and all(_is_int(v) for v in x),
+    ),
+    "c_max": ("a finite number > 0", lambda x: _is_number(x) and x > 0),
+    "c_max_source": ("a string", lambda x: isinstance(x, str)),
+    "calibration": ("a table", lambda x: isinstance(x, dict)),
+    "dataset_hash": ("a string", lambda x: isinstance(x, str)),
+    "n_examples": ("an integer >= 0", lambda x: _is_int(x) and x >= 0),
+    "created": ("a string", lambda x: isinstance(x, str)),
+    "source": ("a string", lambda x: isinstance(x, str)),
+    "layer_convention": ("a string", lambda x: isinstance(x, str)),
+    "format_version": ("an integer", _is_int),
+}
+
+
+def _check_field(path: Path, key: str, value: object) -> None:
+    """One metadata field against its type: the check a vector file gets where it enters."""
+    expected, ok = _FIELD_RULES[key]
+    if not ok(value):
+        got = repr(value)
+        got = got if len(got) <= 40 else got[:37] + "..."
+        raise VectorError(f"{path}: metadata field '{key}': expected {expected}, got {got}")
 
 
 class SteeringVector:
@@ -176,11 +229,14 @@ class SteeringVector:
         return float(self._dirs[layer].norm())
 
     def _layer(self, layer: int) -> int:
+        asked = layer
         if layer < 0:
             layer += self.meta.n_layers
         if layer not in self._dirs:
+            where = f" ({self.path})" if self.path else ""
             raise VectorError(
-                f"vector {self.dimension!r} has no layer {layer} (it has {_ranges(self.layers)})"
+                f"vector {self.dimension!r}{where} has no layer {asked}: expected one of its "
+                f"{_ranges(self.layers)}"
             )
         return layer
 
@@ -261,7 +317,7 @@ class SteeringVector:
         for value in self.meta.norm:
             if value is not None and not math.isfinite(value):
                 raise VectorError(f"vector {self.dimension!r}: norm is not finite")
-        _atomic_write(path, self.to_bytes())
+        write_atomic(path, self.to_bytes(), "vector file")
         self.path = path
         return path
 
@@ -279,12 +335,26 @@ class SteeringVector:
                         layer = int(key.split(".", 1)[1])
                     except ValueError:
                         raise VectorError(f"{path}: tensor {key!r} is not named layer.N") from None
-                    directions[layer] = f.get_tensor(key)
+                    directions[layer] = _check_tensor(path, key, f.get_tensor(key), meta)
         except VectorError:
             raise
         except Exception as exc:  # safetensors raises its own error types
             raise VectorError(f"{path}: not a readable safetensors file ({exc})") from None
         return cls(directions, meta, path)
+
+
+def _check_tensor(path: Path, key: str, tensor: torch.Tensor, meta: VectorMeta) -> torch.Tensor:
+    """A stored direction: one row of `hidden_size` finite floats."""
+    if not tensor.is_floating_point():
+        raise VectorError(f"{path}: tensor {key!r} is {tensor.dtype}: expected floating point")
+    if tensor.dim() != 1 or tensor.numel() != meta.hidden_size:
+        raise VectorError(
+            f"{path}: tensor {key!r} has shape {tuple(tensor.shape)}: expected "
+            f"({meta.hidden_size},), one value per hidden unit"
+        )
+    if not bool(torch.isfinite(tensor).all()):
+        raise VectorError(f"{path}: tensor {key!r} holds NaN or infinite values")
+    return tensor
 
 
 def read_meta(path: str | Path) -> VectorMeta:

@@ -15,17 +15,15 @@ coefficient `S`. Our metadata rides along in `steertui.metadata`; llama.cpp igno
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from steertui.errors import VectorError
+from steertui.files import atomic_path
 from steertui.vectors.dimensions import check_name
 from steertui.vectors.file import SteeringVector, VectorMeta, utc_now
 
@@ -41,14 +39,8 @@ def export_gguf(vector: SteeringVector, out: str | Path, model_hint: str | None 
     import gguf
 
     out = Path(out)
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    except OSError as exc:
-        raise VectorError(f"cannot write {out}: {exc.strerror or exc}") from None
-    os.close(fd)
-    try:
-        writer = gguf.GGUFWriter(tmp, ARCH)
+    with atomic_path(out, "GGUF file", VectorError) as tmp:
+        writer = gguf.GGUFWriter(str(tmp), ARCH)
         layers = [layer for layer in vector.layers if layer >= 1]
         writer.add_string(f"{ARCH}.model_hint", model_hint or vector.meta.model_id)
         writer.add_uint32(f"{ARCH}.layer_count", len(layers))
@@ -63,11 +55,6 @@ def export_gguf(vector: SteeringVector, out: str | Path, model_hint: str | None 
         writer.write_kv_data_to_file()
         writer.write_tensors_to_file()
         writer.close()
-        os.replace(tmp, out)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
     return out
 
 

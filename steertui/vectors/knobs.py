@@ -13,10 +13,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from steertui.errors import VectorError
+from steertui.validation import KNOB_MAX, KNOB_MIN
 from steertui.vectors.file import SteeringVector
-
-KNOB_MIN = -100.0
-KNOB_MAX = 100.0
 
 
 def knob_to_coeff(value: float, c_max: float) -> float:

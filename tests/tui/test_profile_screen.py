@@ -85,7 +85,7 @@ def test_edit_zero_and_undo_change_the_store_and_the_result(tmp_path) -> None:
                 assert store.profile()["time"].value == -75.0
                 assert store.profile()["time"].mode == "select"
                 await pilot.press("e", *"abc", "enter")
-                assert "not a number" in str(screen.query_one("#profile-status").render())
+                assert "finite number" in str(screen.query_one("#profile-status").render())
                 await pilot.press("escape")  # leaves the edit, not the screen
                 assert app.result == "unset"
                 await pilot.press("up", "0")  # cost to 0

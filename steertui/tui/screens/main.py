@@ -26,7 +26,7 @@ from textual.widget import Widget
 from textual.widgets import Footer, Input, Static
 
 from steertui.errors import SteertuiError, describe
-from steertui.files import write_text_atomic
+from steertui.files import write_atomic
 from steertui.home import Home
 from steertui.prefs.knobs import clamp_knob
 from steertui.prefs.learn import LearnUpdate
@@ -440,7 +440,7 @@ class MainScreen(Screen[None]):
         self.settings = settings
         try:
             save_settings(self.home.root, settings)
-        except OSError as exc:
+        except (OSError, SteertuiError) as exc:
             self.notify(f"could not save the chat settings: {exc}", severity="warning")
 
     def action_settings(self) -> None:
@@ -726,7 +726,11 @@ class MainScreen(Screen[None]):
             return
         self.app.copy_to_clipboard(self.last.text)
         path = self.home.root / "last_answer.md"
-        write_text_atomic(path, self.last.text)
+        try:
+            write_atomic(path, self.last.text, "the copied answer")
+        except SteertuiError as exc:
+            self.notify(f"Copied to the clipboard (OSC 52); {exc}", title="Copy")
+            return
         self.notify(f"Copied to the clipboard (OSC 52) and saved to {path}", title="Copy")
 
     async def action_new_session(self) -> None:

@@ -1,0 +1,138 @@
+"""Numbers where they enter (a CLI option, a config key, a file's metadata): the one check per
+kind, each a `SteertuiError` line `<what>: expected <what is allowed>, got <value>`.
+
+The bounds that more than one layer shares live here too: the knob scale (DESIGN.md: -100 ...
++100), the largest seed (a signed 64-bit integer, what torch's generators take), the longest
+answer a command may ask for. Headless: nothing heavy imported.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Final
+
+from steertui.errors import ConfigError, SteertuiError
+
+KNOB_MIN: Final = -100.0
+KNOB_MAX: Final = 100.0
+SEED_MAX: Final = 2**63 - 1
+MAX_NEW_TOKENS: Final = 32_768
+MAX_BATCH: Final = 4096
+ROW_ID_MAX: Final = 2**63 - 1
+"""The largest id SQLite stores (a run's, a session's)."""
+
+
+def _got(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _bounds(kind: str, lo: float | None, hi: float | None, lo_open: bool = False) -> str:
+    if lo is not None and hi is not None and not lo_open:
+        return (
+            f"{kind} between {lo:g} and {hi:g}"
+            if kind.endswith("number")
+            else (f"{kind} between {lo} and {hi}")
+        )
+    parts = []
+    if lo is not None:
+        parts.append(
+            f"{'>' if lo_open else '>='} {lo:g}" if kind.endswith("number") else f">= {lo}"
+        )
+    if hi is not None:
+        parts.append(f"<= {hi:g}" if kind.endswith("number") else f"<= {hi}")
+    return " ".join([kind, " and ".join(parts)]) if parts else kind
+
+
+def number(
+    value: object,
+    what: str,
+    lo: float | None = None,
+    hi: float | None = None,
+    lo_open: bool = False,
+    error: type[SteertuiError] = ConfigError,
+) -> float:
+    """`value` (an int or a float, not a bool) as a finite float within `[lo, hi]` (`(lo, hi]`
+    when `lo_open`); NaN and infinities are refused. Text is `parse_number`'s to read."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise error(f"{what}: expected a finite number, got {_got(value)}")
+    try:
+        x = float(value)
+    except OverflowError:
+        x = math.inf
+    if not math.isfinite(x):
+        raise error(
+            f"{what}: expected {_bounds('a finite number', lo, hi, lo_open)}, got {_got(value)}"
+        )
+    if (lo is not None and (x <= lo if lo_open else x < lo)) or (hi is not None and x > hi):
+        raise error(f"{what}: expected {_bounds('a number', lo, hi, lo_open)}, got {_got(value)}")
+    return x
+
+
+def integer(
+    value: object,
+    what: str,
+    lo: int | None = None,
+    hi: int | None = None,
+    error: type[SteertuiError] = ConfigError,
+) -> int:
+    """`value` (an int, not a bool or a float) within `[lo, hi]`. Text is `parse_integer`'s."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise error(f"{what}: expected an integer, got {_got(value)}")
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        raise error(f"{what}: expected {_bounds('an integer', lo, hi)}, got {_got(value)}")
+    return int(value)
+
+
+def parse_number(
+    text: str,
+    what: str,
+    lo: float | None = None,
+    hi: float | None = None,
+    lo_open: bool = False,
+    error: type[SteertuiError] = ConfigError,
+) -> float:
+    """A number a user typed ('60', '+60', '-35.5', '1e3'), then checked as `number`."""
+    try:
+        value = float(text.strip())
+    except ValueError:
+        raise error(
+            f"{what}: expected {_bounds('a finite number', lo, hi, lo_open)}, got {_got(text)}"
+        ) from None
+    if not math.isfinite(value):
+        raise error(
+            f"{what}: expected {_bounds('a finite number', lo, hi, lo_open)}, got {_got(text)}"
+        )
+    try:
+        return number(value, what, lo, hi, lo_open, error)
+    except SteertuiError:
+        raise error(
+            f"{what}: expected {_bounds('a number', lo, hi, lo_open)}, got {_got(text)}"
+        ) from None
+
+
+def parse_integer(
+    text: str,
+    what: str,
+    lo: int | None = None,
+    hi: int | None = None,
+    error: type[SteertuiError] = ConfigError,
+) -> int:
+    """An integer a user typed, then checked as `integer`."""
+    try:
+        value = int(text.strip())
+    except ValueError:
+        raise error(f"{what}: expected {_bounds('an integer', lo, hi)}, got {_got(text)}") from None
+    try:
+        return integer(value, what, lo, hi, error)
+    except SteertuiError:
+        raise error(f"{what}: expected {_bounds('an integer', lo, hi)}, got {_got(text)}") from None
+
+
+def knob(
+    value: object, what: str = "knob value", error: type[SteertuiError] = ConfigError
+) -> float:
+    """A knob value as a user types it: a finite number on the knob scale, -100 ... +100."""
+    if isinstance(value, str):
+        return parse_number(value, what, KNOB_MIN, KNOB_MAX, error=error)
+    return number(value, what, KNOB_MIN, KNOB_MAX, error=error)
