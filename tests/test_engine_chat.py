@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from steertui.engine import Engine, SamplingParams, load_model
+from steertui.engine import Engine, SamplingParams
 from steertui.engine.chat import last_exchange
 from steertui.toy import DIMENSIONS, card, pole_score
 
@@ -21,8 +21,8 @@ def test_last_exchange_keeps_the_system_prompt_and_the_last_user_turn() -> None:
 
 
 @pytest.fixture(scope="module")
-def toy() -> Engine:
-    return Engine(load_model("toy", device="cpu", dtype="float32"))
+def toy(toy_engine: Engine) -> Engine:
+    return toy_engine
 
 
 def test_toy_card_marks_it_single_turn(toy: Engine) -> None:

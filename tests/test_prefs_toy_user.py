@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from steertui.engine import Engine, SamplingParams, load_model
+from steertui.engine import Engine, SamplingParams
 from steertui.prefs import (
     Calibration,
     Choice,
@@ -107,8 +107,8 @@ class SimulatedUser:
 
 
 @pytest.fixture(scope="module")
-def toy() -> dict[str, Any]:
-    engine = Engine(load_model("toy", device="cpu", dtype="float32"))
+def toy(toy_engine: Engine) -> dict[str, Any]:
+    engine = toy_engine
     library = DimensionLibrary(None, "toy")
     dims = {name: library.get(name) for name in DIMENSIONS}
     vectors = {name: extract(engine, dims[name]) for name in DIMENSIONS}

@@ -4,13 +4,13 @@ in one batch, best layer per dimension, functional range written to the vector f
 from __future__ import annotations
 
 import torch
-from test_search_core import tiny_engine
 
 from steertui.search.config import parse_config
 from steertui.search.events import SearchFinished, TrialDone
 from steertui.search.service import execute, new_run
 from steertui.store import Store
 from steertui.vectors.file import SteeringVector, VectorMeta, read_meta
+from tests.tiny_models import tiny_word_engine
 
 
 def synthetic_vector(path, engine) -> SteeringVector:
@@ -45,7 +45,7 @@ def config(coh_max: float):
 
 
 def run(tmp_path, coh_max, store=None, run_id=None, stop_after=None):
-    engine = tiny_engine()
+    engine = tiny_word_engine()
     path = tmp_path / "cost.safetensors"
     if not path.exists():
         synthetic_vector(path, engine)

@@ -23,9 +23,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def save_tiny_model(out: Path) -> Path:
     """The search tests' tiny random-weight model, saved as a local model folder."""
-    from test_search_core import tiny_parts
+    from tests.tiny_models import tiny_word_model
 
-    model, tok = tiny_parts()
+    model, tok = tiny_word_model()
     model.save_pretrained(out)
     tok.save_pretrained(out)
     return out

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from functools import cache
 
 import pytest
 import torch
@@ -13,41 +12,9 @@ from steertui.search.events import TrialDone, TrialRecord
 from steertui.search.loop import run_search
 from steertui.search.metrics import CustomMetric, Lexicon, Repetition, repetition_rate
 from steertui.search.space import CandidateVector, SteerCandidate, SteerSearchSpace
+from tests.tiny_models import tiny_word_engine
 
 PROMPTS = ["Hi! What is worth doing in town?", "Hello, where can we eat tonight?"]
-
-
-@cache
-def tiny_parts():
-    from transformers import AutoModelForCausalLM, LlamaConfig
-
-    from steertui.toy.tokenizer import train_tokenizer
-    from steertui.toy.world import generate
-
-    texts = [e.request + " " + e.answer for e in generate(200, 0)]
-    texts += [" ".join(str(i) for i in range(101))] * 5
-    tok = train_tokenizer(texts, 500)
-    torch.manual_seed(0)
-    cfg = LlamaConfig(
-        vocab_size=len(tok),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=4,
-        num_attention_heads=4,
-        num_key_value_heads=4,
-        max_position_embeddings=256,
-        pad_token_id=tok.pad_token_id,
-        eos_token_id=tok.eos_token_id,
-    )
-    model = AutoModelForCausalLM.from_config(cfg).eval()
-    return model, tok
-
-
-def tiny_engine():
-    from steertui.engine import Engine
-
-    model, tok = tiny_parts()
-    return Engine.for_model(model, tok)
 
 
 def space() -> SteerSearchSpace:
@@ -62,7 +29,7 @@ def first_token_metric() -> CustomMetric:
 
 
 def test_batched_scores_equal_sequential():
-    eng = tiny_engine()
+    eng = tiny_word_engine()
     ev = Evaluator(eng, PROMPTS, first_token_metric(), max_new_tokens=6)
     rng = __import__("random").Random(3)
     cands = [space().resolved(4).sample(rng) for _ in range(6)]
@@ -73,7 +40,7 @@ def test_batched_scores_equal_sequential():
 
 
 def test_a_crash_is_recorded_and_the_loop_goes_on():
-    eng = tiny_engine()
+    eng = tiny_word_engine()
     calls = {"n": 0}
 
     def picky(outs, prompts, exp):
@@ -98,7 +65,7 @@ def test_a_crash_is_recorded_and_the_loop_goes_on():
 
 
 def _run(seed, history=(), iterations=10, batch=4):
-    ev = Evaluator(tiny_engine(), PROMPTS, first_token_metric(), max_new_tokens=4)
+    ev = Evaluator(tiny_word_engine(), PROMPTS, first_token_metric(), max_new_tokens=4)
     recs: list[TrialRecord] = []
     for _ in run_search(
         ev, space(), iterations, seed, batch, 2, history, lambda r, s: recs.append(r)
@@ -146,7 +113,7 @@ def test_lower_is_better_metrics():
 def test_local_judge_is_a_probability_weighted_mean_over_number_tokens():
     from steertui.search.judge import LocalJudge, number_tokens
 
-    eng = tiny_engine()
+    eng = tiny_word_engine()
     table = number_tokens(eng.tokenizer)
     assert set(table.values()) >= {0, 1, 5}
     judge = LocalJudge(eng, min_mass=0.0)

@@ -26,11 +26,11 @@ MAX_MEAN_PERPLEXITY = 4.0
 
 
 @pytest.fixture(scope="module")
-def engine():
+def engine(toy_engine):
     import torch
 
     torch.set_num_threads(2)
-    return engine_mod.Engine(engine_mod.load_model("toy", device="cpu", dtype="float32"))
+    return toy_engine
 
 
 @pytest.fixture(scope="module")

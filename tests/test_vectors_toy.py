@@ -24,10 +24,8 @@ MAX_NEW = 64
 
 
 @pytest.fixture(scope="module")
-def engine():
-    from steertui.engine import Engine, load_model
-
-    return Engine(load_model("toy", device="cpu", dtype="float32"))
+def engine(toy_engine):
+    return toy_engine
 
 
 @pytest.fixture(scope="module")

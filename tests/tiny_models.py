@@ -114,3 +114,38 @@ def tiny_engine(family: str = "llama", seed: int = 0) -> Any:
             tiny_model(family, seed), tiny_tokenizer(), model_id=f"tiny-{family}"
         )
     )
+
+
+@lru_cache(maxsize=1)
+def tiny_word_model() -> tuple[Any, Any]:
+    """A tiny random Llama whose tokenizer knows the toy's words (the search tests steer with
+    texts such as "luxury upscale"), built once per run."""
+    from transformers import AutoModelForCausalLM, LlamaConfig
+
+    from steertui.toy.tokenizer import train_tokenizer
+    from steertui.toy.world import generate
+
+    texts = [e.request + " " + e.answer for e in generate(200, 0)]
+    texts += [" ".join(str(i) for i in range(101))] * 5
+    tok = train_tokenizer(texts, 500)
+    torch.manual_seed(0)
+    cfg = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        max_position_embeddings=256,
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=tok.eos_token_id,
+    )
+    model = AutoModelForCausalLM.from_config(cfg).eval()
+    return model, tok
+
+
+def tiny_word_engine() -> Any:
+    from steertui.engine import Engine
+
+    model, tok = tiny_word_model()
+    return Engine.for_model(model, tok)

@@ -17,6 +17,8 @@ import torch
 
 from steertui.engine.lock import Priority
 from steertui.engine.protocol import ChatEngine
+from steertui.search.events import BaselineDone, SearchFinished, SearchStarted, TrialDone
+from steertui.search.space import CandidateVector, SteerCandidate
 from steertui.tui.services import VectorLike, VectorProvider
 from steertui.vectors.dimensions import Dimension
 
@@ -311,3 +313,37 @@ def as_chat_engine(engine: FakeEngine) -> ChatEngine:
 def as_provider(provider: FakeProvider) -> VectorProvider:
     """mypy checks the fake provider against the app's provider Protocol."""
     return provider
+
+
+def fake_search(*args: Any) -> Iterator[Any]:
+    """Three trials on dimension `cost`; the best pushes it by 4.0 (knob +50 with c_max 8)."""
+    cancel: threading.Event = args[5]
+    best = SteerCandidate((CandidateVector(2, 4.0, "cost", "dimension"),))
+    yield SearchStarted(args[3], 3, 1, False, False)
+    yield BaselineDone(0.2, None, 0.1)
+    for i, score in enumerate((0.1, 0.6, 0.4), start=1):
+        if cancel.is_set():
+            break
+        yield TrialDone(
+            i,
+            best,
+            score,
+            "keep" if score == 0.6 else "discard",
+            None,
+            0.1,
+            max(0.2, 0.6 if i >= 2 else 0.2),
+            best if i >= 2 else None,
+            1 if i >= 2 else 0,
+            i - (1 if i >= 2 else 0),
+            0,
+            3,
+        )
+    args[2].update_run(
+        args[3],
+        status="finished",
+        baseline_score=0.2,
+        best_score=0.6,
+        best_candidate=best.to_dict(),
+        finished=True,
+    )
+    yield SearchFinished(0.2, 0.6, best, 1, 2, 0, 3)

@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from typing import Any
-
 from textual.binding import Binding
 
-from steertui.search.events import BaselineDone, SearchFinished, SearchStarted, TrialDone
 from steertui.search.space import CandidateVector, SteerCandidate
 from steertui.tui.app import SteerApp
 from steertui.tui.screens.autosteer import AutoSteerScreen
@@ -19,7 +14,7 @@ from steertui.tui.screens.main import MainScreen
 from steertui.tui.screens.sessions import SessionsScreen
 from steertui.tui.widgets.knob import Knob
 from tests.tui.conftest import aio, ask, ready, wait_for
-from tests.tui.fake_engine import BASELINE_SCRIPT, STEERED_SCRIPT
+from tests.tui.fake_engine import BASELINE_SCRIPT, STEERED_SCRIPT, fake_search
 
 
 @aio
@@ -94,40 +89,6 @@ async def test_sessions_list_search_open_rename_delete(make_app, store) -> None:
         await pilot.press("y")
         await wait_for(pilot, lambda: app.screen is screen)
         assert len(store.list_sessions()) == 1
-
-
-def fake_search(*args: Any) -> Iterator[Any]:
-    """Three trials on dimension `cost`; the best pushes it by 4.0 (knob +50 with c_max 8)."""
-    cancel: threading.Event = args[5]
-    best = SteerCandidate((CandidateVector(2, 4.0, "cost", "dimension"),))
-    yield SearchStarted(args[3], 3, 1, False, False)
-    yield BaselineDone(0.2, None, 0.1)
-    for i, score in enumerate((0.1, 0.6, 0.4), start=1):
-        if cancel.is_set():
-            break
-        yield TrialDone(
-            i,
-            best,
-            score,
-            "keep" if score == 0.6 else "discard",
-            None,
-            0.1,
-            max(0.2, 0.6 if i >= 2 else 0.2),
-            best if i >= 2 else None,
-            1 if i >= 2 else 0,
-            i - (1 if i >= 2 else 0),
-            0,
-            3,
-        )
-    args[2].update_run(
-        args[3],
-        status="finished",
-        baseline_score=0.2,
-        best_score=0.6,
-        best_candidate=best.to_dict(),
-        finished=True,
-    )
-    yield SearchFinished(0.2, 0.6, best, 1, 2, 0, 3)
 
 
 @aio

@@ -17,7 +17,7 @@ from steertui.tui.screens.dialogs import DimensionPicker, ErrorModal
 from steertui.tui.screens.help import HelpScreen
 from steertui.tui.screens.sessions import SessionsScreen
 from tests.tui.conftest import ask, ready, wait_for
-from tests.tui.test_screens import fake_search
+from tests.tui.fake_engine import fake_search
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
 
