@@ -142,6 +142,20 @@ def repetition_rate(text: str, n: int = 3) -> float:
     return 1.0 - len(set(grams)) / len(grams)
 
 
+MIN_ANSWER_TOKENS = 4  # an answer ended by the model in fewer tokens has said nothing
+
+
+def collapse_reason(text: str, n_tokens: int, finished: bool = True) -> str | None:
+    """Why an answer reads as collapsed, in a few words, or None: it ended (not stopped, not
+    cut by the token limit) after almost nothing, or it loops (word 3-grams repeat beyond
+    `CoherenceBounds.max_repetition`)."""
+    if finished and (n_tokens < MIN_ANSWER_TOKENS or not text.strip()):
+        return "a few tokens only"
+    if repetition_rate(text) > CoherenceBounds.max_repetition:
+        return "it repeats itself"
+    return None
+
+
 def english_ratio(text: str) -> float:
     """Share of the letters that are English (ASCII a-z): 1 for English text, 0 with no letters."""
     letters = [ch for ch in text if ch.isalpha()]

@@ -189,3 +189,21 @@ async def test_load_failure_shows_why_and_another_model_can_be_picked(make_app, 
         await ready(pilot)
         assert app.engine is engine
         await ask(pilot, "Works now?")
+
+
+@aio
+async def test_a_steered_answer_that_collapses_says_so_and_how_out(make_app) -> None:
+    loop = " ".join(["luxury spa luxury"] * 8)
+    engine = FakeEngine(scripts=(loop, loop))
+    app = make_app(engine_factory=lambda model: engine)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await ready(pilot)
+        await ask(pilot, "Where to eat?")
+        footer = app.main.chat.last_answer().query_one(".answer-footer")
+        assert "collapsed" not in str(footer.render())  # unsteered: the model's own answer
+        app.main.knob("cost").focus()
+        await pilot.press("end")
+        await ask(pilot, "Where to eat?")
+        footer = app.main.chat.last_answer().query_one(".answer-footer")
+        text = str(footer.render())
+        assert "collapsed: it repeats itself" in text and "lower the knob" in text

@@ -34,6 +34,7 @@ from steertui.prefs.profile import starting_knobs
 from steertui.prefs.select import select
 from steertui.safe_text import visible
 from steertui.search.apply import best_to_knobs
+from steertui.search.metrics import collapse_reason
 from steertui.search.space import SteerCandidate
 from steertui.store import Store
 from steertui.store.models import MessageRow
@@ -649,6 +650,12 @@ class MainScreen(Screen[None]):
         gen.widget.text = message.text
         steered_by = f"run {gen.snapshot['run']} best" if "run" in gen.snapshot else None
         footer = _footer(len(message.token_ids), tps, stopped, self.knob_values, steered_by)
+        steered = steered_by is not None or any(self.knob_values.values())
+        reason = collapse_reason(
+            message.text, len(message.token_ids), message.finish_reason == "eos"
+        )
+        if steered and reason is not None:
+            footer += f" · collapsed: {reason}: lower the knob, or F9 finds its range"
         await gen.widget.finish(footer)
         for notice in self.engine.take_notices() if self.engine is not None else []:
             self.notify(notice, title="Model")  # e.g. "single-turn model"
