@@ -7,6 +7,8 @@ torch in: the app paints before the model and torch load.
 
 from __future__ import annotations
 
+import sys
+import types
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +54,20 @@ if TYPE_CHECKING:
     )
     from steertui.engine.steer import Steer, unsteered
     from steertui.engine.text_vector import TextVector, text_vector
+
+
+class _Package(types.ModuleType):
+    """Keeps a name that is also a submodule's (`text_vector`) bound to the function: importing
+    the submodule binds the package attribute to the module, which the eager imports used to
+    overwrite."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, types.ModuleType) and _WHERE.get(name) == value.__name__:
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 def __getattr__(name: str) -> Any:
