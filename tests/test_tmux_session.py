@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from steertui.home import Home
 from steertui.store import Store
 from steertui.toy import sample_requests
 
@@ -89,7 +90,7 @@ def test_ten_turns_in_tmux_at_80x24(tmp_path: Path) -> None:
             "the cost knob ready",
             tmux,
         )
-        store = Store.open(home / "steertui.db")
+        store = Store.open(Home.resolve(home).db_path)
 
         def answers() -> list[str]:
             sessions = store.list_sessions()

@@ -82,7 +82,8 @@ async def test_text_typed_on_a_knob_goes_to_the_prompt_and_knob_keys_still_work(
     async with app.run_test(size=(100, 30)) as pilot:
         await ready(pilot)
         cost = app.main.knob("cost")
-        cost.focus()
+        await pilot.press("tab")  # from the prompt straight to the first knob
+        assert app.focused is cost
         await pilot.press("right", "0")
         assert cost.value == 0
         await pilot.press("h", "i")

@@ -204,9 +204,10 @@ class MainScreen(Screen[None]):
                 yield Input(placeholder=CHAT_PLACEHOLDER, id="prompt", select_on_focus=False)
             with Vertical(id="side"):
                 yield Static("Knobs", classes="panel-title")
-                yield VerticalScroll(id="knobs")
+                # the containers take no focus: tab from the prompt lands on the first knob
+                yield VerticalScroll(id="knobs", can_focus=False)
                 yield Static("Layers", classes="panel-title")
-                with VerticalScroll(id="heatmap-box"):
+                with VerticalScroll(id="heatmap-box", can_focus=False):
                     yield Heatmap(id="heatmap")
         yield StatusBar(id="status")
         yield Footer()
