@@ -25,11 +25,12 @@ from steertui.engine.context import (
     output_cache,
     replace_hidden,
 )
+from steertui.engine.detok import Detokenizer
 from steertui.engine.layers import module_device
 from steertui.engine.loading import LoadedModel
 from steertui.engine.lock import Priority, PriorityLock
 from steertui.engine.plan import CompiledPlan, RowPlan
-from steertui.engine.sampling import SamplingParams, next_token
+from steertui.engine.sampling import BatchSampler, SamplingParams
 from steertui.errors import EngineError
 
 Prompt = str | Sequence[Message]
@@ -60,26 +61,6 @@ class GenerationResult:
     @property
     def tokens_per_second(self) -> float:
         return self.n_tokens / self.seconds if self.seconds > 0 else 0.0
-
-
-class _Detokenizer:
-    """Incremental text of one row; holds back an incomplete UTF-8 character."""
-
-    def __init__(self, tokenizer: Any) -> None:
-        self.tokenizer = tokenizer
-        self.ids: list[int] = []
-        self.emitted = ""
-
-    def push(self, token_id: int) -> str:
-        self.ids.append(token_id)
-        text = self.tokenizer.decode(self.ids, skip_special_tokens=True)
-        if text.endswith("\ufffd"):
-            return ""
-        if not text.startswith(self.emitted):
-            return ""  # a merge rewrote earlier characters: wait until the text settles
-        delta = text[len(self.emitted) :]
-        self.emitted = text
-        return delta
 
 
 def _is_oom(exc: BaseException) -> bool:
@@ -350,7 +331,8 @@ class Engine:
                 gen = torch.Generator(device=self.device)
                 gen.manual_seed(int(seed))
                 generators.append(gen)
-        detok = [_Detokenizer(self.tokenizer) for _ in range(batch)]
+        detok = Detokenizer(self.tokenizer, batch)
+        counts = [0] * batch
         finished: list[str | None] = [None] * batch
         eos = set() if params.ignore_eos else set(self._eos_ids)
         cache_name = cache_kwarg(self.model)
@@ -368,27 +350,30 @@ class Engine:
                 **{cache_name: cache},
             )
             cache = output_cache(out, cache_name) or cache
+            logits = out.logits[:, -1, :].float()
+            sampler = BatchSampler(
+                params, generators, logits.shape[-1], logits.device, self.pad_id, sorted(eos)
+            )
             for step in range(1, params.max_new_tokens + 1):
-                logits = out.logits[:, -1, :].float()
-                if not torch.isfinite(logits).all():
-                    raise EngineError(
-                        "the model produced NaN or infinite logits: the steering is too strong"
-                    )
-                next_ids = []
-                for b in range(batch):
+                step_ids, picked = sampler.step(logits)
+                pushed: list[tuple[int, int]] = []
+                for b, tok in enumerate(picked):
+                    if finished[b] is None and tok not in eos:
+                        pushed.append((b, tok))
+                texts = iter(detok.push(pushed))
+                for b, tok in enumerate(picked):
                     if finished[b] is not None:
-                        next_ids.append(self.pad_id)
                         continue
-                    tok = next_token(logits[b], params, generators[b], detok[b].ids)
-                    next_ids.append(tok)
                     if tok in eos:
                         finished[b] = "eos"
+                        sampler.finish(b)
                         yield TokenEvent(b, tok, "", "eos")
                         continue
-                    text = detok[b].push(tok)
-                    yield TokenEvent(b, tok, text)
-                    if len(detok[b].ids) >= params.max_new_tokens:
+                    yield TokenEvent(b, tok, next(texts))
+                    counts[b] += 1
+                    if counts[b] >= params.max_new_tokens:
                         finished[b] = "length"
+                        sampler.finish(b)
                         yield TokenEvent(b, None, "", "length")
                 if all(f is not None for f in finished):
                     return
@@ -398,7 +383,6 @@ class Engine:
                             finished[b] = "stopped"
                             yield TokenEvent(b, None, "", "stopped")
                     return
-                step_ids = torch.tensor(next_ids, dtype=torch.long, device=self.device).view(-1, 1)
                 mask = torch.cat(
                     [mask, torch.ones((batch, 1), dtype=mask.dtype, device=mask.device)], dim=1
                 )
@@ -406,13 +390,14 @@ class Engine:
                 self.ctx.step = step
                 self.ctx.offset = width + step - 1
                 out = self._forward(
-                    input_ids=step_ids,
+                    input_ids=step_ids.view(-1, 1),
                     attention_mask=mask,
                     position_ids=positions,
                     use_cache=True,
                     **{cache_name: cache},
                 )
                 cache = output_cache(out, cache_name) or cache
+                logits = out.logits[:, -1, :].float()
             for b in range(batch):
                 if finished[b] is None:
                     yield TokenEvent(b, None, "", "length")
