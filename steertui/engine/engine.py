@@ -20,11 +20,10 @@ import torch
 from steertui.engine.chat import Message, chat_token_ids, last_exchange
 from steertui.engine.context import (
     ForwardContext,
-    cache_kwarg,
     hidden_of,
-    output_cache,
     replace_hidden,
 )
+from steertui.engine.decode_steps import DecodeSteps, EagerSteps, FastPath, is_oom
 from steertui.engine.detok import Detokenizer
 from steertui.engine.layers import module_device
 from steertui.engine.loading import LoadedModel
@@ -63,12 +62,13 @@ class GenerationResult:
         return self.n_tokens / self.seconds if self.seconds > 0 else 0.0
 
 
-def _is_oom(exc: BaseException) -> bool:
-    return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
-
-
 class Engine:
-    def __init__(self, loaded: LoadedModel) -> None:
+    """`fast`: decode with a static KV cache and a compiled step (see `decode_steps`); None
+    means on for a CUDA device, off elsewhere. `compile_backend` is `torch.compile`'s."""
+
+    def __init__(
+        self, loaded: LoadedModel, fast: bool | None = None, compile_backend: str = "inductor"
+    ) -> None:
         self.loaded = loaded
         self.model = loaded.model
         self.tokenizer = loaded.tokenizer
@@ -86,6 +86,10 @@ class Engine:
         object.__setattr__(self.model, "_steertui_engine", self)
         self._notices: list[str] = []
         self._noticed: set[str] = set()
+        self.fast = loaded.device.type == "cuda" if fast is None else fast
+        self._fast_path: FastPath | None = None
+        self._compile_backend = compile_backend
+        self._in_graph = False  # a compiled decode step is running: hooks read live tensors
 
     # ----- facts -------------------------------------------------------------------------
     @property
@@ -146,6 +150,9 @@ class Engine:
             if plan is None:
                 return None
             hidden = hidden_of(output)
+            if self._in_graph:  # one decode token: every position is a generated one
+                live = plan.live_addend(layer, hidden.dtype)
+                return None if live is None else replace_hidden(output, hidden + live)
             add = plan.addend(layer, self.ctx.step, hidden.dtype)
             if add is None:
                 return None
@@ -262,7 +269,7 @@ class Engine:
                 return self.model(**kwargs)
             raise
         except (RuntimeError, torch.OutOfMemoryError) as exc:
-            if _is_oom(exc):
+            if is_oom(exc):
                 raise EngineError(
                     f"out of memory during generation on {self.device}: use fewer rows, fewer tokens or a smaller model"
                 ) from exc
@@ -312,8 +319,6 @@ class Engine:
         cancel: threading.Event | None,
         row_seeds: Sequence[int | None] | None,
     ) -> Iterator[TokenEvent]:
-        from transformers import DynamicCache
-
         batch = len(token_rows)
         if any(len(r) == 0 for r in token_rows):
             raise EngineError("a prompt encoded to no tokens: give it some text")
@@ -335,22 +340,9 @@ class Engine:
         counts = [0] * batch
         finished: list[str | None] = [None] * batch
         eos = set() if params.ignore_eos else set(self._eos_ids)
-        cache_name = cache_kwarg(self.model)
-        try:
-            cache: Any = DynamicCache(config=self.model.config)
-        except TypeError:
-            cache = DynamicCache()
+        steps = self._decode_steps(ids, mask, positions, params.max_new_tokens, plan)
         with self._steering(plan, width):
-            out = self._forward(
-                input_ids=ids,
-                attention_mask=mask,
-                position_ids=positions,
-                use_cache=True,
-                logits_to_keep=1,
-                **{cache_name: cache},
-            )
-            cache = output_cache(out, cache_name) or cache
-            logits = out.logits[:, -1, :].float()
+            logits = steps.prefill()
             sampler = BatchSampler(
                 params, generators, logits.shape[-1], logits.device, self.pad_id, sorted(eos)
             )
@@ -383,24 +375,26 @@ class Engine:
                             finished[b] = "stopped"
                             yield TokenEvent(b, None, "", "stopped")
                     return
-                mask = torch.cat(
-                    [mask, torch.ones((batch, 1), dtype=mask.dtype, device=mask.device)], dim=1
-                )
-                positions = positions[:, -1:] + 1
                 self.ctx.step = step
                 self.ctx.offset = width + step - 1
-                out = self._forward(
-                    input_ids=step_ids.view(-1, 1),
-                    attention_mask=mask,
-                    position_ids=positions,
-                    use_cache=True,
-                    **{cache_name: cache},
-                )
-                cache = output_cache(out, cache_name) or cache
-                logits = out.logits[:, -1, :].float()
+                logits = steps.step(step_ids, step)
             for b in range(batch):
                 if finished[b] is None:
                     yield TokenEvent(b, None, "", "length")
+
+    def _decode_steps(
+        self,
+        ids: torch.Tensor,
+        mask: torch.Tensor,
+        positions: torch.Tensor,
+        max_new_tokens: int,
+        plan: CompiledPlan | None,
+    ) -> DecodeSteps:
+        if not self.fast:
+            return EagerSteps(self, ids, mask, positions)
+        if self._fast_path is None:
+            self._fast_path = FastPath(self, self._compile_backend)
+        return self._fast_path.steps(ids, mask, positions, max_new_tokens, plan)
 
     def generate(
         self,
