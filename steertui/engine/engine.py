@@ -63,8 +63,9 @@ class GenerationResult:
 
 
 class Engine:
-    """`fast`: decode with a static KV cache and a compiled step (see `decode_steps`); None
-    means on for a CUDA device, off elsewhere. `compile_backend` is `torch.compile`'s."""
+    """`fast`: decode with a static KV cache and a compiled step (see `decode_steps`). Off by
+    default (None): the first request of each batch size compiles, which takes a while, and the
+    path is not yet measured on a GPU. `compile_backend` is `torch.compile`'s backend."""
 
     def __init__(
         self, loaded: LoadedModel, fast: bool | None = None, compile_backend: str = "inductor"
@@ -86,7 +87,7 @@ class Engine:
         object.__setattr__(self.model, "_steertui_engine", self)
         self._notices: list[str] = []
         self._noticed: set[str] = set()
-        self.fast = loaded.device.type == "cuda" if fast is None else fast
+        self.fast = bool(fast)
         self._fast_path: FastPath | None = None
         self._compile_backend = compile_backend
         self._in_graph = False  # a compiled decode step is running: hooks read live tensors
