@@ -10,10 +10,21 @@ text emitted adds up to the row's whole decoded text. One tokenizer call decodes
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 _INCOMPLETE = "\ufffd"
+
+
+def _batch_decoder(tokenizer: Any) -> Callable[[list[list[int]]], list[str]]:
+    """One call that decodes many windows: the Rust tokenizer's `decode_batch` where the
+    Python `decode` would only wrap it (no clean-up of spaces), else `batch_decode`."""
+    backend: Any = getattr(tokenizer, "_tokenizer", None)
+    if hasattr(backend, "decode_batch") and not getattr(
+        tokenizer, "clean_up_tokenization_spaces", True
+    ):
+        return lambda windows: list(backend.decode_batch(windows, skip_special_tokens=True))
+    return lambda windows: list(tokenizer.batch_decode(windows, skip_special_tokens=True))
 
 
 class Detokenizer:
@@ -25,6 +36,7 @@ class Detokenizer:
         self._prefix = [0] * batch  # window start: the token where the last emitted piece began
         self._read = [0] * batch  # tokens before this index have been emitted
         self._prefix_text: list[str | None] = [""] * batch  # decode(ids[prefix:read]), cached
+        self._decode_batch = _batch_decoder(tokenizer)
 
     def push(self, pairs: Sequence[tuple[int, int]]) -> list[str]:
         """Append `token` to `row` for each `(row, token)`; the new text of each, in order
@@ -36,7 +48,7 @@ class Detokenizer:
             if self._prefix_text[row] is None:
                 windows.append(ids[self._prefix[row] : self._read[row]])
             windows.append(ids[self._prefix[row] :])
-        decoded = iter(self.tokenizer.batch_decode(windows, skip_special_tokens=True))
+        decoded = iter(self._decode_batch(windows))
         out: list[str] = []
         for row, _ in pairs:
             prefix_text = self._prefix_text[row]
