@@ -1,8 +1,17 @@
-"""Decode speed with and without steering, and 8 configurations batched vs sequential.
+"""Decode speed: steering's cost, batching, the step's overhead, the bandwidth ceiling, HF.
 
-    python bench/bench_engine.py [--model toy|random:qwen2.5-0.5b|HUB_ID] [--device auto] [--tokens 64]
+    python bench/bench_engine.py [--model toy|random:qwen2.5-0.5b|HUB_ID] [--device auto]
+                                 [--tokens 64] [--compile]
 
-Every figure is measured in this one run on the same model; ratios are what we report.
+1. tokens/s unsteered, one layer steered, all layers steered (batch 1 and 8);
+2. 8 configurations as one batch vs 8 sequential runs;
+3. per decode step at batch 1, 8, 64: wall time, the time inside the model's forwards and the
+   rest (sampling, detokenizing, bookkeeping: the overhead), and process CPU time per token;
+4. batch-1 tokens/s against the memory-bandwidth ceiling (weight bytes / bandwidth measured by
+   copying a large tensor on the device), ours and `model.generate`'s.
+
+Every figure is measured in this one run on the same model; ratios are what we report. The
+same script runs on a GPU (`--device cuda`): it synchronises before reading a clock.
 """
 
 from __future__ import annotations
@@ -37,6 +46,105 @@ def decode_rates(engine, rows, plans: dict, tokens: int, repeats: int) -> dict:
     return {name: statistics.median(values) for name, values in rates.items()}
 
 
+def sync(device) -> None:
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def step_profile(engine, rows, tokens: int, repeats: int) -> dict:
+    """Median per-step wall time, time inside the forwards, and CPU time per token."""
+    from steertui.engine import SamplingParams
+
+    params = SamplingParams(temperature=0, max_new_tokens=tokens, ignore_eos=True)
+    inside = [0.0]
+    plain_forward = engine._forward
+    fast = engine._fast_path
+
+    def timed(fn):
+        def wrapper(*args, **kwargs):
+            sync(engine.device)
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                sync(engine.device)
+                inside[0] += time.perf_counter() - start
+
+        return wrapper
+
+    engine._forward = timed(plain_forward)
+    if fast is not None:
+        fast._compiled = timed(fast.compiled())
+    try:
+        engine.generate(rows, sampling=SamplingParams(temperature=0, max_new_tokens=4))
+        walls, forwards, cpus = [], [], []
+        for _ in range(repeats):
+            inside[0] = 0.0
+            sync(engine.device)
+            cpu, start = time.process_time(), time.perf_counter()
+            results = engine.generate(rows, sampling=params)
+            sync(engine.device)
+            wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+            steps = tokens
+            walls.append(wall / steps)
+            forwards.append(inside[0] / steps)
+            cpus.append(cpu / sum(r.n_tokens for r in results))
+    finally:
+        del engine._forward  # the instance attribute goes, the method is back
+        if fast is not None:
+            fast._compiled = None
+    return {
+        "step": statistics.median(walls),
+        "forward": statistics.median(forwards),
+        "cpu_per_token": statistics.median(cpus),
+    }
+
+
+def bandwidth(device, megabytes: int = 512) -> float:
+    """Bytes per second that a large on-device copy moves (read + write)."""
+    import torch
+
+    n = megabytes * 2**20 // 4
+    src = torch.ones(n, dtype=torch.float32, device=device)
+    dst = torch.empty_like(src)
+    dst.copy_(src)
+    best = float("inf")
+    for _ in range(5):
+        sync(device)
+        start = time.perf_counter()
+        dst.copy_(src)
+        sync(device)
+        best = min(best, time.perf_counter() - start)
+    return 2 * src.numel() * src.element_size() / best
+
+
+def hf_generate_rate(engine, prompt: str, tokens: int, repeats: int) -> float:
+    """Batch-1 greedy tokens/s of the model's own `generate`, unsteered, same prompt."""
+    import torch
+
+    ids = torch.tensor([engine.prompt_ids(prompt)], device=engine.device)
+    mask = torch.ones_like(ids)
+    kwargs = dict(
+        attention_mask=mask,
+        do_sample=False,
+        max_new_tokens=tokens,
+        min_new_tokens=tokens,
+        pad_token_id=engine.pad_id,
+    )
+    with torch.inference_mode():
+        engine.model.generate(ids, **{**kwargs, "max_new_tokens": 4, "min_new_tokens": 4})
+        rates = []
+        for _ in range(repeats):
+            sync(engine.device)
+            start = time.perf_counter()
+            out = engine.model.generate(ids, **kwargs)
+            sync(engine.device)
+            rates.append((out.shape[1] - ids.shape[1]) / (time.perf_counter() - start))
+    return statistics.median(rates)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="toy")
@@ -44,17 +152,29 @@ def main() -> None:
     parser.add_argument("--dtype", default="auto")
     parser.add_argument("--tokens", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--compile", action="store_true", help="the fast path: static cache + torch.compile"
+    )
+    parser.add_argument(
+        "--batches", default="1,8,64", help="batch sizes of the step profile (comma-separated)"
+    )
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     args = parser.parse_args()
 
     import torch
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
     from steertui.engine import RowPlan, VectorSpec
 
     engine = load_engine(args.model, args.device, args.dtype)
+    engine.fast = args.compile
     print(
         f"model {engine.model_id}: {engine.n_layers} layers, hidden {engine.hidden_size}, {engine.device} {engine.dtype}"
     )
     print(f"machine: {machine(str(engine.device))}")
+    print(f"decode: {'static cache + torch.compile' if args.compile else 'eager'}")
     gen = torch.Generator().manual_seed(0)
     h, n = engine.hidden_size, engine.n_layers
 
@@ -105,6 +225,35 @@ def main() -> None:
         f"\n8 configurations: one batch of 8 rows {batched:.2f} s, 8 sequential runs {sequential:.2f} s, "
         f"speed-up {sequential / batched:.2f}x"
     )
+
+    print(
+        f"\nper decode step ({args.tokens} new tokens, greedy, unsteered, median of {args.repeats}):"
+    )
+    print(
+        f"{'batch':>5} {'step ms':>8} {'forward ms':>10} {'overhead ms':>11} {'overhead':>8} "
+        f"{'CPU ms/token':>12}"
+    )
+    for batch in (int(b) for b in args.batches.split(",")):
+        got = step_profile(engine, [prompt] * batch, args.tokens, args.repeats)
+        over = got["step"] - got["forward"]
+        print(
+            f"{batch:>5} {got['step'] * 1e3:>8.2f} {got['forward'] * 1e3:>10.2f} "
+            f"{over * 1e3:>11.2f} {over / got['step']:>8.1%} {got['cpu_per_token'] * 1e3:>12.3f}"
+        )
+
+    weight_bytes = sum(p.numel() * p.element_size() for p in engine.model.parameters())
+    bw = bandwidth(engine.device)
+    ceiling = bw / weight_bytes
+    ours = decode_rates(engine, [prompt], {"base": None}, args.tokens, args.repeats)["base"]
+    theirs = hf_generate_rate(engine, prompt, args.tokens, args.repeats)
+    print(
+        f"\nbandwidth ceiling at batch 1: weights {weight_bytes / 2**20:.1f} MiB, "
+        f"copy bandwidth {bw / 1e9:.1f} GB/s -> {ceiling:,.0f} tokens/s"
+    )
+    print(f"{'':>16} {'tokens/s':>9} {'of ceiling':>10}")
+    print(f"{'steertui':>16} {ours:>9.1f} {ours / ceiling:>10.3f}")
+    print(f"{'model.generate':>16} {theirs:>9.1f} {theirs / ceiling:>10.3f}")
+    print(f"steertui / model.generate: {ours / theirs:.2f}")
 
 
 if __name__ == "__main__":

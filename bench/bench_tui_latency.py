@@ -2,7 +2,9 @@
 
 A knob is focused and `right` pressed N times while the engine streams as fast as it can;
 the latency of one press is the time from sending the key to the knob rendering its new
-value (what the next screen refresh shows). Prints p50 and p99 (the aim: p99 under 50 ms).
+value (what the next screen refresh shows). Prints p50 and p99 (the aim: p99 under 50 ms), and
+how busy the app's event loop was (its thread's CPU time over the wall time): on a loaded
+machine the wall-clock latencies swell, the CPU share says what the app itself spends.
 
     python bench/bench_tui_latency.py            # fake engine at 1000 tokens/s
     python bench/bench_tui_latency.py --toy      # the real engine on the bundled toy model
@@ -38,7 +40,7 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
-async def measure(app: Any, presses: int) -> tuple[list[float], int, float]:
+async def measure(app: Any, presses: int) -> tuple[list[float], int, float, float]:
     rendered: dict[float, float] = {}
     async with app.run_test(size=(120, 40)) as pilot:
         while app.engine_state != "ready" or not all(d in app.vectors for d in app.active):
@@ -59,6 +61,7 @@ async def measure(app: Any, presses: int) -> tuple[list[float], int, float]:
         knob.focus()
         await asyncio.sleep(0.05)
         start_tokens, start = app.generation.tokens, time.perf_counter()
+        cpu = time.thread_time()
         latencies: list[float] = []
         for i in range(presses):
             if app.generation is None:
@@ -73,9 +76,10 @@ async def measure(app: Any, presses: int) -> tuple[list[float], int, float]:
             latencies.append(rendered[target] - sent)
             rendered.clear()
         elapsed = time.perf_counter() - start
+        cpu = time.thread_time() - cpu
         tokens = (app.generation.tokens if app.generation else start_tokens) - start_tokens
         app.action_stop()
-    return latencies, tokens, elapsed
+    return latencies, tokens, elapsed, cpu
 
 
 def main() -> None:
@@ -104,7 +108,7 @@ def main() -> None:
             model="fake", home=home, engine_factory=lambda model: engine, provider=FakeProvider()
         )
         label = f"fake engine, {args.token_ms} ms per token"
-    latencies, tokens, elapsed = asyncio.run(measure(app, args.presses))
+    latencies, tokens, elapsed, cpu = asyncio.run(measure(app, args.presses))
     if not latencies:
         print("the answer ended before any key was measured; raise max_new_tokens")
         return
@@ -115,6 +119,7 @@ def main() -> None:
     print(f"  p50              : {statistics.median(ms):.1f} ms")
     print(f"  p99              : {percentile(ms, 99):.1f} ms")
     print(f"  max              : {max(ms):.1f} ms")
+    print(f"  event loop busy  : {cpu / elapsed:.0%} of the wall time ({cpu:.2f} s CPU)")
 
 
 if __name__ == "__main__":

@@ -228,6 +228,13 @@ def command(
     device_map: Annotated[
         str | None, typer.Option("--device-map", help="e.g. auto, to spread over GPUs.")
     ] = None,
+    fast: Annotated[
+        bool | None,
+        typer.Option(
+            "--compile/--no-compile",
+            help="Decode with a static KV cache and torch.compile (off by default).",
+        ),
+    ] = None,
 ) -> None:
     knobs = parse_steer(steer or [])
     steer_args = [parse_steer_arg(item, "--vector") for item in vector or []]
@@ -258,7 +265,7 @@ def command(
             home=resolved,
             status=lambda line: status.update(f"{shown(line)} ..."),
         )
-    engine = Engine(loaded)
+    engine = Engine(loaded, fast=fast)
     for notice in engine.loaded.notices:
         print(f"note: {notice}", file=sys.stderr)
     plan = build_plan(engine, knobs, steer_args, resolved, method, positions)
@@ -281,8 +288,12 @@ def command(
                 sys.stdout.write(visible(event.text))
                 sys.stdout.flush()
         sys.stdout.write("\n")
+        for notice in engine.take_notices():
+            print(f"note: {notice}", file=sys.stderr)
         return
     results = engine.generate(rows, plans=plan, sampling=params, row_seeds=seeds)
+    for notice in engine.take_notices():
+        print(f"note: {notice}", file=sys.stderr)
     for i, res in enumerate(results):
         if as_json:
             record = {

@@ -20,16 +20,16 @@ import torch
 from steertui.engine.chat import Message, chat_token_ids, last_exchange
 from steertui.engine.context import (
     ForwardContext,
-    cache_kwarg,
     hidden_of,
-    output_cache,
     replace_hidden,
 )
+from steertui.engine.decode_steps import DecodeSteps, EagerSteps, FastPath, is_oom
+from steertui.engine.detok import Detokenizer
 from steertui.engine.layers import module_device
 from steertui.engine.loading import LoadedModel
 from steertui.engine.lock import Priority, PriorityLock
 from steertui.engine.plan import CompiledPlan, RowPlan
-from steertui.engine.sampling import SamplingParams, next_token
+from steertui.engine.sampling import BatchSampler, SamplingParams
 from steertui.errors import EngineError
 
 Prompt = str | Sequence[Message]
@@ -62,32 +62,14 @@ class GenerationResult:
         return self.n_tokens / self.seconds if self.seconds > 0 else 0.0
 
 
-class _Detokenizer:
-    """Incremental text of one row; holds back an incomplete UTF-8 character."""
-
-    def __init__(self, tokenizer: Any) -> None:
-        self.tokenizer = tokenizer
-        self.ids: list[int] = []
-        self.emitted = ""
-
-    def push(self, token_id: int) -> str:
-        self.ids.append(token_id)
-        text = self.tokenizer.decode(self.ids, skip_special_tokens=True)
-        if text.endswith("\ufffd"):
-            return ""
-        if not text.startswith(self.emitted):
-            return ""  # a merge rewrote earlier characters: wait until the text settles
-        delta = text[len(self.emitted) :]
-        self.emitted = text
-        return delta
-
-
-def _is_oom(exc: BaseException) -> bool:
-    return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
-
-
 class Engine:
-    def __init__(self, loaded: LoadedModel) -> None:
+    """`fast`: decode with a static KV cache and a compiled step (see `decode_steps`). Off by
+    default (None): the first request of each batch size compiles, which takes a while, and the
+    path is not yet measured on a GPU. `compile_backend` is `torch.compile`'s backend."""
+
+    def __init__(
+        self, loaded: LoadedModel, fast: bool | None = None, compile_backend: str = "inductor"
+    ) -> None:
         self.loaded = loaded
         self.model = loaded.model
         self.tokenizer = loaded.tokenizer
@@ -105,6 +87,10 @@ class Engine:
         object.__setattr__(self.model, "_steertui_engine", self)
         self._notices: list[str] = []
         self._noticed: set[str] = set()
+        self.fast = bool(fast)
+        self._fast_path: FastPath | None = None
+        self._compile_backend = compile_backend
+        self._in_graph = False  # a compiled decode step is running: hooks read live tensors
 
     # ----- facts -------------------------------------------------------------------------
     @property
@@ -165,6 +151,9 @@ class Engine:
             if plan is None:
                 return None
             hidden = hidden_of(output)
+            if self._in_graph:  # one decode token: every position is a generated one
+                live = plan.live_addend(layer, hidden.dtype)
+                return None if live is None else replace_hidden(output, hidden + live)
             add = plan.addend(layer, self.ctx.step, hidden.dtype)
             if add is None:
                 return None
@@ -281,7 +270,7 @@ class Engine:
                 return self.model(**kwargs)
             raise
         except (RuntimeError, torch.OutOfMemoryError) as exc:
-            if _is_oom(exc):
+            if is_oom(exc):
                 raise EngineError(
                     f"out of memory during generation on {self.device}: use fewer rows, fewer tokens or a smaller model"
                 ) from exc
@@ -331,8 +320,6 @@ class Engine:
         cancel: threading.Event | None,
         row_seeds: Sequence[int | None] | None,
     ) -> Iterator[TokenEvent]:
-        from transformers import DynamicCache
-
         batch = len(token_rows)
         if any(len(r) == 0 for r in token_rows):
             raise EngineError("a prompt encoded to no tokens: give it some text")
@@ -350,45 +337,36 @@ class Engine:
                 gen = torch.Generator(device=self.device)
                 gen.manual_seed(int(seed))
                 generators.append(gen)
-        detok = [_Detokenizer(self.tokenizer) for _ in range(batch)]
+        detok = Detokenizer(self.tokenizer, batch)
+        counts = [0] * batch
         finished: list[str | None] = [None] * batch
         eos = set() if params.ignore_eos else set(self._eos_ids)
-        cache_name = cache_kwarg(self.model)
-        try:
-            cache: Any = DynamicCache(config=self.model.config)
-        except TypeError:
-            cache = DynamicCache()
+        steps = self._decode_steps(ids, mask, positions, params.max_new_tokens, plan)
         with self._steering(plan, width):
-            out = self._forward(
-                input_ids=ids,
-                attention_mask=mask,
-                position_ids=positions,
-                use_cache=True,
-                logits_to_keep=1,
-                **{cache_name: cache},
+            logits = steps.prefill()
+            sampler = BatchSampler(
+                params, generators, logits.shape[-1], logits.device, self.pad_id, sorted(eos)
             )
-            cache = output_cache(out, cache_name) or cache
             for step in range(1, params.max_new_tokens + 1):
-                logits = out.logits[:, -1, :].float()
-                if not torch.isfinite(logits).all():
-                    raise EngineError(
-                        "the model produced NaN or infinite logits: the steering is too strong"
-                    )
-                next_ids = []
-                for b in range(batch):
+                step_ids, picked = sampler.step(logits)
+                pushed: list[tuple[int, int]] = []
+                for b, tok in enumerate(picked):
+                    if finished[b] is None and tok not in eos:
+                        pushed.append((b, tok))
+                texts = iter(detok.push(pushed))
+                for b, tok in enumerate(picked):
                     if finished[b] is not None:
-                        next_ids.append(self.pad_id)
                         continue
-                    tok = next_token(logits[b], params, generators[b], detok[b].ids)
-                    next_ids.append(tok)
                     if tok in eos:
                         finished[b] = "eos"
+                        sampler.finish(b)
                         yield TokenEvent(b, tok, "", "eos")
                         continue
-                    text = detok[b].push(tok)
-                    yield TokenEvent(b, tok, text)
-                    if len(detok[b].ids) >= params.max_new_tokens:
+                    yield TokenEvent(b, tok, next(texts))
+                    counts[b] += 1
+                    if counts[b] >= params.max_new_tokens:
                         finished[b] = "length"
+                        sampler.finish(b)
                         yield TokenEvent(b, None, "", "length")
                 if all(f is not None for f in finished):
                     return
@@ -398,24 +376,26 @@ class Engine:
                             finished[b] = "stopped"
                             yield TokenEvent(b, None, "", "stopped")
                     return
-                step_ids = torch.tensor(next_ids, dtype=torch.long, device=self.device).view(-1, 1)
-                mask = torch.cat(
-                    [mask, torch.ones((batch, 1), dtype=mask.dtype, device=mask.device)], dim=1
-                )
-                positions = positions[:, -1:] + 1
                 self.ctx.step = step
                 self.ctx.offset = width + step - 1
-                out = self._forward(
-                    input_ids=step_ids,
-                    attention_mask=mask,
-                    position_ids=positions,
-                    use_cache=True,
-                    **{cache_name: cache},
-                )
-                cache = output_cache(out, cache_name) or cache
+                logits = steps.step(step_ids, step)
             for b in range(batch):
                 if finished[b] is None:
                     yield TokenEvent(b, None, "", "length")
+
+    def _decode_steps(
+        self,
+        ids: torch.Tensor,
+        mask: torch.Tensor,
+        positions: torch.Tensor,
+        max_new_tokens: int,
+        plan: CompiledPlan | None,
+    ) -> DecodeSteps:
+        if not self.fast:
+            return EagerSteps(self, ids, mask, positions)
+        if self._fast_path is None:
+            self._fast_path = FastPath(self, self._compile_backend)
+        return self._fast_path.steps(ids, mask, positions, max_new_tokens, plan)
 
     def generate(
         self,

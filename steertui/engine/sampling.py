@@ -1,7 +1,8 @@
-"""Sampling parameters and one sampling step (temperature, top-k, top-p, repetition penalty)."""
+"""Sampling parameters and the batched sampler (temperature, top-k, top-p, repetition penalty)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -40,32 +41,106 @@ class SamplingParams:
         return asdict(self)
 
 
-def next_token(
-    logits: torch.Tensor,
-    params: SamplingParams,
-    generator: torch.Generator | None,
-    previous: list[int] | None = None,
-) -> int:
-    """Pick the next token for one row from its float32 logits `[V]`."""
-    if params.repetition_penalty != 1.0 and previous:
-        idx = torch.tensor(sorted(set(previous)), device=logits.device)
-        picked = logits[idx]
-        logits = logits.clone()
-        logits[idx] = torch.where(
-            picked > 0, picked / params.repetition_penalty, picked * params.repetition_penalty
-        )
-    if params.greedy:
-        return int(torch.argmax(logits))
-    logits = logits / params.temperature
-    if params.top_k > 0 and params.top_k < logits.shape[-1]:
-        kth = torch.topk(logits, params.top_k).values[-1]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    probs = torch.softmax(logits, dim=-1)
-    if params.top_p < 1.0:
-        sorted_probs, order = torch.sort(probs, descending=True)
-        cumulative = torch.cumsum(sorted_probs, dim=-1)
-        drop = cumulative - sorted_probs > params.top_p
-        sorted_probs = sorted_probs.masked_fill(drop, 0.0)
-        probs = torch.zeros_like(probs).scatter_(0, order, sorted_probs)
-        probs = probs / probs.sum()
-    return int(torch.multinomial(probs, 1, generator=generator))
+class BatchSampler:
+    """The next token of every row of a batch at once, on the logits' device.
+
+    Temperature, top-k, top-p and repetition penalty are tensor operations over `[B, V]`; the
+    draw is the one `torch.multinomial` makes for a single sample (`argmax(p / q)`, `q ~ Exp(1)`),
+    with each seeded row drawing its noise from its own generator, so a seeded row picks the same
+    tokens as when rows were sampled one at a time. Rows that have finished draw nothing (their
+    generators do not advance) and get `pad_id`. `step` copies the tokens to the host once, with
+    the check for non-finite logits folded into the same copy.
+    """
+
+    def __init__(
+        self,
+        params: SamplingParams,
+        generators: Sequence[torch.Generator | None],
+        vocab_size: int,
+        device: torch.device,
+        pad_id: int,
+        stop_ids: Sequence[int] = (),
+    ) -> None:
+        self.params = params
+        self.generators = list(generators)
+        self.batch = len(self.generators)
+        self.device = device
+        self.pad_id = pad_id
+        self.alive = [True] * self.batch
+        self._alive = torch.ones(self.batch, dtype=torch.bool, device=device)
+        self._stop = torch.tensor(sorted(set(stop_ids)), dtype=torch.long, device=device)
+        # Tokens each row generated so far (stop tokens excluded), for the repetition penalty.
+        self._seen: torch.Tensor | None = None
+        if params.repetition_penalty != 1.0:
+            self._seen = torch.zeros(self.batch, vocab_size, dtype=torch.bool, device=device)
+        self._rows = torch.arange(self.batch, device=device)
+
+    def finish(self, row: int) -> None:
+        """Row `row` is done: from now on it draws nothing and yields `pad_id`."""
+        if self.alive[row]:
+            self.alive[row] = False
+            self._alive[row] = False
+
+    def pick(self, logits: torch.Tensor) -> torch.Tensor:
+        """Token ids `[B]` (long, on the device) from float32 logits `[B, V]`; no host sync."""
+        params = self.params
+        if self._seen is not None:
+            penalised = torch.where(
+                logits > 0,
+                logits / params.repetition_penalty,
+                logits * params.repetition_penalty,
+            )
+            logits = torch.where(self._seen[:, : logits.shape[-1]], penalised, logits)
+        tokens = torch.argmax(logits, dim=-1) if params.greedy else self._draw(logits)
+        tokens = torch.where(self._alive, tokens, self.pad_id)
+        if self._seen is not None:
+            keep = self._alive
+            if self._stop.numel():
+                keep = keep & ~torch.isin(tokens, self._stop)
+            self._seen[self._rows, tokens] |= keep
+        return tokens
+
+    def _draw(self, logits: torch.Tensor) -> torch.Tensor:
+        params = self.params
+        logits = logits / params.temperature
+        vocab = logits.shape[-1]
+        if 0 < params.top_k < vocab:
+            kth = torch.topk(logits, params.top_k, dim=-1).values[:, -1:]
+            logits = logits.masked_fill(logits < kth, float("-inf"))
+        probs = torch.softmax(logits, dim=-1)
+        if params.top_p < 1.0:
+            sorted_probs, order = torch.sort(probs, dim=-1, descending=True)
+            cumulative = torch.cumsum(sorted_probs, dim=-1)
+            drop = cumulative - sorted_probs > params.top_p
+            sorted_probs = sorted_probs.masked_fill(drop, 0.0)
+            probs = torch.zeros_like(probs).scatter_(-1, order, sorted_probs)
+            probs = probs / probs.sum(dim=-1, keepdim=True)
+        noise = torch.ones_like(probs)
+        unseeded = []
+        for b, gen in enumerate(self.generators):
+            if not self.alive[b]:
+                continue
+            if gen is None:
+                unseeded.append(b)
+            else:
+                noise[b].exponential_(generator=gen)
+        if len(unseeded) == self.batch:
+            noise.exponential_()
+        elif unseeded:
+            index = torch.tensor(unseeded, device=probs.device)
+            noise[index] = torch.empty(len(unseeded), vocab, device=probs.device).exponential_()
+        return torch.argmax(probs / noise, dim=-1)
+
+    def step(self, logits: torch.Tensor) -> tuple[torch.Tensor, list[int]]:
+        """Pick every row's token; return them on the device and as host ints (one copy).
+
+        Raises `EngineError` when any logit is NaN or infinite (the steering is too strong).
+        """
+        tokens = self.pick(logits)
+        bad = (~torch.isfinite(logits).all()).view(1).to(tokens.dtype)
+        host = torch.cat([tokens, bad]).tolist()
+        if host[-1]:
+            raise EngineError(
+                "the model produced NaN or infinite logits: the steering is too strong"
+            )
+        return tokens, host[:-1]

@@ -6,17 +6,27 @@ through `visible` first, so an answer's escape sequences (OSC 0 title, OSC 52 cl
 clear screen) reach the terminal as harmless text; `.text` keeps the raw text that is stored.
 The view is anchored to the bottom, so it follows a streaming answer only while the user has
 not scrolled up.
+
+While an answer streams, its fragments reach the Markdown widget at most `STREAM_INTERVAL`
+apart: every append grows the answer, and a grown answer costs a layout and a repaint of the
+whole chat, so appending at token rate (or the worker's 30 Hz) keeps the event loop busy and a
+key press waits behind it. Textual's `MarkdownStream` then re-parses only the last block.
 """
 
 from __future__ import annotations
 
+import time
+
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
+from textual.timer import Timer
 from textual.widgets import Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
 from steertui.safe_text import visible
+
+STREAM_INTERVAL = 0.1  # seconds between two appends to a streaming answer (10 per second)
 
 
 class UserMessage(Static):
@@ -35,6 +45,9 @@ class AnswerMessage(Vertical):
         self.text = text
         self._footer = footer
         self._stream: MarkdownStream | None = None
+        self._pending: list[str] = []
+        self._flush_timer: Timer | None = None
+        self._last_flush = 0.0
 
     def compose(self) -> ComposeResult:
         yield Markdown(visible(self.text))
@@ -49,13 +62,34 @@ class AnswerMessage(Vertical):
 
     async def write(self, fragment: str) -> None:
         self.text += fragment
-        if self._stream is not None:
-            # per fragment: a sequence split across two fragments is harmless in both halves,
-            # and `finish` renders the whole answer through `visible` once more
-            await self._stream.write(visible(fragment))
+        if self._stream is None:
+            return
+        # per fragment: a sequence split across two fragments is harmless in both halves,
+        # and `finish` renders the whole answer through `visible` once more
+        self._pending.append(visible(fragment))
+        if self._flush_timer is not None:
+            return  # an append is already due: this fragment goes with it
+        wait = self._last_flush + STREAM_INTERVAL - time.monotonic()
+        if wait <= 0:
+            await self._flush()
+        else:
+            self._flush_timer = self.set_timer(wait, self._flush)
+
+    async def _flush(self) -> None:
+        self._flush_timer = None
+        if self._stream is None or not self._pending:
+            return
+        chunk = "".join(self._pending)
+        self._pending.clear()
+        self._last_flush = time.monotonic()
+        await self._stream.write(chunk)
 
     async def finish(self, footer: str) -> None:
         """Stop streaming and render the whole answer once, so Markdown is parsed whole."""
+        if self._flush_timer is not None:
+            self._flush_timer.stop()
+            self._flush_timer = None
+        self._pending.clear()
         if self._stream is not None:
             await self._stream.stop()
             self._stream = None
