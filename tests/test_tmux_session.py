@@ -107,7 +107,8 @@ def test_ten_turns_in_tmux_at_80x24(tmp_path: Path) -> None:
             tmux.keys(question, literal=True)  # typed on the knob: it goes to the prompt
             time.sleep(0.2)
             tmux.keys("Enter")
-            wait(lambda t=turn: len(answers()) == t + 1, 120, f"answer {turn + 1}", tmux)
+            count = turn + 1
+            wait(lambda: len(answers()) == count, 120, f"answer {count}", tmux)  # noqa: B023
             screen = tmux.screen()
             assert re.search(r"cost [+-]\d+", screen), screen
             assert "budget" in screen and "luxury" in screen, screen

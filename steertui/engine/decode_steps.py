@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import torch
 
 from steertui.engine.context import cache_kwarg, output_cache
-from steertui.engine.loading import _first_line
+from steertui.errors import first_line
 
 if TYPE_CHECKING:
     from steertui.engine.engine import Engine
@@ -144,7 +144,7 @@ class FastPath:
             try:
                 cache, length = self.cache_for(ids.shape[0], ids.shape[1] + max_new_tokens)
             except Exception as exc:  # noqa: BLE001 - any failure means: decode eagerly
-                self.broken = f"no static KV cache for {self.engine.model_id} ({_first_line(exc)})"
+                self.broken = f"no static KV cache for {self.engine.model_id} ({first_line(exc)})"
             else:
                 return StaticSteps(self, cache, length, ids, mask, positions, plan)
         self.engine._notice_once(
@@ -206,7 +206,7 @@ class StaticSteps:
                 except Exception as exc:  # noqa: BLE001 - the compiler failed: run it eagerly
                     if is_oom(exc):
                         raise
-                    self.fast.broken = f"torch.compile failed ({_first_line(exc)})"
+                    self.fast.broken = f"torch.compile failed ({first_line(exc)})"
                     engine._notice_once(
                         "fast_path",
                         f"fast decode is off: {self.fast.broken}; decoding eagerly",

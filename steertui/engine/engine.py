@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -226,8 +226,8 @@ class Engine:
             return [prompts]
         items = list(prompts)
         if items and isinstance(items[0], Mapping):
-            return [items]  # one conversation
-        return items
+            return [cast(Sequence[Message], items)]  # one conversation
+        return cast(list[Prompt], items)
 
     def compile(self, plans: PlansArg, batch_size: int) -> CompiledPlan | None:
         if plans is None:
@@ -444,8 +444,7 @@ class Engine:
         starts: list[int] = []
         for prompt, answer in zip(prompts, answers, strict=True):
             if isinstance(prompt, str) and prompt == "":
-                ids = self.text_ids(answer)
-                rows.append(ids)
+                rows.append(self.text_ids(answer))
                 starts.append(1)
             else:
                 head = self.prompt_ids(prompt)

@@ -6,7 +6,7 @@ dotted path (`--layers-path model.layers`) overrides the search for unusual mode
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from torch import nn
 
@@ -63,7 +63,7 @@ def _resolve(model: nn.Module, path: str) -> nn.Module:
 def find_layers(model: nn.Module, layers_path: str | None = None) -> tuple[str, list[nn.Module]]:
     """Return the dotted path and the list of decoder blocks, in order."""
     if layers_path:
-        return layers_path, list(_resolve(model, layers_path))
+        return layers_path, list(cast(nn.ModuleList, _resolve(model, layers_path)))
     expected = layer_count(getattr(model, "config", None))
     candidates: list[tuple[int, str, nn.Module]] = []
     for name, module in model.named_modules():
@@ -81,7 +81,7 @@ def find_layers(model: nn.Module, layers_path: str | None = None) -> tuple[str, 
         )
     candidates.sort(key=lambda c: (c[0], c[1]))
     _, name, module = candidates[0]
-    return name, list(module)
+    return name, list(cast(nn.ModuleList, module))
 
 
 def module_device(module: nn.Module) -> Any:
