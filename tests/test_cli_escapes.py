@@ -124,10 +124,13 @@ class _EvilEngine:
 
     model_id = "fake"
 
-    def __init__(self, loaded: object = None) -> None:
+    def __init__(self, loaded: object = None, **options: object) -> None:
         from types import SimpleNamespace
 
         self.loaded = SimpleNamespace(notices=[])
+
+    def take_notices(self) -> list[str]:
+        return []
 
     def stream(self, rows: object, **kwargs: object):
         from types import SimpleNamespace
