@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from cli_runner import in_process
+
 from steertui.home import Home
 from steertui.store import Store
 
@@ -39,7 +39,7 @@ MOVED = {
     ],
     "final_knobs": {"cost": 0.0, "time": -70.0},
 }
-PLAIN = {"plan": None, "knobs": {}}
+PLAIN: dict[str, object] = {"plan": None, "knobs": {}}
 
 
 @pytest.fixture
