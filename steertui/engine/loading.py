@@ -232,7 +232,7 @@ class LoadedModel:
     ) -> LoadedModel:
         """Wrap a model the caller already loaded (the AutoSteer / llm_steer way)."""
         path, layers = find_layers(model, layers_path)
-        embed = model.get_input_embeddings()
+        embed: Any = getattr(model, "get_input_embeddings", lambda: None)()
         device = module_device(embed) if embed is not None else module_device(model)
         param = next(model.parameters())
         _prepare_tokenizer(tokenizer)
@@ -370,7 +370,7 @@ def _load_model(
         raise EngineError(f"model {shown!r} weights could not be read: {_first_line(exc)}") from exc
     if not device_map:
         try:
-            model.to(dev)
+            model.to(dev)  # type: ignore[arg-type]  # transformers types .to for dtypes only
         except (RuntimeError, torch.OutOfMemoryError) as exc:
             if _is_oom(exc):
                 raise EngineError(
