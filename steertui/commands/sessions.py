@@ -59,22 +59,43 @@ def _console() -> Any:
     return Console(highlight=False)
 
 
+def _knob_moves(steering: dict[str, Any]) -> dict[str, list[tuple[int, float]]]:
+    """Each knob moved while the answer streamed: [(token, new value), ...] in order."""
+    moves: dict[str, list[tuple[int, float]]] = {}
+    changes = steering.get("changes")
+    for change in changes if isinstance(changes, list) else []:
+        if isinstance(change, dict) and isinstance(change.get("knob"), int | float):
+            token = change.get("token")
+            moves.setdefault(str(change.get("dimension")), []).append(
+                (token if isinstance(token, int) else 0, float(change["knob"]))
+            )
+    return moves
+
+
 def _steering_line(m: MessageRow) -> str:
-    """One line saying how an answer was steered and sampled."""
+    """One line saying how an answer was steered and sampled. Reads both forms of the snapshot:
+    `generate`'s (`vectors` at the top) and the app's (`plan.vectors`, zero knobs included,
+    `changes` for knobs moved while it streamed)."""
     parts: list[str] = []
     steering = m.steering or {}
-    knobs = {k: v for k, v in (steering.get("knobs") or {}).items() if v}
+    moves = _knob_moves(steering)
+    start = steering.get("knobs") or {}
+    knobs = []
+    for name in [*start, *(d for d in moves if d not in start)]:
+        first = float(start.get(name) or 0)
+        path = moves.get(name, [])
+        if first or path:
+            knobs.append(f"{name} {first:+g}" + "".join(f", {v:+g} at token {t}" for t, v in path))
     if knobs:
-        parts.append("knobs " + ", ".join(f"{k} {v:+g}" for k, v in knobs.items()))
-    vectors = steering.get("vectors") or []
-    if vectors:
-        layers = sorted({v.get("layer") for v in vectors if isinstance(v.get("layer"), int)})
-        parts.append(f"{len(vectors)} vectors on layers {','.join(map(str, layers))}")
-    elif m.steering is not None:
+        parts.append("knobs " + "; ".join(knobs))
+    plan = steering.get("plan")
+    vectors = steering.get("vectors") or (plan.get("vectors") if isinstance(plan, dict) else [])
+    active = [v for v in vectors or [] if isinstance(v, dict) and v.get("coeff", 1) != 0]
+    if active:
+        layers = sorted({int(v["layer"]) for v in active if isinstance(v.get("layer"), int)})
+        parts.append(f"{len(active)} vectors on layers {','.join(map(str, layers))}")
+    elif m.steering is not None and not knobs:
         parts.append("unsteered")
-    changes = steering.get("changes")
-    if isinstance(changes, list) and changes:
-        parts.append(f"knobs moved {len(changes)} times while generating")
     sampling = m.sampling or {}
     if "temperature" in sampling:
         parts.append(f"temperature {sampling['temperature']:g}")

@@ -236,7 +236,7 @@ def list_(
     from rich.table import Table
 
     from steertui.home import Home
-    from steertui.vectors.build import list_built
+    from steertui.vectors.build import is_imported, list_built
     from steertui.vectors.dimensions import DimensionLibrary
 
     the_home = Home.resolve(home)
@@ -251,7 +251,7 @@ def list_(
             table.add_row(
                 cell(m.dimension),
                 cell(m.model_id),
-                cell(m.method),
+                cell(m.method + (" (imported)" if is_imported(m) else "")),
                 _ranges(m.recommended_layers),
                 f"{m.c_max:g}",
                 cell(m.created.replace("T", " ").replace("+00:00", " UTC")),
@@ -403,7 +403,7 @@ def import_(
     from steertui.engine.loading import load_config
     from steertui.errors import EngineError, VectorError
     from steertui.home import Home
-    from steertui.vectors.build import built_dir, save_built
+    from steertui.vectors.build import IMPORTED, built_dir, save_built
     from steertui.vectors.dimensions import check_name
     from steertui.vectors.gguf_io import file_hash, import_gguf
 
@@ -419,7 +419,7 @@ def import_(
         raise VectorError(f"cannot tell the layer count of model {model!r} from its config")
     vec = import_gguf(file, dimension, model_id, hidden_size(config), n_layers, negative, positive)
     path = built_dir(the_home, model_id) / (
-        f"{dimension}-{vec.meta.method}-{file_hash(file)[:8]}.safetensors"
+        f"{dimension}-{IMPORTED}-{file_hash(file)[:8]}.safetensors"
     )
     save_built(the_home, vec, path)
     console = _console()

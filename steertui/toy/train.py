@@ -65,6 +65,14 @@ class TrainReport:
     out: str
 
 
+def _token_id(tokenizer: Any, token: str) -> int:
+    """The id of one special token (the fast tokenizer types the lookup as int | list[int])."""
+    found = tokenizer.convert_tokens_to_ids(token)
+    if not isinstance(found, int):
+        raise ValueError(f"the toy tokenizer has no single id for {token!r}")
+    return found
+
+
 def _encode(tokenizer: Any, examples: list[Example]) -> list[tuple[list[int], int]]:
     """Token ids of each templated conversation and where the assistant's answer starts."""
     end_id = tokenizer.convert_tokens_to_ids(END)
@@ -193,8 +201,8 @@ def train(
         (prompt_text(e.request) + e.answer + END for e in examples), cfg.vocab_size
     )
     rows = _encode(tokenizer, examples)
-    pad_id = tokenizer.convert_tokens_to_ids(PAD)
-    end_id = tokenizer.convert_tokens_to_ids(END)
+    pad_id = _token_id(tokenizer, PAD)
+    end_id = _token_id(tokenizer, END)
 
     config = LlamaConfig(
         vocab_size=len(tokenizer),

@@ -25,6 +25,7 @@ from steertui.vectors.extract import (
 from steertui.vectors.file import SteeringVector, VectorMeta, read_meta
 
 BUILT = "built"
+IMPORTED = "imported"  # file names `<dim>-imported-<hash8>`: never replaced by a build
 
 
 def model_slug(model_id: str) -> str:
@@ -91,6 +92,20 @@ def find_built(
     return None
 
 
+def is_imported(meta: VectorMeta) -> bool:
+    """A vector `steertui vectors import` made (from a llama.cpp GGUF), not one extracted here."""
+    return meta.source.startswith("gguf:")
+
+
+def find_imported(home: Home, model_id: str, dimension: str) -> BuiltVector | None:
+    """The newest vector imported as `dimension` for `model_id`: knobs use it in place of a
+    build (delete its file to build again)."""
+    for b in list_built(home, model_id):
+        if b.meta.dimension == dimension and is_imported(b.meta):
+            return b
+    return None
+
+
 def _record(home: Home, path: Path, meta: VectorMeta) -> None:
     from steertui.store import Store
 
@@ -100,9 +115,11 @@ def _record(home: Home, path: Path, meta: VectorMeta) -> None:
 
 
 def save_built(home: Home, vector: SteeringVector, path: Path) -> Path:
-    """Save into the home and record it in the store; remove stale builds it replaces."""
+    """Save into the home and record it in the store; remove stale builds it replaces (an
+    import replaces older imports of its dimension only, a build never replaces an import)."""
     vector.save(path)
-    stale = path.parent.glob(f"{vector.meta.dimension}-{vector.meta.method}-*.safetensors")
+    kind = IMPORTED if is_imported(vector.meta) else vector.meta.method
+    stale = path.parent.glob(f"{vector.meta.dimension}-{kind}-*.safetensors")
     for old in stale:
         if old != path:
             old.unlink(missing_ok=True)
@@ -151,8 +168,15 @@ def get_or_build(
     batch_size: int = DEFAULT_BATCH_SIZE,
     max_tokens: int = DEFAULT_MAX_TOKENS,
 ) -> Path:
-    """The cached vector if its dataset is unchanged and it fits the model, else a new build."""
+    """The vector imported as this dimension if there is one that fits the model, else the
+    cached build if its dataset is unchanged and it fits the model, else a new build."""
     home = home if home is not None else Home.resolve(None)
+    imported = find_imported(home, str(engine.model_id), dimension.name)
+    if imported is not None and (imported.meta.hidden_size, imported.meta.n_layers) == (
+        int(engine.hidden_size),
+        int(engine.n_layers),
+    ):
+        return imported.path
     path = cache_path(home, str(engine.model_id), dimension, method, max_tokens)
     if path.is_file():
         try:

@@ -353,8 +353,30 @@ class DimensionLibrary:
                     continue
                 if dim.applies_to(self.model_id):
                     dims[dim.name] = dim
+        for dim in self._imported():
+            dims.setdefault(dim.name, dim)
         self._dims = dims
         return dims
+
+    def _imported(self) -> list[Dimension]:
+        """Dimensions known only from a vector imported for this model (`vectors import
+        --dimension NAME`): no examples, its poles from the vector file."""
+        if self.home is None or not (self.home.vectors_dir / "built").is_dir():
+            return []  # (and torch not imported: `steertui chat` checks --dims before it)
+        from steertui.vectors.build import is_imported, list_built
+
+        return [
+            Dimension(
+                name=b.meta.dimension,
+                negative=b.meta.negative or "negative",
+                positive=b.meta.positive or "positive",
+                description=f"imported ({b.meta.source})",
+                model=self.model_id,
+                path=b.path,
+            )
+            for b in list_built(self.home, self.model_id)
+            if is_imported(b.meta)
+        ]
 
     def names(self) -> list[str]:
         return sorted(self._load())
