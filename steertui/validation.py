@@ -20,6 +20,8 @@ MAX_NEW_TOKENS: Final = 32_768
 MAX_BATCH: Final = 4096
 ROW_ID_MAX: Final = 2**63 - 1
 """The largest id SQLite stores (a run's, a session's)."""
+DTYPE_NAMES: Final = ("float32", "fp32", "bfloat16", "bf16", "float16", "fp16")
+"""The `--dtype` names besides `auto` (the engine maps each to a torch dtype)."""
 
 
 def _got(value: object) -> str:
@@ -136,3 +138,12 @@ def knob(
     if isinstance(value, str):
         return parse_number(value, what, KNOB_MIN, KNOB_MAX, error=error)
     return number(value, what, KNOB_MIN, KNOB_MAX, error=error)
+
+
+def dtype_name(value: str) -> str:
+    """A `--dtype` (or config `dtype`): `auto` or one of `DTYPE_NAMES`."""
+    if value != "auto" and value not in DTYPE_NAMES:
+        raise ConfigError(
+            f"dtype {value!r} is not known: expected auto, float32, bfloat16 or float16"
+        )
+    return value

@@ -29,21 +29,19 @@ HomeOpt = Annotated[
 
 
 def _device_check(value: str) -> str:
-    """`--device` where it enters: a device torch knows and has here (one line, before a load)."""
-    from steertui.engine.loading import resolve_device
+    """`--device` where it enters: a device torch knows and has here (one line, before a load).
+    `auto` and `cpu` need no check, so the common case does not import torch."""
+    if value not in ("auto", "cpu"):
+        from steertui.engine.loading import resolve_device
 
-    resolve_device(value)
+        resolve_device(value)
     return value
 
 
 def _dtype_check(value: str) -> str:
-    from steertui.engine.loading import resolve_dtype
+    from steertui.validation import dtype_name
 
-    if value != "auto":
-        import torch
-
-        resolve_dtype(value, torch.device("cpu"))
-    return value
+    return dtype_name(value)
 
 
 DeviceOpt = Annotated[

@@ -38,6 +38,7 @@ from steertui.hub import (  # noqa: F401 - the model names live in hub, torch-fr
     toy_path,
 )
 from steertui.toy import card as toy_card
+from steertui.validation import DTYPE_NAMES, dtype_name
 
 
 def load_config(
@@ -178,12 +179,10 @@ def resolve_device(device: str = "auto") -> torch.device:
 
 
 _DTYPES = {
-    "float32": torch.float32,
-    "fp32": torch.float32,
-    "bfloat16": torch.bfloat16,
-    "bf16": torch.bfloat16,
-    "float16": torch.float16,
-    "fp16": torch.float16,
+    name: {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[
+        {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}.get(name, name)
+    ]
+    for name in DTYPE_NAMES
 }
 
 
@@ -193,11 +192,7 @@ def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
         if device.type == "cuda" and torch.cuda.is_bf16_supported():
             return torch.bfloat16
         return torch.float32
-    if dtype not in _DTYPES:
-        raise EngineError(
-            f"dtype {dtype!r} is not known: expected auto, float32, bfloat16 or float16"
-        )
-    return _DTYPES[dtype]
+    return _DTYPES[dtype_name(dtype)]
 
 
 @dataclass
