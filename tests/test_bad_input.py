@@ -26,7 +26,8 @@ from safetensors.torch import save_file
 
 from steertui.home import Home
 from steertui.store import Store
-from steertui.vectors.build import built_dir, save_built
+from steertui.vectors.build import save_built
+from steertui.vectors.built import built_dir
 from steertui.vectors.file import SteeringVector, VectorMeta
 from tests.cli_runner import in_process
 
@@ -215,7 +216,7 @@ CASES = [
         "unknown lexicon dimension",
         {"dimension": 'dimension = "nosuch"'},
         "metric.dimension",
-        "expected a toy dimension",
+        "expected a dimension of toy",
     ),
     cfg_case(
         "custom metric does not import",

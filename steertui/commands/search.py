@@ -47,7 +47,7 @@ def command(config: ConfigOpt = None, resume: ResumeOpt = None, home: HomeOpt = 
                 "stop it before resuming"
             )
         if config is not None:
-            given = load_config(config)
+            given = load_config(config, where)
             given.seed = given.seed if given.seed is not None else cfg.seed
             mine, theirs = cfg.to_dict(), given.to_dict()
             mine.pop("iterations", None)
@@ -60,7 +60,7 @@ def command(config: ConfigOpt = None, resume: ResumeOpt = None, home: HomeOpt = 
             cfg.iterations = given.iterations
     else:
         assert config is not None
-        cfg = load_config(config)
+        cfg = load_config(config, where)
 
     from steertui.engine import Engine, load_model
 

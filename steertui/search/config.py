@@ -10,12 +10,15 @@ import tomllib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from steertui import validation
 from steertui.errors import ConfigError, SteertuiError, first_line
 from steertui.search.execution import ExecutionConfig, parse_execution
 from steertui.search.space import SCHEDULE_KINDS
+
+if TYPE_CHECKING:
+    from steertui.home import Home
 
 MODES = ("autosteer", "adaptive")
 METRICS = (
@@ -326,7 +329,9 @@ def _cross_check(c: _Checker, cfg: SearchConfig) -> None:
     if m.name == "probe" and not m.dimension:
         raise c.fail("metric.dimension", "the dimension whose probe judges answers (metric probe)")
     if m.name == "lexicon" and not (m.dimension or m.words):
-        raise c.fail("metric", "dimension (a toy dimension) or words for metric lexicon")
+        raise c.fail(
+            "metric", "dimension (one of the model's dimensions) or words for metric lexicon"
+        )
     if m.name == "regex" and not m.pattern:
         raise c.fail("metric.pattern", "a regular expression for metric regex")
     if m.name == "regex":
@@ -361,10 +366,11 @@ def _cross_check(c: _Checker, cfg: SearchConfig) -> None:
             )
 
 
-def load_config(path: str | Path) -> SearchConfig:
+def load_config(path: str | Path, home: Home | None = None) -> SearchConfig:
     """Read and check a TOML search config file: its text, its keys, and what can be checked
-    without the model (the TSV log can be written, a custom metric imports, a toy lexicon
-    dimension exists), so a mistake is one line before a model loads or a run is created."""
+    without the model (the TSV log can be written, a custom metric imports, a lexicon's
+    dimension is one of the model's in `home`), so a mistake is one line before a model loads
+    or a run is created."""
     from steertui.files import output_file, read_text
 
     p = Path(path)
@@ -380,7 +386,7 @@ def load_config(path: str | Path) -> SearchConfig:
             cfg.log_path = str(output_file(log, f"{p}: log_path"))
         except SteertuiError as exc:
             raise ConfigError(str(exc)) from None
-    _check_metric(cfg, str(p))
+    _check_metric(cfg, str(p), home)
     _check_device(cfg, str(p))
     return cfg
 
@@ -395,17 +401,18 @@ def _check_device(cfg: SearchConfig, where: str) -> None:
         raise ConfigError(f"{where}: device: {exc}") from None
 
 
-def _check_metric(cfg: SearchConfig, where: str) -> None:
-    """The metric's outside references: a toy lexicon's dimension, a custom metric's function."""
+def _check_metric(cfg: SearchConfig, where: str, home: Home | None) -> None:
+    """The metric's outside references: a lexicon's dimension, a custom metric's function."""
     m = cfg.metric
     if m.name == "lexicon" and not m.words:
-        from steertui.toy import load_lexicon
+        from steertui.hub import model_id_for
+        from steertui.vectors.dimensions import DimensionLibrary
 
-        known = list(load_lexicon())
+        known = DimensionLibrary(home, model_id_for(cfg.model)).names()
         if m.dimension not in known:
             raise ConfigError(
-                f"{where}: metric.dimension: expected a toy dimension ({', '.join(known)}), "
-                f"got {m.dimension!r}"
+                f"{where}: metric.dimension: expected a dimension of {cfg.model} "
+                f"({', '.join(known)}), got {m.dimension!r}"
             )
     if m.name == "custom" and m.function:
         from steertui.search.metrics import load_function

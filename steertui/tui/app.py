@@ -188,7 +188,7 @@ class SteerApp(App[None]):
 
         try:
             if message.config_path is not None:
-                cfg = load_config(message.config_path)
+                cfg = load_config(message.config_path, self.home)
             else:
                 main = self.main
                 data = chat_search_data(
