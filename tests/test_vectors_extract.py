@@ -10,7 +10,8 @@ import torch
 from steertui.errors import VectorError
 from steertui.home import Home
 from steertui.vectors import methods
-from steertui.vectors.build import build_vector, find_built, get_or_build, list_built
+from steertui.vectors.build import build_vector, get_or_build
+from steertui.vectors.built import find_built, list_built
 from steertui.vectors.dimensions import Dimension, Example, content_hash
 from steertui.vectors.extract import answer_row, extract, extract_text_vector, pool_rows
 from steertui.vectors.file import SteeringVector

@@ -168,7 +168,7 @@ def apply(run: RunArg, home: HomeOpt = None) -> None:
         known = (adaptive.get(dim) or {}).get("vector")
         if known:
             return str(known)
-        from steertui.vectors.build import find_built
+        from steertui.vectors.built import find_built
 
         model_id = model
         built = find_built(where, model_id, dim)

@@ -49,7 +49,7 @@ def _console() -> Any:
 
 def _find(home: Any, model_id: str, dimension: str, method: str | None) -> Any:
     from steertui.errors import VectorError
-    from steertui.vectors.build import find_built
+    from steertui.vectors.built import find_built
     from steertui.vectors.dimensions import check_name
 
     check_name(dimension)
@@ -236,7 +236,7 @@ def list_(
     from rich.table import Table
 
     from steertui.home import Home
-    from steertui.vectors.build import is_imported, list_built
+    from steertui.vectors.built import is_imported, list_built
     from steertui.vectors.dimensions import DimensionLibrary
 
     the_home = Home.resolve(home)
@@ -292,7 +292,7 @@ def show(
     from rich.table import Table
 
     from steertui.home import Home
-    from steertui.vectors.build import list_built
+    from steertui.vectors.built import list_built
 
     the_home = Home.resolve(home)
     model_id = _model_id(model)
@@ -403,7 +403,8 @@ def import_(
     from steertui.engine.loading import load_config
     from steertui.errors import EngineError, VectorError
     from steertui.home import Home
-    from steertui.vectors.build import IMPORTED, built_dir, save_built
+    from steertui.vectors.build import save_built
+    from steertui.vectors.built import IMPORTED, built_dir
     from steertui.vectors.dimensions import check_name
     from steertui.vectors.gguf_io import file_hash, import_gguf
 

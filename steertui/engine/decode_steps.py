@@ -22,10 +22,29 @@ from steertui.engine.context import cache_kwarg, output_cache
 from steertui.errors import first_line
 
 if TYPE_CHECKING:
-    from steertui.engine.engine import Engine
+    from torch import nn
+
     from steertui.engine.plan import CompiledPlan
 
 CACHE_BUCKET = 128  # static caches come in multiples of this length: fewer shapes to compile
+
+
+class Engine(Protocol):
+    """What the decode steps use of `engine.Engine` (typed here, so this module, which the
+    engine imports, does not import it back)."""
+
+    model: nn.Module
+    _in_graph: bool
+
+    @property
+    def device(self) -> torch.device: ...
+
+    @property
+    def model_id(self) -> str: ...
+
+    def _forward(self, **kwargs: Any) -> Any: ...
+
+    def _notice_once(self, key: str, text: str) -> None: ...
 
 
 class DecodeSteps(Protocol):

@@ -363,7 +363,7 @@ class DimensionLibrary:
         --dimension NAME`): no examples, its poles from the vector file."""
         if self.home is None or not (self.home.vectors_dir / "built").is_dir():
             return []  # (and torch not imported: `steertui chat` checks --dims before it)
-        from steertui.vectors.build import is_imported, list_built
+        from steertui.vectors.built import is_imported, list_built
 
         return [
             Dimension(
