@@ -16,7 +16,7 @@ from pathlib import Path
 import steertui
 
 ROOT = Path(steertui.__file__).parent
-BASE = {"errors", "home", "safe_text", "files", "__init__"}
+BASE = {"errors", "home", "safe_text", "files", "validation", "hub", "__init__"}
 ALLOWED: dict[str, set[str]] = {
     "store": set(),
     "toy": set(),
@@ -128,3 +128,13 @@ def test_no_import_cycle_between_modules() -> None:
         if node not in state:
             visit(node)
     assert not cycles, "\n".join(" -> ".join(c) for c in cycles)
+
+
+def test_the_base_modules_import_only_each_other() -> None:
+    """errors, files, validation, home, hub, safe_text: any layer may use them, so they use none."""
+    wrong = []
+    for name in sorted(BASE - {"__init__"}):
+        for imported in _imports(ROOT / f"{name}.py"):
+            if imported.startswith("steertui.") and imported.split(".")[1] not in BASE:
+                wrong.append(f"{name}.py imports {imported}")
+    assert not wrong, "\n".join(wrong)
