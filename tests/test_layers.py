@@ -138,3 +138,16 @@ def test_the_base_modules_import_only_each_other() -> None:
             if imported.startswith("steertui.") and imported.split(".")[1] not in BASE:
                 wrong.append(f"{name}.py imports {imported}")
     assert not wrong, "\n".join(wrong)
+
+
+def test_no_test_module_imports_another() -> None:
+    """Shared helpers live in helper modules (tests/cli_runner.py, tiny_models.py, vector_files.py,
+    tui/pilot.py ...), never in a test module or a conftest another module imports."""
+    tests = Path(__file__).parent
+    wrong = []
+    for path in sorted(tests.rglob("*.py")):
+        for name in _imports(path):
+            parts = name.split(".")
+            if any(p.startswith("test_") or p == "conftest" for p in parts[:-1] or parts):
+                wrong.append(f"{path.relative_to(tests)} imports {name}")
+    assert not wrong, "\n".join(wrong)

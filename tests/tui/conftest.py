@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import functools
-import itertools
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,26 +12,7 @@ from steertui.home import Home
 from steertui.store import Store
 from steertui.tui.app import SteerApp, create_app
 from tests.tui.fake_engine import FakeEngine, FakeProvider
-
-
-def aio(test: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
-    """Run an async test on a fresh event loop (no pytest-asyncio needed)."""
-
-    @functools.wraps(test)
-    def run(*args: Any, **kwargs: Any) -> None:
-        asyncio.run(test(*args, **kwargs))
-
-    return run
-
-
-def fixed_memory(engine: Any) -> str:
-    return "512.0 MiB"
-
-
-def fake_clock() -> Callable[[], float]:
-    """A clock that advances 0.25 s per reading, so tokens per second are deterministic."""
-    ticks = itertools.count()
-    return lambda: next(ticks) * 0.25
+from tests.tui.pilot import fake_clock, fixed_memory, record_notifications
 
 
 @pytest.fixture
@@ -78,47 +56,3 @@ def make_app(home: Home, store: Store, engine: FakeEngine, provider: FakeProvide
         return app
 
     return make
-
-
-def record_notifications(app: SteerApp) -> None:
-    """Keep every toast's text on `app.notes` so tests can assert what the user was told."""
-    app.notes = []  # type: ignore[attr-defined]
-    original = app.notify
-
-    def notify(message: str, **kwargs: Any) -> None:
-        app.notes.append(str(message))  # type: ignore[attr-defined]
-        original(message, **kwargs)
-
-    app.notify = notify  # type: ignore[method-assign]
-
-
-async def wait_for(pilot: Any, condition: Callable[[], bool], timeout: float = 30.0) -> None:
-    """Let the app run until `condition()` holds; fail with a clear message otherwise."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not condition():
-        if loop.time() > end:
-            raise AssertionError("condition not reached within the timeout")
-        await pilot.pause(0.01)
-    await pilot.pause()
-
-
-async def ready(pilot: Any, timeout: float = 180.0) -> SteerApp:
-    """Wait until the model is loaded and every active knob has its vector (a real model's
-    vectors are built on first use: on a busy 2-core machine that takes a while)."""
-    app = pilot.app
-    await wait_for(pilot, lambda: app.engine_state == "ready", timeout)
-    await wait_for(pilot, lambda: all(d in app.main.vectors for d in app.main.active), timeout)
-    return app
-
-
-async def ask(pilot: Any, text: str, timeout: float = 30.0) -> None:
-    """Type a message, press Enter, wait (up to `timeout` seconds) for the answer to finish."""
-    app = pilot.app
-    before = app.main.last
-    app.main.prompt.focus()
-    app.main.prompt.value = text
-    await pilot.press("enter")
-    await wait_for(
-        pilot, lambda: app.main.generation is None and app.main.last not in (None, before), timeout
-    )

@@ -10,8 +10,8 @@ from steertui.errors import EngineError
 from steertui.tui.messages import AnswerFinished, TokenChunk
 from steertui.tui.screens.dialogs import ErrorModal
 from steertui.tui.widgets.chat_view import UserMessage
-from tests.tui.conftest import aio, ask, ready, wait_for
 from tests.tui.fake_engine import BASELINE_SCRIPT, FakeEngine
+from tests.tui.pilot import aio, ask, ready, wait_for
 
 
 @aio

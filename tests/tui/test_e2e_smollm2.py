@@ -13,7 +13,7 @@ import pytest
 from steertui.engine import Engine
 from steertui.tui.screens.compare import CompareScreen
 from tests.real_model import RealModel
-from tests.tui.conftest import aio, ask, ready, record_notifications, wait_for
+from tests.tui.pilot import aio, ask, ready, record_notifications, wait_for
 
 pytestmark = pytest.mark.slow
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from steertui.toy import pole_counts, pole_score, sample_requests, toy_model_path
-from tests.tui.conftest import aio, ask, ready, record_notifications
+from tests.tui.pilot import aio, ask, ready, record_notifications
 
 pytestmark = [
     pytest.mark.slow,

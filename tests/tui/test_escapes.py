@@ -11,8 +11,8 @@ from typing import Any
 
 from steertui.tui.screens.compare import CompareScreen
 from steertui.tui.screens.sessions import SessionsScreen
-from tests.tui.conftest import aio, ask, ready, wait_for
 from tests.tui.fake_engine import FakeEngine
+from tests.tui.pilot import aio, ask, ready, wait_for
 
 TITLE = "\x1b]0;pwned title\x07"
 CLIPBOARD = "\x1b]52;c;cm0gLXJmIH4=\x1b\\"

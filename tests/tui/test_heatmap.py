@@ -12,7 +12,7 @@ from steertui.tui.widgets.heatmap import (
     glyph,
     render_heatmap,
 )
-from tests.tui.conftest import aio, ask, ready, wait_for
+from tests.tui.pilot import aio, ask, ready, wait_for
 
 
 def test_sign_has_its_own_glyphs_and_magnitude_is_density() -> None:

@@ -7,8 +7,8 @@ from textual.message import Message
 from steertui.tui.messages import KnobChanged
 from steertui.tui.screens.dialogs import DimensionPicker
 from steertui.tui.widgets.knob import Knob
-from tests.tui.conftest import aio, ask, ready, wait_for
 from tests.tui.fake_engine import STEERED_SCRIPT, FakeEngine, FakeProvider
+from tests.tui.pilot import aio, ask, ready, wait_for
 
 
 @aio

@@ -19,8 +19,8 @@ from steertui.tui.screens.profile import ProfileScreen
 from steertui.tui.screens.sessions import SessionsScreen
 from steertui.tui.widgets.knob import Knob
 from steertui.vectors.dimensions import Dimension
-from tests.tui.conftest import aio, ready
 from tests.tui.fake_engine import FakeProvider
+from tests.tui.pilot import aio, ready
 
 # the shipped dimensions' longest pole names, with a knob still loading
 LONG = [

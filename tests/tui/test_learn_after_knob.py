@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.tui.conftest import aio, ask, ready
+from tests.tui.pilot import aio, ask, ready
 
 
 @aio

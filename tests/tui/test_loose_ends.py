@@ -10,7 +10,7 @@ from steertui.tui.screens.compare import CompareScreen
 from steertui.tui.screens.dialogs import DimensionPicker, TextPrompt
 from steertui.tui.screens.sessions import SessionsScreen
 from steertui.tui.screens.settings import SettingsScreen
-from tests.tui.conftest import aio, ask, ready, wait_for
+from tests.tui.pilot import aio, ask, ready, wait_for
 
 
 @aio

@@ -5,8 +5,8 @@ from __future__ import annotations
 from textual.widgets import Static
 
 from steertui.tui.screens.profile import ProfileScreen
-from tests.tui.conftest import aio, ask, ready, wait_for
 from tests.tui.fake_engine import FakeSignals
+from tests.tui.pilot import aio, ask, ready, wait_for
 
 
 @aio

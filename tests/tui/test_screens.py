@@ -13,8 +13,8 @@ from steertui.tui.screens.help import HelpScreen
 from steertui.tui.screens.main import MainScreen
 from steertui.tui.screens.sessions import SessionsScreen
 from steertui.tui.widgets.knob import Knob
-from tests.tui.conftest import aio, ask, ready, wait_for
 from tests.tui.fake_engine import BASELINE_SCRIPT, STEERED_SCRIPT, fake_search
+from tests.tui.pilot import aio, ask, ready, wait_for
 
 
 @aio

@@ -16,8 +16,8 @@ from steertui.tui.screens.compare import CompareScreen
 from steertui.tui.screens.dialogs import DimensionPicker, ErrorModal
 from steertui.tui.screens.help import HelpScreen
 from steertui.tui.screens.sessions import SessionsScreen
-from tests.tui.conftest import ask, ready, wait_for
 from tests.tui.fake_engine import fake_search
+from tests.tui.pilot import ask, ready, wait_for
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
 

@@ -4,9 +4,9 @@ its floor, through `steertui search` on the toy."""
 from __future__ import annotations
 
 import pytest
-from test_search_cli import cli
 
 from steertui.store import Store
+from tests.search.runs import cli
 
 CONFIG = """
 model = "toy"

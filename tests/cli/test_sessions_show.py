@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from cli_runner import in_process
 
 from steertui.home import Home
 from steertui.store import Store
+from tests.cli_runner import in_process
 
 
 def _vector(name: str, layer: int, coeff: float) -> dict[str, object]:

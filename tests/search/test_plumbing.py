@@ -17,7 +17,7 @@ from steertui.search.apply import best_to_knobs
 from steertui.search.config import parse_config
 from steertui.search.space import CandidateVector, SteerCandidate
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SEARCH_MODULES = sorted(
     f"steertui.search.{m.name}" for m in pkgutil.iter_modules(steertui.search.__path__)
 )

@@ -1,6 +1,6 @@
 """Generation before and after the batched sampler: token-identical, text-identical.
 
-`tests/recorded/engine_outputs.json` was written by the per-row sampler and re-decoding
+`tests/engine/recorded/engine_outputs.json` was written by the per-row sampler and re-decoding
 detokenizer this module replaced (`python -m tests.test_sampler_recorded --record`, run on the
 old code); these tests replay the same requests on today's engine and compare every row's token
 ids, text and finish reason. Greedy and seeded sampled requests, with top-k, top-p, repetition

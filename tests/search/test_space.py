@@ -11,7 +11,7 @@ from steertui.errors import ConfigError
 from steertui.search.config import load_config, parse_config
 from steertui.search.space import SteerCandidate, SteerSearchSpace, iteration_rng
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_samples_and_perturbations_stay_in_the_space():

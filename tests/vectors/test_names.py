@@ -17,6 +17,7 @@ from steertui.home import Home
 from steertui.search.config import parse_config
 from steertui.vectors.dimensions import DimensionLibrary, check_name
 from tests.cli_runner import in_process
+from tests.vector_files import toy_gguf
 
 BAD = ["../../../../outside/pwned", "/tmp/abs/pwned", "*", "a/b", "..", "", "-x", "x\n", "é", "a b"]
 
@@ -38,23 +39,6 @@ def refused(code: int, err: str) -> None:
     assert err.startswith("error: ") and err.count("\n") == 1, err
     assert "Traceback" not in err
     assert "letters, digits, '-' and '_'" in err
-
-
-def toy_gguf(path: Path) -> Path:
-    """A llama.cpp control vector shaped for the toy model (hidden 128, 4 layers)."""
-    import gguf
-    import numpy as np
-
-    w = gguf.GGUFWriter(str(path), "controlvector")
-    w.add_string("controlvector.model_hint", "toy")
-    w.add_uint32("controlvector.layer_count", 3)
-    for layer in (1, 2, 3):
-        w.add_tensor(f"direction.{layer}", np.full(128, 0.1 * layer, dtype=np.float32))
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
-    return path
 
 
 @pytest.mark.parametrize("name", ["cost", "a", "mood-2", "my_dim", "A1", "x" * 64])
@@ -120,7 +104,7 @@ def test_a_gguf_method_that_is_a_path_is_refused(tmp_path: Path) -> None:
     import numpy as np
 
     from steertui.vectors.gguf_io import META_KEY, import_gguf
-    from tests.test_vectors_format import make_vector
+    from tests.vector_files import make_vector
 
     meta = make_vector().meta
     meta.method = "../../../../pwned"

@@ -10,9 +10,10 @@ import torch
 from steertui.errors import VectorError
 from steertui.home import Home, repo_vectors_dir
 from steertui.vectors.dimensions import DimensionLibrary, load_dimension
-from steertui.vectors.file import SteeringVector, VectorMeta, read_meta, set_functional_range
+from steertui.vectors.file import SteeringVector, read_meta, set_functional_range
 from steertui.vectors.gguf_io import export_gguf, import_gguf
 from steertui.vectors.knobs import knob_to_coeff, plan_from_knobs
+from tests.vector_files import make_vector
 
 GOOD = """\
 name = "cost"
@@ -146,28 +147,6 @@ def test_library_user_dims_override_and_model_filter(tmp_path: Path) -> None:
         lib.get("nope")
     toy = DimensionLibrary(None, "toy", shipped_dir=shipped)
     assert toy.get("cost").model == "toy"
-
-
-def make_vector(
-    hidden: int = 8, n_layers: int = 4, layers: list[int] | None = None
-) -> SteeringVector:
-    gen = torch.Generator().manual_seed(0)
-    layers = list(range(n_layers)) if layers is None else layers
-    dirs = {layer: torch.randn(hidden, generator=gen) for layer in layers}
-    meta = VectorMeta(
-        model_id="tiny",
-        hidden_size=hidden,
-        n_layers=n_layers,
-        method="diffmean",
-        dimension="cost",
-        negative="budget",
-        positive="luxury",
-        norm=[float(i + 1) for i in range(n_layers)],
-        quality={"accuracy": list[float | None]([0.5, 0.9, 1.0, 0.7][:n_layers])},
-        recommended_layers=[1, 2],
-        c_max=0.3,
-    )
-    return SteeringVector(dirs, meta)
 
 
 def test_vector_file_round_trip_and_specs(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ from tests.cli_runner import in_process
 
 ray = pytest.importorskip("ray")
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 N = 12  # trials per run: six batches of two, four batches in flight
 
 

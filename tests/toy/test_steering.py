@@ -18,7 +18,7 @@ from steertui.toy import DIMENSIONS, card, pole_share, sample_requests
 
 engine_mod = pytest.importorskip("steertui.engine")
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 N_ANSWERS = 128  # at 64 a 50/50 share moves by 0.15 by chance too often to test a 0.15 bound
 # An answer steered in-distribution keeps a low perplexity under the unsteered model; the
 # shipped model scores its own unsteered samples near 1.5-2 per token.

@@ -82,7 +82,7 @@ def test_exports_md_for_reading_json_exact(home: str, tmp_path: Path) -> None:
 
 def test_markup_in_a_built_vectors_model_id_is_printed_literally(tmp_path: Path) -> None:
     from steertui.vectors.built import built_dir
-    from tests.test_vectors_format import make_vector
+    from tests.vector_files import make_vector
 
     home = Home.resolve(tmp_path / "home").ensure()
     vec = make_vector()

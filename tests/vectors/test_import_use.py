@@ -8,7 +8,8 @@ import json
 from pathlib import Path
 
 import pytest
-from cli_runner import in_process
+
+from tests.cli_runner import in_process
 
 
 def _ok(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> str:

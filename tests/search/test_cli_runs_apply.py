@@ -17,7 +17,7 @@ from steertui.search.space import CandidateVector, SteerCandidate
 from steertui.store import Store
 from tests.cli_runner import in_process
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "search_toy_luxury.toml"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "search_toy_luxury.toml"
 BEST = SteerCandidate(
     (
         CandidateVector(2, 0.3, "a luxury upscale: lavish treat", "text", "cosine"),

@@ -24,7 +24,7 @@ from steertui.toy import (
 from steertui.toy.datasets import dataset_toml
 from steertui.toy.world import words_of
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TOY_VECTORS = REPO / "vectors" / "toy"
 
 

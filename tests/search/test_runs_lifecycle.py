@@ -10,14 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_search_cli import ROOT, cli, save_tiny_model, write_config
 
 from steertui.store import Store
-
-
-@pytest.fixture(scope="module")
-def tiny_model_dir(tmp_path_factory) -> Path:
-    return save_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
+from tests.search.runs import ROOT, cli, write_config
 
 
 def _db(home: Path) -> Path:

@@ -60,7 +60,7 @@ def no_model(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def gguf_file(path: Path) -> Path:
-    from tests.test_names import toy_gguf
+    from tests.vector_files import toy_gguf
 
     return toy_gguf(path)
 
@@ -256,7 +256,7 @@ def test_exports_to_a_folder_that_cannot_be_written_are_one_line(
 ) -> None:
     from steertui.errors import VectorError
     from steertui.vectors.gguf_io import export_gguf
-    from tests.test_vectors_format import make_vector
+    from tests.vector_files import make_vector
 
     blocker = tmp_path / "file"
     blocker.write_text("x", encoding="utf-8")

@@ -9,82 +9,12 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from steertui.errors import StoreError
 from steertui.search.tsvlog import read_tsv
-from steertui.store import Store
-from tests.cli_runner import in_process
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def save_tiny_model(out: Path) -> Path:
-    """The search tests' tiny random-weight model, saved as a local model folder."""
-    from tests.tiny_models import tiny_word_model
-
-    model, tok = tiny_word_model()
-    model.save_pretrained(out)
-    tok.save_pretrained(out)
-    return out
-
-
-@pytest.fixture(scope="module")
-def tiny_model_dir(tmp_path_factory) -> Path:
-    return save_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
-
-
-def write_config(path: Path, model: Path, log: str, iterations: int = 12) -> Path:
-    path.write_text(
-        f"""
-model = "{model}"
-device = "cpu"
-prompts = ["Hi! What is worth doing in town?", "Hello, where can we eat?"]
-iterations = {iterations}
-seed = 11
-batch_size = 4
-max_new_tokens = 4
-explore_after = 2
-log_path = "{log}"
-
-[metric]
-name = "regex"
-pattern = "[aeiou]"
-
-[space]
-layer_range = [0, -1]
-coeff_range = [0.2, 3.0]
-texts = ["luxury upscale"]
-negative_texts = ["cheap budget"]
-""",
-        encoding="utf-8",
-    )
-    return path
-
-
-def steertui(*args: str, home: Path, **kw) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
-    return subprocess.run(
-        [sys.executable, "-m", "steertui", *args, "--home", str(home)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=240,
-        cwd=ROOT,
-        **kw,
-    )
-
-
-def cli(monkeypatch, capsys, *args: str, home: Path) -> tuple[int, str, str]:
-    """Run the `steertui` entry point in-process with `--home`; (exit code, stdout, stderr)."""
-    return in_process(monkeypatch, capsys, *args, "--home", str(home))
-
-
-def trials(home: Path, run: int = 1) -> list[tuple]:
-    with Store.open(home / "sessions" / "steertui.db") as store:
-        return [(t.iteration, t.candidate, t.score, t.status) for t in store.trials(run)]
+from tests.search.runs import ROOT, cli, steertui, trials, write_config
 
 
 def test_kill_9_then_resume_loses_no_trial_and_runs_none_twice(

@@ -10,11 +10,11 @@ import time
 from pathlib import Path
 
 import pytest
-from cli_runner import in_process
 
 from steertui.errors import EngineError
+from tests.cli_runner import in_process
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 # Run the console entry point; report whether torch was imported when it exited.
 PROBE = """

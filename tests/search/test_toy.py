@@ -10,7 +10,7 @@ import pytest
 
 from steertui.toy import toy_model_path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.skipif(
     not (toy_model_path() / "config.json").exists(), reason="the toy model is not trained yet"
 )
