@@ -140,10 +140,8 @@ def knob(
     return number(value, what, KNOB_MIN, KNOB_MAX, error=error)
 
 
-def dtype_name(value: str) -> str:
+def dtype_name(value: str, error: type[SteertuiError] = ConfigError) -> str:
     """A `--dtype` (or config `dtype`): `auto` or one of `DTYPE_NAMES`."""
     if value != "auto" and value not in DTYPE_NAMES:
-        raise ConfigError(
-            f"dtype {value!r} is not known: expected auto, float32, bfloat16 or float16"
-        )
+        raise error(f"dtype {value!r} is not known: expected auto, float32, bfloat16 or float16")
     return value

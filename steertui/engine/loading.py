@@ -192,7 +192,7 @@ def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
         if device.type == "cuda" and torch.cuda.is_bf16_supported():
             return torch.bfloat16
         return torch.float32
-    return _DTYPES[dtype_name(dtype)]
+    return _DTYPES[dtype_name(dtype, EngineError)]
 
 
 @dataclass

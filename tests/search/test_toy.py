@@ -3,7 +3,6 @@ AutoSteer README's two examples run with `from steertui import ...` (toy prompts
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,17 +18,15 @@ pytestmark = pytest.mark.skipif(
 def test_example_config_lifts_luxury_share_to_0_9_within_30_iterations(
     tmp_path, monkeypatch, capsys
 ):
-    from steertui.cli import main
     from steertui.store import Store
+    from tests.cli_runner import in_process
 
     monkeypatch.chdir(tmp_path)
     config = ROOT / "examples" / "search_toy_luxury.toml"
-    monkeypatch.setattr(
-        sys, "argv", ["steertui", "search", "--config", str(config), "--home", str(tmp_path)]
+    code, _, err = in_process(
+        monkeypatch, capsys, "search", "--config", str(config), "--home", str(tmp_path)
     )
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    assert exit_info.value.code in (0, None), capsys.readouterr().err
+    assert code == 0, err
     with Store.open(tmp_path / "sessions" / "steertui.db") as store:
         run = store.get_run(1)
         trials = store.trials(1)

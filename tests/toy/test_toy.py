@@ -259,6 +259,7 @@ def test_sample_and_datasets_commands(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # the whole recipe: about 7.5 minutes on 2 idle cores, more when busy
 def test_training_reproduces_the_shipped_behaviour(tmp_path: Path) -> None:
     """Same seed, same recipe: the retrained model's pole shares match the shipped one's."""
     from steertui.toy.sampling import sample_answers

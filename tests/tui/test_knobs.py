@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from textual.message import Message
 
 from steertui.tui.messages import KnobChanged
@@ -56,7 +58,8 @@ async def test_mouse_click_sets_the_knob(make_app) -> None:
 
 @aio
 async def test_knob_move_during_a_stream_steers_the_next_token(make_app, store) -> None:
-    slow = FakeEngine(delay=0.05)
+    slow = FakeEngine()
+    slow.gate = threading.Event()  # closed: a token every 5 s, so the stream is still running
     app = make_app(engine_factory=lambda model: slow)
     async with app.run_test() as pilot:
         await ready(pilot)
@@ -68,6 +71,7 @@ async def test_knob_move_during_a_stream_steers_the_next_token(make_app, store) 
         app.main.knob("cost").focus()
         await pilot.press("right")
         assert slow.set_coeff_calls == [(0, "cost", 0.4)]
+        slow.gate.set()
         await wait_for(pilot, lambda: app.main.generation is None)
         steering = store.messages(app.main.session_id)[-1].steering
         assert steering["knobs"]["cost"] == 0

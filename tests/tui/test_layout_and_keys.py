@@ -20,7 +20,7 @@ from steertui.tui.screens.sessions import SessionsScreen
 from steertui.tui.widgets.knob import Knob
 from steertui.vectors.dimensions import Dimension
 from tests.tui.fake_engine import FakeProvider
-from tests.tui.pilot import aio, ready
+from tests.tui.pilot import aio, ready, wait_for
 
 # the shipped dimensions' longest pole names, with a knob still loading
 LONG = [
@@ -90,6 +90,23 @@ async def test_text_typed_on_a_knob_goes_to_the_prompt_and_knob_keys_still_work(
         assert isinstance(app.focused, Input) and app.focused.id == "prompt"
         assert app.main.prompt.value == "hi"
         assert cost.value == 0
+
+
+@aio
+async def test_enter_that_reaches_a_knob_sends_the_text_typed_through_it(make_app, store) -> None:
+    """Typed fast (a paste, tmux send-keys, a loaded machine), the Enter that ends the text is
+    queued before the focus has moved to the prompt: it must send, not be dropped."""
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await ready(pilot)
+        app.main.knob("cost").focus()
+        await pilot.pause()
+        app.main.prompt.value = "Where to eat?"
+        await pilot.press("enter")
+        assert app.main.prompt.value == ""
+        await wait_for(pilot, lambda: app.main.generation is None and app.main.last is not None)
+        sent = [m.content for m in store.messages(app.main.session_id) if m.role == "user"]
+        assert sent == ["Where to eat?"]
 
 
 def test_every_binding_has_a_unique_id() -> None:

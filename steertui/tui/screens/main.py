@@ -215,10 +215,20 @@ class MainScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one("#prompt", Input).focus()
 
-    def on_key(self, event: events.Key) -> None:
-        """Text typed while a knob or the chat log has the focus goes to the prompt."""
+    async def on_key(self, event: events.Key) -> None:
+        """Text typed while a knob or the chat log has the focus goes to the prompt, and Enter
+        then sends it (the focus moves after the keys already queued: typed fast, the Enter
+        that ends the text can still reach the knob)."""
         focused = self.focused
-        if not (event.is_printable and event.character) or isinstance(focused, Input):
+        if isinstance(focused, Input):
+            return
+        if event.key == "enter" and self.prompt.value.strip():
+            if focused is None or "enter" not in _bound_keys(focused):
+                event.stop()
+                self.prompt.focus()
+                await self.prompt.action_submit()
+            return
+        if not (event.is_printable and event.character):
             return
         if focused is not None and event.key in _bound_keys(focused):
             return  # the knob's own keys ("0" resets it)
