@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from textual import events  # noqa: E402
 
 from steertui.home import Home  # noqa: E402
-from steertui.tui.app import create_app  # noqa: E402
+from steertui.tui.app import SteerApp, create_app  # noqa: E402
 from steertui.tui.widgets.knob import Knob  # noqa: E402
 from tests.tui.fake_engine import FakeEngine, FakeProvider  # noqa: E402
 
@@ -40,12 +40,15 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
-async def measure(app: Any, presses: int) -> tuple[list[float], int, float, float]:
+async def measure(app: SteerApp, presses: int) -> tuple[list[float], int, float, float]:
     rendered: dict[float, float] = {}
     async with app.run_test(size=(120, 40)) as pilot:
-        while app.engine_state != "ready" or not all(d in app.vectors for d in app.active):
+        main = app.main
+        while app.engine_state != "ready" or not all(d in main.vectors for d in main.active):
             await pilot.pause(0.05)
-        knob: Knob = app.main.knob(app.active[0])
+        found = main.knob(main.active[0])
+        assert found is not None
+        knob: Knob = found
         original = knob.render
 
         def render() -> Any:
@@ -53,18 +56,18 @@ async def measure(app: Any, presses: int) -> tuple[list[float], int, float, floa
             return original()
 
         knob.render = render  # type: ignore[method-assign]
-        app.main.prompt.value = "Tell me about dinner options, at length."
-        app.main.prompt.focus()
+        main.prompt.value = "Tell me about dinner options, at length."
+        main.prompt.focus()
         await pilot.press("enter")
-        while app.generation is None or app.generation.tokens < 5:
+        while main.generation is None or main.generation.tokens < 5:
             await asyncio.sleep(0.001)
         knob.focus()
         await asyncio.sleep(0.05)
-        start_tokens, start = app.generation.tokens, time.perf_counter()
+        start_tokens, start = main.generation.tokens, time.perf_counter()
         cpu = time.thread_time()
         latencies: list[float] = []
         for i in range(presses):
-            if app.generation is None:
+            if main.generation is None:
                 break
             knob.value = -100.0 if i % 2 == 0 else knob.value
             await asyncio.sleep(0.02)
@@ -77,8 +80,8 @@ async def measure(app: Any, presses: int) -> tuple[list[float], int, float, floa
             rendered.clear()
         elapsed = time.perf_counter() - start
         cpu = time.thread_time() - cpu
-        tokens = (app.generation.tokens if app.generation else start_tokens) - start_tokens
-        app.action_stop()
+        tokens = (main.generation.tokens if main.generation else start_tokens) - start_tokens
+        await main.action_stop()
     return latencies, tokens, elapsed, cpu
 
 
