@@ -68,3 +68,11 @@ class Detokenizer:
             else:
                 out.append("")
         return out
+
+
+def decode_rows(tokenizer: Any, rows: Sequence[Sequence[int]]) -> list[str]:
+    """Each row's whole text, in one call: what `Detokenizer` emits for it, added up (an
+    incomplete character at the end is left out, as the stream holds it back)."""
+    if not rows:
+        return []
+    return [text.rstrip(_INCOMPLETE) for text in _batch_decoder(tokenizer)([list(r) for r in rows])]

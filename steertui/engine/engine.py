@@ -24,7 +24,7 @@ from steertui.engine.context import (
     replace_hidden,
 )
 from steertui.engine.decode_steps import DecodeSteps, EagerSteps, FastPath, is_oom
-from steertui.engine.detok import Detokenizer
+from steertui.engine.detok import Detokenizer, decode_rows
 from steertui.engine.layers import module_device
 from steertui.engine.loading import LoadedModel
 from steertui.engine.lock import Priority, PriorityLock
@@ -305,10 +305,22 @@ class Engine:
         row_seeds: Sequence[int | None] | None = None,
     ) -> Iterator[TokenEvent]:
         """Like `stream`, from token ids the caller built (no chat template applied)."""
+        yield from self._run(token_rows, plans, sampling, cancel, priority, row_seeds, True)
+
+    def _run(
+        self,
+        token_rows: Sequence[Sequence[int]],
+        plans: PlansArg,
+        sampling: SamplingParams | None,
+        cancel: threading.Event | None,
+        priority: Priority,
+        row_seeds: Sequence[int | None] | None,
+        texts: bool,
+    ) -> Iterator[TokenEvent]:
         compiled = self.compile(plans, len(token_rows))
         with self.lock.hold(priority):
             yield from self._decode(
-                token_rows, compiled, sampling or SamplingParams(), cancel, row_seeds
+                token_rows, compiled, sampling or SamplingParams(), cancel, row_seeds, texts
             )
 
     @torch.inference_mode()
@@ -319,7 +331,10 @@ class Engine:
         params: SamplingParams,
         cancel: threading.Event | None,
         row_seeds: Sequence[int | None] | None,
+        texts: bool = True,
     ) -> Iterator[TokenEvent]:
+        """The decode loop. `texts=False` (for `generate`, which decodes each row once at the
+        end) leaves every event's text empty and skips the per-token detokenizing."""
         batch = len(token_rows)
         if any(len(r) == 0 for r in token_rows):
             raise EngineError("a prompt encoded to no tokens: give it some text")
@@ -353,7 +368,7 @@ class Engine:
                 for b, tok in enumerate(picked):
                     if finished[b] is None and tok not in eos:
                         pushed.append((b, tok))
-                texts = iter(detok.push(pushed))
+                new_texts = iter(detok.push(pushed) if texts else [""] * len(pushed))
                 for b, tok in enumerate(picked):
                     if finished[b] is not None:
                         continue
@@ -362,7 +377,7 @@ class Engine:
                         sampler.finish(b)
                         yield TokenEvent(b, tok, "", "eos")
                         continue
-                    yield TokenEvent(b, tok, next(texts))
+                    yield TokenEvent(b, tok, next(new_texts))
                     counts[b] += 1
                     if counts[b] >= params.max_new_tokens:
                         finished[b] = "length"
@@ -406,11 +421,14 @@ class Engine:
         priority: Priority = "chat",
         row_seeds: Sequence[int | None] | None = None,
     ) -> list[GenerationResult]:
-        """Run `stream` to the end and collect each row's text."""
+        """Generate every row to its end; each row's text is decoded once, at the end (the
+        same text `stream` yields piece by piece, without its per-token cost)."""
         rows = self._rows(prompts)
         results = [GenerationResult() for _ in rows]
         start = time.perf_counter()
-        for event in self.stream(rows, plans, sampling, cancel, priority, row_seeds):
+        token_rows = [self.prompt_ids(p) for p in rows]
+        events = self._run(token_rows, plans, sampling, cancel, priority, row_seeds, False)
+        for event in events if token_rows else ():
             res = results[event.row]
             if event.finish_reason is not None:
                 res.finish_reason = event.finish_reason
@@ -418,7 +436,9 @@ class Engine:
                 continue
             if event.token_id is not None:
                 res.token_ids.append(event.token_id)
-            res.text += event.text
+        texts = decode_rows(self.tokenizer, [r.token_ids for r in results])
+        for res, text in zip(results, texts, strict=True):
+            res.text = text
         return results
 
     # ----- scoring and reading -----------------------------------------------------------

@@ -140,3 +140,19 @@ def test_smollm2_tokenizer_streams_the_same_text(smollm2_engine: Engine) -> None
     for text in TEXTS:
         ids = encode(tokenizer, text)
         assert "".join(stream(tokenizer, ids)) == tokenizer.decode(ids, skip_special_tokens=True)
+
+
+@pytest.mark.parametrize("engine_name", ["toy_engine", "smollm2_engine"])
+def test_generate_gives_the_text_stream_yields(engine_name: str, request: Any) -> None:
+    """`generate` decodes each row once at the end; `stream` detokenizes token by token: the
+    same seeded rows read the same either way."""
+    from steertui.engine import SamplingParams
+
+    engine: Engine = request.getfixturevalue(engine_name)
+    prompts = ["Where should we eat tonight?", "Any museum worth a visit?", "Tell me a story."]
+    params = SamplingParams(temperature=0.9, max_new_tokens=40, seed=7)
+    streamed = [""] * len(prompts)
+    for event in engine.stream(prompts, sampling=params):
+        streamed[event.row] += event.text
+    assert [r.text for r in engine.generate(prompts, sampling=params)] == streamed
+    assert all(streamed)
