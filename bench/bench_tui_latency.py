@@ -8,6 +8,7 @@ machine the wall-clock latencies swell, the CPU share says what the app itself s
 
     python bench/bench_tui_latency.py            # fake engine at 1000 tokens/s
     python bench/bench_tui_latency.py --toy      # the real engine on the bundled toy model
+                                                 # (past its end token: its answers are short)
 """
 
 from __future__ import annotations
@@ -74,8 +75,10 @@ async def measure(app: SteerApp, presses: int) -> tuple[list[float], int, float,
             target = knob.value + 5.0
             sent = time.perf_counter()
             app.post_message(events.Key("right", None))
-            while target not in rendered:
+            while target not in rendered and time.perf_counter() - sent < 2.0:
                 await asyncio.sleep(0.0005)
+            if target not in rendered:  # the answer ended and the focus moved off the knob
+                break
             latencies.append(rendered[target] - sent)
             rendered.clear()
         elapsed = time.perf_counter() - start
@@ -102,7 +105,7 @@ def main() -> None:
             home=home,
             dims="cost",
             device="cpu",
-            sampling=SamplingParams(temperature=0.7, max_new_tokens=2000, seed=0),
+            sampling=SamplingParams(temperature=0.7, max_new_tokens=2000, seed=0, ignore_eos=True),
         )
         label = "toy model, real engine"
     else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from textual import events
 from textual.binding import Binding
 from textual.widgets import Input
 
@@ -87,9 +88,30 @@ async def test_text_typed_on_a_knob_goes_to_the_prompt_and_knob_keys_still_work(
         await pilot.press("right", "0")
         assert cost.value == 0
         await pilot.press("h", "i")
-        assert isinstance(app.focused, Input) and app.focused.id == "prompt"
         assert app.main.prompt.value == "hi"
+        await pilot.pause(0.5)  # once the typing pauses
+        assert isinstance(app.focused, Input) and app.focused.id == "prompt"
         assert cost.value == 0
+
+
+@aio
+async def test_text_typed_fast_on_a_knob_arrives_whole_and_in_order(make_app, store) -> None:
+    """A paste or tmux send-keys: every key is queued before the first is handled. None may be
+    lost or reordered on the way from the knob to the prompt, and the Enter sends it all."""
+    app = make_app()
+    question = "Quick question: Any good hotel in Tallinn today?"
+    async with app.run_test(size=(100, 30)) as pilot:
+        await ready(pilot)
+        app.main.knob("cost").focus()
+        await pilot.pause()
+        for char in question:
+            key = "space" if char == " " else char
+            app.post_message(events.Key(key, char))
+        app.post_message(events.Key("enter", "\r"))
+        await wait_for(pilot, lambda: app.main.generation is None and app.main.last is not None)
+        sent = [m.content for m in store.messages(app.main.session_id) if m.role == "user"]
+        assert sent == [question]
+        assert app.main.prompt.value == ""
 
 
 @aio

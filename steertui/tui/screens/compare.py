@@ -94,8 +94,7 @@ class CompareScreen(Screen[None]):
             return
         for row in (0, 1):
             pane = self.pane(row)
-            pane.text = ""
-            await pane.body.update("")
+            await pane.clear()
             pane.set_footer("streaming...")
             pane.start_stream()
         self.running = True

@@ -88,6 +88,7 @@ CHAT_PLACEHOLDER = "Ask something (Enter sends, Esc stops)"
 MODEL_PLACEHOLDER = "Model to load: a hub id, a local path, or toy (Enter loads)"
 MAX_DEFAULT_KNOBS = 5
 NARROW_WIDTH = 72  # below this many columns the side panel starts folded (F10 opens it)
+TYPED_FOCUS_DELAY_S = 0.25  # text typed on a knob: the prompt takes the focus once it pauses
 PREFERENCE_DEBOUNCE_S = 0.6
 LEARN_GRACE_S = 3.0  # how long LEARN's proposal shows before it applies (ctrl+x refuses)
 
@@ -194,6 +195,7 @@ class MainScreen(Screen[None]):
         self.learn_grace_s = learn_grace_s
         self._proposal: tuple[PendingReaction, LearnUpdate] | None = None
         self._proposal_timer: Timer | None = None
+        self._typing_timer: Timer | None = None
         self.applied: AppliedRun | None = None
 
     def compose(self) -> ComposeResult:
@@ -217,14 +219,16 @@ class MainScreen(Screen[None]):
 
     async def on_key(self, event: events.Key) -> None:
         """Text typed while a knob or the chat log has the focus goes to the prompt, and Enter
-        then sends it (the focus moves after the keys already queued: typed fast, the Enter
-        that ends the text can still reach the knob)."""
+        then sends it. The focus follows once the typing pauses: moved at the first key, the
+        keys already queued behind it (a paste, tmux send-keys, a busy loop) would reach the
+        prompt by two routes and could arrive out of order."""
         focused = self.focused
         if isinstance(focused, Input):
             return
         if event.key == "enter" and self.prompt.value.strip():
             if focused is None or "enter" not in _bound_keys(focused):
                 event.stop()
+                self._stop_typing_timer()
                 self.prompt.focus()
                 await self.prompt.action_submit()
             return
@@ -233,8 +237,18 @@ class MainScreen(Screen[None]):
         if focused is not None and event.key in _bound_keys(focused):
             return  # the knob's own keys ("0" resets it)
         event.stop()
-        self.prompt.focus()
         self.prompt.insert_text_at_cursor(event.character)
+        self._stop_typing_timer()
+        self._typing_timer = self.set_timer(TYPED_FOCUS_DELAY_S, self._focus_prompt)
+
+    def _stop_typing_timer(self) -> None:
+        if self._typing_timer is not None:
+            self._typing_timer.stop()
+            self._typing_timer = None
+
+    def _focus_prompt(self) -> None:
+        self._typing_timer = None
+        self.prompt.focus()
 
     def on_resize(self, event: events.Resize) -> None:
         self.set_class(event.size.width < NARROW_WIDTH, "narrow")

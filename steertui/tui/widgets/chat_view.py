@@ -11,22 +11,31 @@ While an answer streams, its fragments reach the Markdown widget at most `STREAM
 apart: every append grows the answer, and a grown answer costs a layout and a repaint of the
 whole chat, so appending at token rate (or the worker's 30 Hz) keeps the event loop busy and a
 key press waits behind it. Textual's `MarkdownStream` then re-parses only the last block.
+Blocks the stream has moved past, and a finished answer's blocks, fold into one `SettledLines`
+widget (see `settled.py`): neither a long answer nor a long conversation makes each layout
+pass longer.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 
+from textual import events
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
+from textual.theme import Theme
 from textual.timer import Timer
 from textual.widgets import Markdown, Static
-from textual.widgets.markdown import MarkdownStream
+from textual.widgets.markdown import MarkdownBlock, MarkdownStream
 
 from steertui.safe_text import visible
+from steertui.tui.widgets.settled import SettledLines, fold_blocks
 
 STREAM_INTERVAL = 0.1  # seconds between two appends to a streaming answer (10 per second)
+FOLD_AT = 8  # a streaming answer with this many blocks folds all but the last `LIVE_BLOCKS`
+LIVE_BLOCKS = 2  # the blocks a stream may still change (the last one grows, or splits in two)
 
 
 class UserMessage(Static):
@@ -48,14 +57,29 @@ class AnswerMessage(Vertical):
         self._pending: list[str] = []
         self._flush_timer: Timer | None = None
         self._last_flush = 0.0
+        self._folding = False  # blocks were folded and the screen has not laid them out since
+        self._drawn_width = 0  # the width folded lines were drawn at (0: none folded)
+        self._drawing = asyncio.Lock()  # a redraw, a finish and a clear, one at a time
 
     def compose(self) -> ComposeResult:
         yield Markdown(visible(self.text))
         yield Static(Content(visible(self._footer)), classes="answer-footer", markup=False)
 
+    def on_mount(self) -> None:
+        self.app.theme_changed_signal.subscribe(self, self._on_theme_changed)
+        if self.text:
+            self.call_after_refresh(self._fold, 1)
+
     @property
     def body(self) -> Markdown:
         return self.query_one(Markdown)
+
+    async def clear(self) -> None:
+        """Empty the answer, ready for a new one."""
+        async with self._drawing:
+            self.text = ""
+            await self._unfold()
+            await self.body.update("")
 
     def start_stream(self) -> None:
         self._stream = Markdown.get_stream(self.body)
@@ -67,8 +91,8 @@ class AnswerMessage(Vertical):
         # per fragment: a sequence split across two fragments is harmless in both halves,
         # and `finish` renders the whole answer through `visible` once more
         self._pending.append(visible(fragment))
-        if self._flush_timer is not None:
-            return  # an append is already due: this fragment goes with it
+        if self._flush_timer is not None or self._drawing.locked():
+            return  # an append is already due (or follows the redraw): this fragment goes too
         wait = self._last_flush + STREAM_INTERVAL - time.monotonic()
         if wait <= 0:
             await self._flush()
@@ -77,24 +101,82 @@ class AnswerMessage(Vertical):
 
     async def _flush(self) -> None:
         self._flush_timer = None
-        if self._stream is None or not self._pending:
+        if self._stream is None or not self._pending or self._drawing.locked():
             return
         chunk = "".join(self._pending)
         self._pending.clear()
         self._last_flush = time.monotonic()
         await self._stream.write(chunk)
+        self.call_after_refresh(self._fold, LIVE_BLOCKS, FOLD_AT)
 
     async def finish(self, footer: str) -> None:
         """Stop streaming and render the whole answer once, so Markdown is parsed whole."""
-        if self._flush_timer is not None:
-            self._flush_timer.stop()
-            self._flush_timer = None
-        self._pending.clear()
-        if self._stream is not None:
-            await self._stream.stop()
-            self._stream = None
-        await self.body.update(visible(self.text))
+        async with self._drawing:
+            if self._flush_timer is not None:
+                self._flush_timer.stop()
+                self._flush_timer = None
+            self._pending.clear()
+            if self._stream is not None:
+                await self._stream.stop()
+                self._stream = None
+            await self._unfold()
+            await self.body.update(visible(self.text))
         self.set_footer(footer)
+        self.call_after_refresh(self._fold, 1)
+
+    # -- folding (see settled.py) ---------------------------------------------------------
+    async def _fold(self, keep: int, at_least: int = 0) -> None:
+        """Fold the answer's blocks but the last `keep` (when it has `at_least` blocks), one
+        refresh after the last fold, so that every block folded is where the screen drew it."""
+        body = self.body
+        if self._folding or self._drawing.locked():
+            return
+        async with body.lock:
+            blocks = [child for child in body.children if isinstance(child, MarkdownBlock)]
+            if len(blocks) < max(at_least, keep + 1):
+                return
+            folded = await fold_blocks(body, keep)
+            if not folded:
+                return
+            self._folding = True
+            self._drawn_width = self.size.width
+            await body.remove_children(folded)
+        self.call_after_refresh(self._folded)
+
+    def _folded(self) -> None:
+        self._folding = False
+
+    async def _unfold(self) -> None:
+        self._drawn_width = 0
+        async with self.body.lock:
+            await self.body.query_children(SettledLines).remove()
+
+    def on_resize(self, event: events.Resize) -> None:
+        if self._drawn_width and event.size.width != self._drawn_width:
+            self.run_worker(self._draw_again(), group="redraw")
+
+    def _on_theme_changed(self, theme: Theme) -> None:
+        if self._drawn_width:
+            self.run_worker(self._draw_again(), group="redraw")
+
+    async def _draw_again(self) -> None:
+        """Folded lines hold the width and colours they were drawn with: draw them anew. A
+        stream is stopped first (its queued appends land) and started again after."""
+        async with self._drawing:
+            if not self._drawn_width:
+                return  # drawn anew already (a finish, a clear, an earlier redraw)
+            streaming = self._stream is not None
+            if self._stream is not None:
+                await self._stream.stop()
+            await self._unfold()
+            await self.body.update(self.body.source)
+            if streaming:
+                self._stream = Markdown.get_stream(self.body)
+        if streaming:
+            await self._flush()
+            self.call_after_refresh(self._fold, LIVE_BLOCKS, FOLD_AT)
+        else:
+            self.call_after_refresh(self._fold, 1)
 
     def set_footer(self, footer: str) -> None:
         self._footer = footer
