@@ -319,9 +319,11 @@ class Engine:
     ) -> Iterator[TokenEvent]:
         compiled = self.compile(plans, len(token_rows))
         with self.lock.hold(priority):
-            yield from self._decode(
+            steps = self._decode(
                 token_rows, compiled, sampling or SamplingParams(), cancel, row_seeds, texts
             )
+            for events in steps:
+                yield from events
 
     @torch.inference_mode()
     def _decode(
@@ -332,9 +334,11 @@ class Engine:
         cancel: threading.Event | None,
         row_seeds: Sequence[int | None] | None,
         texts: bool = True,
-    ) -> Iterator[TokenEvent]:
-        """The decode loop. `texts=False` (for `generate`, which decodes each row once at the
-        end) leaves every event's text empty and skips the per-token detokenizing."""
+    ) -> Iterator[list[TokenEvent]]:
+        """The decode loop: one list of events per step (resuming a generator under
+        `inference_mode` enters the mode again, so one resume a step, not one a row).
+        `texts=False` (for `generate`, which decodes each row once at the end) leaves every
+        event's text empty and skips the per-token detokenizing."""
         batch = len(token_rows)
         if any(len(r) == 0 for r in token_rows):
             raise EngineError("a prompt encoded to no tokens: give it some text")
@@ -369,34 +373,35 @@ class Engine:
                     if finished[b] is None and tok not in eos:
                         pushed.append((b, tok))
                 new_texts = iter(detok.push(pushed) if texts else [""] * len(pushed))
+                out: list[TokenEvent] = []
                 for b, tok in enumerate(picked):
                     if finished[b] is not None:
                         continue
                     if tok in eos:
                         finished[b] = "eos"
                         sampler.finish(b)
-                        yield TokenEvent(b, tok, "", "eos")
+                        out.append(TokenEvent(b, tok, "", "eos"))
                         continue
-                    yield TokenEvent(b, tok, next(new_texts))
+                    out.append(TokenEvent(b, tok, next(new_texts)))
                     counts[b] += 1
                     if counts[b] >= params.max_new_tokens:
                         finished[b] = "length"
                         sampler.finish(b)
-                        yield TokenEvent(b, None, "", "length")
+                        out.append(TokenEvent(b, None, "", "length"))
+                yield out
                 if all(f is not None for f in finished):
                     return
                 if cancel is not None and cancel.is_set():
-                    for b in range(batch):
-                        if finished[b] is None:
-                            finished[b] = "stopped"
-                            yield TokenEvent(b, None, "", "stopped")
+                    yield [
+                        TokenEvent(b, None, "", "stopped")
+                        for b in range(batch)
+                        if finished[b] is None
+                    ]
                     return
                 self.ctx.step = step
                 self.ctx.offset = width + step - 1
                 logits = steps.step(step_ids, step)
-            for b in range(batch):
-                if finished[b] is None:
-                    yield TokenEvent(b, None, "", "length")
+            yield [TokenEvent(b, None, "", "length") for b in range(batch) if finished[b] is None]
 
     def _decode_steps(
         self,

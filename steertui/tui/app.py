@@ -135,6 +135,7 @@ class SteerApp(App[None]):
     def start_loading(self, model: str) -> None:
         self.model_name = model
         self.engine_state = "loading"
+        gc.unfreeze()  # the model loaded before may go: frozen, its cycles would never be freed
         self.main.model_loading(model)
         self._load_engine(model)
 
