@@ -234,8 +234,9 @@ class MainScreen(Screen[None]):
             return
         if not (event.is_printable and event.character):
             return
-        if focused is not None and event.key in _bound_keys(focused):
-            return  # the knob's own keys ("0" resets it)
+        typing = self._typing_timer is not None
+        if focused is not None and event.key in _bound_keys(focused) and not typing:
+            return  # the knob's own keys ("0" resets it), unless text is being typed through
         event.stop()
         self.prompt.insert_text_at_cursor(event.character)
         self._stop_typing_timer()
