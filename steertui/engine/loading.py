@@ -32,6 +32,7 @@ from steertui.hub import (  # noqa: F401 - the model names live in hub, torch-fr
     TOY_NAMES,
     check_hub_model,
     is_gguf_file,
+    is_toy_path,
     model_id_for,
     resolve_model_name,
     smollm2_path,
@@ -234,7 +235,7 @@ class LoadedModel:
         param = next(model.parameters())
         _prepare_tokenizer(tokenizer)
         name = model_id or getattr(model.config, "_name_or_path", "") or type(model).__name__
-        if Path(str(name)).resolve() == toy_path().resolve():
+        if is_toy_path(str(name)):
             name = "toy"
         loaded = cls(
             model=model,

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 
+from steertui.hub import toy_path
 from steertui.toy.world import DIMENSIONS, words_of
 
 __all__ = [
@@ -31,7 +32,7 @@ _HERE = Path(__file__).resolve().parent
 
 def toy_model_path() -> Path:
     """Folder of the shipped weights and tokenizer (loadable with `from_pretrained`)."""
-    return _HERE / "model"
+    return toy_path()
 
 
 @cache

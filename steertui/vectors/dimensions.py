@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 
 from steertui.errors import SteertuiError, VectorError
 from steertui.home import Home, repo_vectors_dir
+from steertui.hub import is_toy_path
 
 TOY_MODEL = "toy"
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
@@ -96,16 +97,7 @@ def check_name(
 
 def is_toy_model(model_id: str) -> bool:
     """True for the bundled toy model, named `toy` or by the path of its weights."""
-    if model_id == TOY_MODEL:
-        return True
-    try:
-        from steertui.toy import toy_model_path
-    except ImportError:
-        return False
-    try:
-        return Path(model_id).resolve() == Path(toy_model_path()).resolve()
-    except (OSError, ValueError):
-        return False
+    return model_id == TOY_MODEL or is_toy_path(model_id)
 
 
 def content_hash(
