@@ -133,7 +133,7 @@ class AnswerMessage(Vertical):
             return
         async with body.lock:
             blocks = [child for child in body.children if isinstance(child, MarkdownBlock)]
-            if len(blocks) < max(at_least, keep + 1):
+            if len(blocks) < at_least:
                 return
             folded = await fold_blocks(body, keep)
             if not folded:
