@@ -23,8 +23,9 @@ def machine(device: str) -> str:
 
 
 def load_engine(model: str, device: str, dtype: str) -> Any:
-    """`toy`, a hub id or path, or `random:NAME` (random weights from bench/configs/NAME.json,
-    with the toy tokenizer: speed depends on shapes, not on what the weights learned)."""
+    """`toy`, a hub id or path, or `random:NAME` with random weights (speed depends on shapes,
+    not on what the weights learned): NAME is a config in bench/configs (the toy's tokenizer) or
+    a folder holding a model's config.json and tokenizer (that tokenizer, the real vocabulary)."""
     import torch
 
     from steertui.engine import Engine, LoadedModel, load_model
@@ -37,10 +38,14 @@ def load_engine(model: str, device: str, dtype: str) -> Any:
     from steertui.engine.loading import toy_path
 
     name = model.split(":", 1)[1]
-    params = json.loads((CONFIGS / f"{name}.json").read_text())
-    tokenizer = AutoTokenizer.from_pretrained(toy_path())
-    params["vocab_size"] = max(len(tokenizer), 256)
-    config = AutoConfig.for_model(params.pop("model_type"), **params)
+    if Path(name).is_dir():
+        tokenizer = AutoTokenizer.from_pretrained(name)
+        config = AutoConfig.from_pretrained(name)
+    else:
+        params = json.loads((CONFIGS / f"{name}.json").read_text())
+        tokenizer = AutoTokenizer.from_pretrained(toy_path())
+        params["vocab_size"] = max(len(tokenizer), 256)
+        config = AutoConfig.for_model(params.pop("model_type"), **params)
     dev = resolve_device(device)
     torch.manual_seed(0)
     net = AutoModelForCausalLM.from_config(config, dtype=resolve_dtype(dtype, dev)).to(dev).eval()

@@ -2,10 +2,12 @@
 
 `EagerSteps` is the default: a `DynamicCache`, the attention mask grown by one column a token.
 `StaticSteps` is the optional fast path: a static KV cache (fixed shapes: the cache and the mask
-are allocated once, at a length rounded up to `CACHE_BUCKET`) and a decode step compiled with
-`torch.compile` (CUDA graphs through `mode="reduce-overhead"` on a GPU). The engine's steering
-hook runs inside the compiled graph: it reads the plan's coefficient and schedule tensors, which
-are written in place, so a knob moved mid-stream lands at the next token without recompiling.
+are allocated once, at a length rounded up to a power of two, at least `MIN_CACHE`) and a
+decode step compiled with `torch.compile` (CUDA graphs through `mode="reduce-overhead"` on a
+GPU). Inside the compiled step every layer's steering hook adds that layer's `[B, 1, H]` addend
+from `LiveAddends` (zeros where nothing steers it), tensors written in place before each step:
+a knob moved mid-stream lands at the next token, and one graph serves every plan of a shape
+(batch size, cache length), so another set of knobs or layers does not compile again.
 The prefill runs eagerly in both. `FastPath` owns the compiled step and the caches of one
 engine; where the model or the compiler cannot do it, the engine says so once and decodes
 eagerly.
@@ -13,6 +15,7 @@ eagerly.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -26,7 +29,10 @@ if TYPE_CHECKING:
 
     from steertui.engine.plan import CompiledPlan
 
-CACHE_BUCKET = 128  # static caches come in multiples of this length: fewer shapes to compile
+MIN_CACHE = 256  # the shortest static cache; longer ones double: few shapes to compile
+# Shapes (batch size x cache length) one engine may compile; dynamo's default limit (8) would
+# silently leave the step uncompiled after a few batch sizes and lengths.
+RECOMPILE_LIMIT = 64
 
 
 class Engine(Protocol):
@@ -35,9 +41,17 @@ class Engine(Protocol):
 
     model: nn.Module
     _in_graph: bool
+    _live: list[torch.Tensor]
+    _layer_devices: list[torch.device]
 
     @property
     def device(self) -> torch.device: ...
+
+    @property
+    def dtype(self) -> torch.dtype: ...
+
+    @property
+    def hidden_size(self) -> int: ...
 
     @property
     def model_id(self) -> str: ...
@@ -97,8 +111,59 @@ class EagerSteps:
         )
 
 
-def _bucket(length: int) -> int:
-    return -(-length // CACHE_BUCKET) * CACHE_BUCKET
+def cache_length(length: int) -> int:
+    """The static cache length that holds `length` tokens: a power of two, at least
+    `MIN_CACHE` (a conversation growing to 32k tokens passes through 8 shapes)."""
+    return max(MIN_CACHE, 1 << (length - 1).bit_length())
+
+
+def static(tensor: torch.Tensor) -> torch.Tensor:
+    """`tensor`, marked as an input of the compiled step that keeps its address: CUDA graphs
+    read it where it is instead of copying it in before every replay."""
+    torch._dynamo.mark_static_address(tensor)
+    return tensor
+
+
+class StaticShape:
+    """What the compiled step of one shape (batch size, cache length) reads, allocated once
+    and written in place by each request of that shape: the KV cache, the attention mask,
+    the positions and the token fed."""
+
+    def __init__(self, cache: Any, batch: int, length: int, device: torch.device) -> None:
+        self.cache = cache
+        self.length = length
+        self.mask = static(torch.zeros((batch, length), dtype=torch.long, device=device))
+        self.positions = static(torch.zeros((batch, 1), dtype=torch.long, device=device))
+        self.tokens = static(torch.zeros((batch, 1), dtype=torch.long, device=device))
+
+
+class LiveAddends:
+    """Per layer, the `[B, 1, H]` a compiled decode step adds to the layer's output, in the
+    model's dtype on the layer's device. Written in place before each step from the plan (the
+    same addend the eager hook adds), so the graph reads tensors only; a layer no plan steers
+    holds zeros, and only layers whose addend changed are written."""
+
+    def __init__(self, engine: Engine, batch: int) -> None:
+        self.tensors = [
+            static(torch.zeros(batch, 1, engine.hidden_size, dtype=engine.dtype, device=device))
+            for device in engine._layer_devices
+        ]
+        self._held: dict[int, torch.Tensor] = {}  # layer -> the addend it holds (not zeros)
+
+    def write(self, plan: CompiledPlan | None, step: int) -> None:
+        layers = {} if plan is None else plan.layers
+        for layer in [k for k in self._held if k not in layers]:
+            self.tensors[layer].zero_()
+            del self._held[layer]
+        if plan is None:
+            return
+        for layer in layers:
+            target = self.tensors[layer]
+            add = plan.addend(layer, step, target.dtype)
+            assert add is not None
+            if self._held.get(layer) is not add:  # `addend` is cached while unchanged
+                target.copy_(add)
+                self._held[layer] = add
 
 
 class FastPath:
@@ -108,7 +173,8 @@ class FastPath:
         self.engine = engine
         self.backend = backend
         self.broken: str | None = None  # why the fast path is off for this engine
-        self._caches: dict[tuple[int, int], Any] = {}
+        self._shapes: dict[tuple[int, int], StaticShape] = {}
+        self._live: dict[int, LiveAddends] = {}  # one per batch size
         self.cache_name = cache_kwarg(engine.model)
         model = engine.model
         if not getattr(model, "_can_compile_fullgraph", False):
@@ -131,24 +197,29 @@ class FastPath:
         if self._compiled is None:
             cuda = self.engine.device.type == "cuda"
             mode = "reduce-overhead" if cuda and self.backend == "inductor" else None
+            # Inductor advises TF32 matmuls on a GPU (printed in the chat); the engine keeps
+            # the precision the user chose.
+            warnings.filterwarnings("ignore", "TensorFloat32 tensor cores", UserWarning)
+            dynamo_config: Any = torch._dynamo.config
+            dynamo_config.cache_size_limit = max(dynamo_config.cache_size_limit, RECOMPILE_LIMIT)
             self._compiled = torch.compile(
                 self._step_fn, backend=self.backend, mode=mode, dynamic=False, fullgraph=False
             )
         return self._compiled
 
-    def cache_for(self, batch: int, length: int) -> tuple[Any, int]:
-        """A static cache for `batch` rows of up to `length` tokens, emptied, and its length."""
+    def shape_for(self, batch: int, length: int) -> StaticShape:
+        """The buffers for `batch` rows of up to `length` tokens, the cache emptied."""
         from transformers import StaticCache
 
-        key = (batch, _bucket(length))
-        cache = self._caches.get(key)
-        if cache is None:
+        key = (batch, cache_length(length))
+        shape = self._shapes.get(key)
+        if shape is None:
             config: Any = self.engine.model.config
             cache = StaticCache(config=config, max_cache_len=key[1])
-            self._caches[key] = cache
+            shape = self._shapes[key] = StaticShape(cache, batch, key[1], self.engine.device)
         else:
-            cache.reset()
-        return cache, key[1]
+            shape.cache.reset()
+        return shape
 
     def steps(
         self,
@@ -161,11 +232,14 @@ class FastPath:
         """Static-cache steps for this request, or eager ones (said once) where unsupported."""
         if self.broken is None:
             try:
-                cache, length = self.cache_for(ids.shape[0], ids.shape[1] + max_new_tokens)
+                shape = self.shape_for(ids.shape[0], ids.shape[1] + max_new_tokens)
             except Exception as exc:  # noqa: BLE001 - any failure means: decode eagerly
                 self.broken = f"no static KV cache for {self.engine.model_id} ({first_line(exc)})"
             else:
-                return StaticSteps(self, cache, length, ids, mask, positions, plan)
+                live = self._live.get(ids.shape[0])
+                if live is None:
+                    live = self._live[ids.shape[0]] = LiveAddends(self.engine, ids.shape[0])
+                return StaticSteps(self, shape, ids, mask, positions, plan, live)
         self.engine._notice_once(
             "fast_path", f"fast decode is off: {self.broken}; decoding eagerly"
         )
@@ -179,23 +253,27 @@ class StaticSteps:
     def __init__(
         self,
         fast: FastPath,
-        cache: Any,
-        length: int,
+        shape: StaticShape,
         ids: torch.Tensor,
         mask: torch.Tensor,
         positions: torch.Tensor,
         plan: CompiledPlan | None,
+        live: LiveAddends,
     ) -> None:
         self.fast = fast
         self.engine = fast.engine
-        self.cache = cache
+        self.shape = shape
+        self.cache = shape.cache
         self.ids = ids
         self.width = ids.shape[1]
-        self.mask = torch.zeros((ids.shape[0], length), dtype=mask.dtype, device=mask.device)
+        self.mask = shape.mask
+        self.mask.zero_()
         self.mask[:, : self.width] = mask
-        self.positions = positions[:, -1:].clone()
+        self.positions = shape.positions
+        self.positions.copy_(positions[:, -1:])
         self.prompt_positions = positions
         self.plan = plan
+        self.live = live
 
     def prefill(self) -> torch.Tensor:
         out = self.engine._forward(
@@ -211,10 +289,11 @@ class StaticSteps:
     def step(self, tokens: torch.Tensor, step: int) -> torch.Tensor:
         self.mask[:, self.width + step - 1] = 1
         self.positions += 1
-        if self.plan is not None:
-            self.plan.write_step(step)
-        args = (tokens.view(-1, 1), self.mask, self.positions, self.cache)
+        self.live.write(self.plan, step)
+        self.shape.tokens.copy_(tokens.view(-1, 1))
+        args = (self.shape.tokens, self.mask, self.positions, self.cache)
         engine = self.engine
+        engine._live = self.live.tensors
         engine._in_graph = True
         try:
             if self.fast.broken is None:

@@ -102,9 +102,6 @@ class _LayerSlots:
         self._cache_key: tuple[int, int | None, torch.dtype] | None = None
         self._cache: torch.Tensor | None = None
         self.version = 0
-        # Schedule multipliers of the current step as a device tensor, written in place
-        # (`CompiledPlan.write_step`): what a compiled decode step reads.
-        self.live_mult = torch.ones(batch, width, dtype=torch.float32, device=device)
 
     def multipliers(self, step: int) -> torch.Tensor | None:
         if not self.schedules:
@@ -208,27 +205,6 @@ class CompiledPlan:
             slots._cache = delta.unsqueeze(1).to(dtype)
             slots._cache_key = key
         return slots._cache
-
-    def write_step(self, step: int) -> None:
-        """Put the schedules' multipliers of `step` into the live tensors, in place."""
-        for slots in self.layers.values():
-            mult = slots.multipliers(step)
-            if mult is not None:
-                slots.live_mult.copy_(mult)
-
-    def live_addend(self, layer: int, dtype: torch.dtype) -> torch.Tensor | None:
-        """`[B, 1, H]` added at `layer`, in tensor operations only (no Python state read), so
-        a compiled graph computes it from the live coefficient and multiplier tensors: a
-        coefficient written in place lands at the next token without recompiling."""
-        slots = self.layers.get(layer)
-        if slots is None:
-            return None
-        coefs = slots.coefs * slots.live_mult
-        if coefs.shape[1] == 1:
-            delta = slots.dirs[:, 0, :] * coefs
-        else:
-            delta = torch.einsum("bk,bkh->bh", coefs, slots.dirs)
-        return delta.unsqueeze(1).to(dtype)
 
     def row_mask(self, device: Any) -> torch.Tensor:
         """Bool [B, 1]: rows steered only on generated positions."""

@@ -106,6 +106,28 @@ def test_a_new_request_reuses_the_compiled_step(toy: Engine) -> None:
     assert counters["stats"]["unique_graphs"] == graphs
 
 
+def test_other_layers_knobs_or_no_steering_reuse_the_compiled_step(toy: Engine) -> None:
+    _tokens(toy, _plans(toy), fast=True)
+    graphs = counters["stats"]["unique_graphs"]
+    gen = torch.Generator().manual_seed(1)
+    h, n = toy.hidden_size, toy.n_layers
+    elsewhere = [
+        RowPlan(
+            [VectorSpec(layer, torch.randn(h, generator=gen), 0.5, scale=6.0, name=f"v{layer}")]
+        )
+        for layer in (0, n - 1, 1)
+    ]
+    every_layer = [
+        RowPlan(
+            [VectorSpec(layer, torch.randn(h, generator=gen), 0.3, scale=6.0) for layer in range(n)]
+        )
+    ] * 3
+    for plans in (elsewhere, every_layer, None):
+        fast = _tokens(toy, plans, fast=True)
+        assert fast == _tokens(toy, plans, fast=False)
+    assert counters["stats"]["unique_graphs"] == graphs
+
+
 def test_unsupported_model_decodes_eagerly_and_says_so_once() -> None:
     engine = tiny_engine("llama", seed=2)
     engine._compile_backend = "eager"
@@ -117,3 +139,11 @@ def test_unsupported_model_decodes_eagerly_and_says_so_once() -> None:
     notices = engine.take_notices()
     assert len(notices) == 1
     assert notices[0].startswith("fast decode is off: tiny-llama does not support")
+
+
+def test_static_caches_come_in_few_lengths() -> None:
+    from steertui.engine.decode_steps import cache_length
+
+    assert cache_length(1) == cache_length(256) == 256
+    assert cache_length(257) == 512
+    assert len({cache_length(n) for n in range(1, 32769)}) == 8  # a 32k conversation: 8 shapes
