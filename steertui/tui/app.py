@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from textual import work
+from textual import events, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.notifications import SeverityLevel
@@ -46,6 +46,7 @@ from steertui.tui.screens.help import HelpScreen
 from steertui.tui.screens.main import LEARN_GRACE_S, MainScreen, sampling_for
 from steertui.tui.search_state import SearchProgress, chat_search_data
 from steertui.tui.services import LibraryProvider, VectorProvider, memory_in_use
+from steertui.tui.widgets.chat_view import KeyClock
 
 if TYPE_CHECKING:
     from steertui.engine.protocol import ChatEngine
@@ -103,9 +104,21 @@ class SteerApp(App[None]):
         self._search_cancel: threading.Event | None = None
         self.engine: ChatEngine | None = None
         self.engine_state = "loading"
+        self.keys = KeyClock()
         self.main = MainScreen(
-            self.store, self.home, dims, clock, learn_grace_s, load_settings(self.home.root)
+            self.store,
+            self.home,
+            dims,
+            clock,
+            learn_grace_s,
+            load_settings(self.home.root),
+            keys=self.keys,
         )
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key) and not event.is_forwarded:
+            self.keys.pressed()  # a streaming answer waits for this key's frame
+        await super().on_event(event)
 
     def notify(
         self,

@@ -75,7 +75,7 @@ from steertui.tui.services import (
     steering_snapshot,
 )
 from steertui.tui.streaming import stream_rows
-from steertui.tui.widgets.chat_view import AnswerMessage, ChatView
+from steertui.tui.widgets.chat_view import AnswerMessage, ChatView, KeyClock
 from steertui.tui.widgets.heatmap import Heatmap
 from steertui.tui.widgets.knob import Knob
 from steertui.tui.widgets.status_bar import StatusBar
@@ -166,8 +166,10 @@ class MainScreen(Screen[None]):
         clock: Callable[[], float] = time.perf_counter,
         learn_grace_s: float = LEARN_GRACE_S,
         settings: ChatSettings | None = None,
+        keys: KeyClock | None = None,
     ) -> None:
         super().__init__()
+        self.keys = keys
         self.settings = settings or ChatSettings()
         self.store = store
         self.home = home
@@ -201,7 +203,7 @@ class MainScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         with Horizontal(id="main"):
             with Vertical(id="chat-column"):
-                yield ChatView(id="chat")
+                yield ChatView(id="chat", keys=self.keys)
                 yield Static("", id="notice", markup=False)
                 yield Input(placeholder=CHAT_PLACEHOLDER, id="prompt", select_on_focus=False)
             with Vertical(id="side"):

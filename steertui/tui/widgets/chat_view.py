@@ -11,6 +11,9 @@ While an answer streams, its fragments reach the Markdown widget at most `STREAM
 apart: every append grows the answer, and a grown answer costs a layout and a repaint of the
 whole chat, so appending at token rate (or the worker's 30 Hz) keeps the event loop busy and a
 key press waits behind it. Textual's `MarkdownStream` then re-parses only the last block.
+A key press comes first: an append due less than `KEY_FIRST` after one waits, so the frame
+that shows the key's effect is not also laying out and repainting the chat (never more than
+`MAX_HOLD` past its time, so holding a key down does not stop the stream).
 Blocks the stream has moved past, and a finished answer's blocks, fold into one `SettledLines`
 widget (see `settled.py`): neither a long answer nor a long conversation makes each layout
 pass longer.
@@ -36,6 +39,19 @@ from steertui.tui.widgets.settled import SettledLines, fold_blocks
 STREAM_INTERVAL = 0.1  # seconds between two appends to a streaming answer (10 per second)
 FOLD_AT = 8  # a streaming answer with this many blocks folds all but the last `LIVE_BLOCKS`
 LIVE_BLOCKS = 2  # the blocks a stream may still change (the last one grows, or splits in two)
+KEY_FIRST = 0.05  # seconds after a key press in which no append is made
+MAX_HOLD = 0.4  # the longest an append waits behind key presses
+
+
+class KeyClock:
+    """When the user last pressed a key (`time.monotonic()`); the app sets it, streaming
+    answers read it."""
+
+    def __init__(self) -> None:
+        self.at = float("-inf")
+
+    def pressed(self) -> None:
+        self.at = time.monotonic()
 
 
 class UserMessage(Static):
@@ -49,9 +65,17 @@ class UserMessage(Static):
 class AnswerMessage(Vertical):
     """One answer: Markdown body streamed token by token, then a one-line footer."""
 
-    def __init__(self, text: str = "", footer: str = "", *, id: str | None = None) -> None:
+    def __init__(
+        self,
+        text: str = "",
+        footer: str = "",
+        *,
+        id: str | None = None,
+        keys: KeyClock | None = None,
+    ) -> None:
         super().__init__(id=id)
         self.text = text
+        self._keys = keys
         self._footer = footer
         self._stream: MarkdownStream | None = None
         self._pending: list[str] = []
@@ -93,15 +117,27 @@ class AnswerMessage(Vertical):
         self._pending.append(visible(fragment))
         if self._flush_timer is not None or self._drawing.locked():
             return  # an append is already due (or follows the redraw): this fragment goes too
-        wait = self._last_flush + STREAM_INTERVAL - time.monotonic()
+        wait = self._append_at() - time.monotonic()
         if wait <= 0:
             await self._flush()
         else:
             self._flush_timer = self.set_timer(wait, self._flush)
 
+    def _append_at(self) -> float:
+        """When the pending fragments may be appended: `STREAM_INTERVAL` after the last
+        append, and `KEY_FIRST` after the last key press (at most `MAX_HOLD` later)."""
+        due = self._last_flush + STREAM_INTERVAL
+        if self._keys is None:
+            return due
+        return max(due, min(self._keys.at + KEY_FIRST, due + MAX_HOLD))
+
     async def _flush(self) -> None:
         self._flush_timer = None
         if self._stream is None or not self._pending or self._drawing.locked():
+            return
+        wait = self._append_at() - time.monotonic()
+        if wait > 0:  # a key was pressed since this append was planned
+            self._flush_timer = self.set_timer(wait, self._flush)
             return
         chunk = "".join(self._pending)
         self._pending.clear()
@@ -131,6 +167,11 @@ class AnswerMessage(Vertical):
         body = self.body
         if self._folding or self._drawing.locked():
             return
+        if self._keys is not None:
+            wait = self._keys.at + KEY_FIRST - time.monotonic()
+            if wait > 0:  # a key's frame comes first
+                self.set_timer(wait, lambda: self._fold(keep, at_least))
+                return
         async with body.lock:
             blocks = [child for child in body.children if isinstance(child, MarkdownBlock)]
             if len(blocks) < at_least:
@@ -184,9 +225,14 @@ class AnswerMessage(Vertical):
 
 
 class ChatView(VerticalScroll):
-    """The scrolling list of messages."""
+    """The scrolling list of messages. `keys`: the app's clock of key presses, which its
+    streaming answers give way to (see `KEY_FIRST`)."""
 
     can_focus = True
+
+    def __init__(self, *, keys: KeyClock | None = None, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.keys = keys
 
     def on_mount(self) -> None:
         self.anchor()
@@ -197,7 +243,7 @@ class ChatView(VerticalScroll):
         return message
 
     async def add_answer(self, text: str = "", footer: str = "") -> AnswerMessage:
-        answer = AnswerMessage(text, footer)
+        answer = AnswerMessage(text, footer, keys=self.keys)
         await self.mount(answer)
         return answer
 
