@@ -8,6 +8,7 @@ import typer
 
 from steertui.commands.common import (
     DEFAULT_MODEL,
+    CompileOpt,
     DeviceOpt,
     DtypeOpt,
     HomeOpt,
@@ -36,6 +37,7 @@ def command(
     session: SessionOpt = None,
     device: DeviceOpt = "auto",
     dtype: DtypeOpt = "auto",
+    fast: CompileOpt = False,
 ) -> None:
     """Chat with a model while steering it: knobs, layer heatmap, compare, AutoSteer."""
     from steertui.home import Home
@@ -46,7 +48,13 @@ def command(
     from steertui.tui.app import create_app
 
     app = create_app(
-        model=model, home=resolved, dims=dims, session_id=session, device=device, dtype=dtype
+        model=model,
+        home=resolved,
+        dims=dims,
+        session_id=session,
+        device=device,
+        dtype=dtype,
+        fast=fast,
     )
     app.run()
 

@@ -52,6 +52,17 @@ DtypeOpt = Annotated[
     str,
     typer.Option("--dtype", help="auto, float32, bfloat16 or float16.", callback=_dtype_check),
 ]
+CompileOpt = Annotated[
+    bool,
+    typer.Option(
+        "--compile/--no-compile",
+        help=(
+            "Decode with a static KV cache and torch.compile: each new batch size or context "
+            "length compiles first (about a minute on a GPU, less once torch's compile cache "
+            "holds it), then each token decodes several times faster."
+        ),
+    ),
+]
 DEFAULT_MODEL = "toy"
 
 

@@ -12,6 +12,7 @@ import typer
 
 from steertui.commands.common import (
     DEFAULT_MODEL,
+    CompileOpt,
     DeviceOpt,
     DtypeOpt,
     HomeOpt,
@@ -228,17 +229,7 @@ def command(
     device_map: Annotated[
         str | None, typer.Option("--device-map", help="e.g. auto, to spread over GPUs.")
     ] = None,
-    fast: Annotated[
-        bool | None,
-        typer.Option(
-            "--compile/--no-compile",
-            help=(
-                "Decode with a static KV cache and torch.compile: compiling takes about a "
-                "minute on a GPU (less once torch's compile cache holds it), then each token "
-                "decodes several times faster."
-            ),
-        ),
-    ] = None,
+    fast: CompileOpt = False,
 ) -> None:
     knobs = parse_steer(steer or [])
     steer_args = [parse_steer_arg(item, "--vector") for item in vector or []]

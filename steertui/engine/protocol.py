@@ -60,6 +60,7 @@ class ChatEngine(Protocol):
     def n_layers(self) -> int: ...
 
     tokenizer: Any  # a transformers tokenizer: its API is not typed
+    fast: bool  # decoding through the compiled step (`--compile`)
 
     def chat_ids(
         self, messages: Sequence[ChatMessage], add_generation_prompt: bool = True

@@ -56,11 +56,15 @@ EngineFactory = Callable[[str], "ChatEngine"]
 SearchRunner = Callable[..., Iterable[Any]]
 
 
-def default_engine_factory(device: str, dtype: str, home: Home | None = None) -> EngineFactory:
+def default_engine_factory(
+    device: str, dtype: str, home: Home | None = None, fast: bool = False
+) -> EngineFactory:
+    """`fast`: the engine decodes through the compiled step (`steertui chat --compile`)."""
+
     def factory(model: str) -> ChatEngine:
         from steertui.engine import Engine, load_model
 
-        return Engine(load_model(model, device=device, dtype=dtype, home=home))
+        return Engine(load_model(model, device=device, dtype=dtype, home=home), fast=fast)
 
     return factory
 
@@ -88,12 +92,15 @@ class SteerApp(App[None]):
         sampling: SamplingParams | None = None,
         search_runner: SearchRunner | None = None,
         learn_grace_s: float = LEARN_GRACE_S,
+        fast: bool = False,
     ) -> None:
         super().__init__()
         self.model_name = model
         self.home = (home or Home.resolve(None)).ensure()
         self.requested_session = session_id
-        self.engine_factory = engine_factory or default_engine_factory(device, dtype, self.home)
+        self.engine_factory = engine_factory or default_engine_factory(
+            device, dtype, self.home, fast
+        )
         self.store = store if store is not None else Store.open(self.home.db_path)
         self._provider_override = provider
         self.memory_probe = memory_probe or memory_in_use
@@ -484,12 +491,14 @@ def create_app(
     sampling: SamplingParams | None = None,
     search_runner: SearchRunner | None = None,
     learn_grace_s: float = LEARN_GRACE_S,
+    fast: bool = False,
 ) -> SteerApp:
     """The one app factory: `steertui chat` and the tests both build the app here.
 
     `engine_factory(model)` returns an object with the `steertui.engine.Engine` API; the
-    default loads the model with `load_model(model, device, dtype)`. It runs in a worker, so
-    the first screen paints before the model has loaded.
+    default loads the model with `load_model(model, device, dtype)` (decoding through the
+    compiled step with `fast`). It runs in a worker, so the first screen paints before the
+    model has loaded.
     """
     resolved = home if isinstance(home, Home) else Home.resolve(home)
     if isinstance(dims, str):
@@ -509,6 +518,7 @@ def create_app(
         sampling=sampling,
         search_runner=search_runner,
         learn_grace_s=learn_grace_s,
+        fast=fast,
     )
 
 

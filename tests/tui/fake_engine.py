@@ -81,6 +81,7 @@ class FakeEngine:
         self.n_layers = n_layers
         self.hidden_size = hidden_size
         self.model_id = "fake/steer-mini"
+        self.fast = False
         self.device = torch.device("cpu")
         self.dtype = torch.float32
         self.tokenizer: Any = None

@@ -198,6 +198,7 @@ class MainScreen(Screen[None]):
         self._proposal: tuple[PendingReaction, LearnUpdate] | None = None
         self._proposal_timer: Timer | None = None
         self._typing_timer: Timer | None = None
+        self._answered = False
         self.applied: AppliedRun | None = None
 
     def compose(self) -> ComposeResult:
@@ -349,6 +350,7 @@ class MainScreen(Screen[None]):
         """The model is loaded: its dimensions become knobs, their vectors load in a worker."""
         self.engine, self.provider, self.sampling = engine, provider, sampling
         self.engine_state = "ready"
+        self._answered = False  # with --compile, the first answer compiles the decode step
         self._signals = SignalsCache()
         self.set_model_mode(False)
         self.set_notice("")
@@ -614,7 +616,13 @@ class MainScreen(Screen[None]):
         if self.applied is not None:
             snapshot["run"] = self.applied.run_id
         compiled = self.engine.compile([plan], 1) if plan is not None else None
-        widget = await self.chat.add_answer(footer="streaming... (Esc stops)")
+        footer = "streaming... (Esc stops)"
+        if self.engine.fast and not self._answered:
+            footer = (
+                "compiling the decode step first (--compile: about a minute on a GPU)... " + footer
+            )
+        self._answered = True
+        widget = await self.chat.add_answer(footer=footer)
         widget.start_stream()
         self._request_id += 1
         messages = self.conversation.messages()

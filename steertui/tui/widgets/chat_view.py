@@ -219,6 +219,11 @@ class AnswerMessage(Vertical):
         else:
             self.call_after_refresh(self._fold, 1)
 
+    @property
+    def footer(self) -> str:
+        """The line under the answer (streaming, then its figures)."""
+        return self._footer
+
     def set_footer(self, footer: str) -> None:
         self._footer = footer
         self.query_one(".answer-footer", Static).update(Content(visible(footer)))
