@@ -9,6 +9,8 @@ machine the wall-clock latencies swell, the CPU share says what the app itself s
     python bench/bench_tui_latency.py            # fake engine at 1000 tokens/s
     python bench/bench_tui_latency.py --toy      # the real engine on the bundled toy model
                                                  # (past its end token: its answers are short)
+    python bench/bench_tui_latency.py --gap-ms 200   # presses 200 ms apart (default 20: a key
+                                                     # held down)
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from steertui.tui.widgets.knob import Knob  # noqa: E402
 from tests.tui.fake_engine import FakeEngine, FakeProvider  # noqa: E402
 
 PARAGRAPH = " ".join(["The **tasting menu** pairs well with a *quiet* table."] * 4)
-LONG_ANSWER = "\n\n".join([PARAGRAPH] * 100)
+LONG_ANSWER = "\n\n".join([PARAGRAPH] * 300)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -41,7 +43,9 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
-async def measure(app: SteerApp, presses: int) -> tuple[list[float], int, float, float]:
+async def measure(
+    app: SteerApp, presses: int, gap: float = 0.02
+) -> tuple[list[float], int, float, float]:
     rendered: dict[float, float] = {}
     async with app.run_test(size=(120, 40)) as pilot:
         main = app.main
@@ -71,7 +75,7 @@ async def measure(app: SteerApp, presses: int) -> tuple[list[float], int, float,
             if main.generation is None:
                 break
             knob.value = -100.0 if i % 2 == 0 else knob.value
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(gap)
             target = knob.value + 5.0
             sent = time.perf_counter()
             app.post_message(events.Key("right", None))
@@ -92,6 +96,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--toy", action="store_true", help="real engine on the toy model")
     parser.add_argument("--presses", type=int, default=60)
+    parser.add_argument(
+        "--gap-ms",
+        type=float,
+        default=20.0,
+        help="pause between a press showing and the next press (20: a key held down)",
+    )
     parser.add_argument(
         "--token-ms", type=float, default=1.0, help="fake engine: ms per token (1.0 = 1000 tok/s)"
     )
@@ -114,7 +124,7 @@ def main() -> None:
             model="fake", home=home, engine_factory=lambda model: engine, provider=FakeProvider()
         )
         label = f"fake engine, {args.token_ms} ms per token"
-    latencies, tokens, elapsed, cpu = asyncio.run(measure(app, args.presses))
+    latencies, tokens, elapsed, cpu = asyncio.run(measure(app, args.presses, args.gap_ms / 1000))
     if not latencies:
         print("the answer ended before any key was measured; raise max_new_tokens")
         return

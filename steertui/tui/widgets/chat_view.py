@@ -13,7 +13,8 @@ whole chat, so appending at token rate (or the worker's 30 Hz) keeps the event l
 key press waits behind it. Textual's `MarkdownStream` then re-parses only the last block.
 A key press comes first: an append due less than `KEY_FIRST` after one waits, so the frame
 that shows the key's effect is not also laying out and repainting the chat (never more than
-`MAX_HOLD` past its time, so holding a key down does not stop the stream).
+`MAX_HOLD` past its time, so a key held down does not stop the stream: it shows new text
+at least once a second).
 Blocks the stream has moved past, and a finished answer's blocks, fold into one `SettledLines`
 widget (see `settled.py`): neither a long answer nor a long conversation makes each layout
 pass longer.
@@ -40,7 +41,7 @@ STREAM_INTERVAL = 0.1  # seconds between two appends to a streaming answer (10 p
 FOLD_AT = 8  # a streaming answer with this many blocks folds all but the last `LIVE_BLOCKS`
 LIVE_BLOCKS = 2  # the blocks a stream may still change (the last one grows, or splits in two)
 KEY_FIRST = 0.05  # seconds after a key press in which no append is made
-MAX_HOLD = 0.4  # the longest an append waits behind key presses
+MAX_HOLD = 1.0  # the longest an append waits behind key presses (a key held down)
 
 
 class KeyClock:
