@@ -40,6 +40,7 @@ def main() -> None:
     from torch._dynamo.utils import counters
 
     from steertui.engine import DecaySchedule, RowPlan, SamplingParams, VectorSpec
+    from steertui.engine.fast_compare import decoded_tokens, tokens_with_knob_move
 
     engine = load_engine(args.model, args.device, args.dtype)
     engine._compile_backend = args.backend
@@ -66,11 +67,7 @@ def main() -> None:
     failures = 0
 
     def tokens(rows: Any, params: SamplingParams, fast: bool) -> list[list[int]]:
-        engine.fast = fast
-        try:
-            return [r.token_ids for r in engine.generate(PROMPTS, plans=rows, sampling=params)]
-        finally:
-            engine.fast = False
+        return decoded_tokens(engine, PROMPTS, rows, params, fast)
 
     def check(name: str, ok: bool, detail: str = "") -> None:
         nonlocal failures
@@ -106,18 +103,8 @@ def main() -> None:
     check("seeded sampling, steered: fast == eager", got == want, _first_difference(got, want))
 
     def knob_move(fast: bool, value: float, at: int = 6) -> list[int]:
-        compiled = engine.compile([RowPlan([vec(n // 2, "k", 0.0)])], 1)
-        engine.fast = fast
-        out: list[int] = []
-        try:
-            for event in engine.stream_ids([engine.prompt_ids(PROMPTS[0])], compiled, greedy):
-                if event.token_id is not None and event.finish_reason is None:
-                    out.append(event.token_id)
-                    if len(out) == at:
-                        compiled.set_coeff(0, "k", value)
-        finally:
-            engine.fast = False
-        return out
+        plan = RowPlan([vec(n // 2, "k", 0.0)])
+        return tokens_with_knob_move(engine, PROMPTS[0], plan, "k", greedy, fast, at, value)
 
     gen.manual_seed(1)
     still = knob_move(True, 0.0)  # batch 1: compiles that shape

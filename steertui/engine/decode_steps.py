@@ -131,7 +131,6 @@ class StaticShape:
 
     def __init__(self, cache: Any, batch: int, length: int, device: torch.device) -> None:
         self.cache = cache
-        self.length = length
         self.mask = static(torch.zeros((batch, length), dtype=torch.long, device=device))
         self.positions = static(torch.zeros((batch, 1), dtype=torch.long, device=device))
         self.tokens = static(torch.zeros((batch, 1), dtype=torch.long, device=device))
@@ -263,14 +262,11 @@ class StaticSteps:
         self.fast = fast
         self.engine = fast.engine
         self.shape = shape
-        self.cache = shape.cache
         self.ids = ids
         self.width = ids.shape[1]
-        self.mask = shape.mask
-        self.mask.zero_()
-        self.mask[:, : self.width] = mask
-        self.positions = shape.positions
-        self.positions.copy_(positions[:, -1:])
+        shape.mask.zero_()
+        shape.mask[:, : self.width] = mask
+        shape.positions.copy_(positions[:, -1:])
         self.prompt_positions = positions
         self.plan = plan
         self.live = live
@@ -278,20 +274,21 @@ class StaticSteps:
     def prefill(self) -> torch.Tensor:
         out = self.engine._forward(
             input_ids=self.ids,
-            attention_mask=self.mask,
+            attention_mask=self.shape.mask,
             position_ids=self.prompt_positions,
             use_cache=True,
             logits_to_keep=1,
-            **{self.fast.cache_name: self.cache},
+            **{self.fast.cache_name: self.shape.cache},
         )
         return out.logits[:, -1, :].float()
 
     def step(self, tokens: torch.Tensor, step: int) -> torch.Tensor:
-        self.mask[:, self.width + step - 1] = 1
-        self.positions += 1
+        shape = self.shape
+        shape.mask[:, self.width + step - 1] = 1
+        shape.positions += 1
         self.live.write(self.plan, step)
-        self.shape.tokens.copy_(tokens.view(-1, 1))
-        args = (self.shape.tokens, self.mask, self.positions, self.cache)
+        shape.tokens.copy_(tokens.view(-1, 1))
+        args = (shape.tokens, shape.mask, shape.positions, shape.cache)
         engine = self.engine
         engine._live = self.live.tensors
         engine._in_graph = True

@@ -22,6 +22,7 @@ from steertui.engine import (
     VectorSpec,
     load_model,
 )
+from steertui.engine.fast_compare import decoded_tokens, tokens_with_knob_move
 from tests.tiny_models import tiny_engine
 
 PROMPTS = ["Where should we eat tonight?", "A cheap hotel, please.", "Plan a weekend away."]
@@ -50,12 +51,7 @@ def _plans(engine: Engine, coeff: float = 0.6) -> list[RowPlan]:
 
 
 def _tokens(engine: Engine, plans: object, fast: bool) -> list[list[int]]:
-    engine.fast = fast
-    try:
-        results = engine.generate(PROMPTS, plans=plans, sampling=GREEDY)  # type: ignore[arg-type]
-    finally:
-        engine.fast = False
-    return [r.token_ids for r in results]
+    return decoded_tokens(engine, PROMPTS, plans, GREEDY, fast)  # type: ignore[arg-type]
 
 
 def test_fast_path_is_off_by_default() -> None:
@@ -74,19 +70,8 @@ def test_fast_path_gives_the_eager_greedy_tokens(toy: Engine) -> None:
 
 def _stream_with_knob_move(engine: Engine, fast: bool, at: int, value: float) -> list[int]:
     """Greedy row 0 with `a` at 0.0; after `at` tokens the knob moves to `value`."""
-    compiled = engine.compile([_plans(engine, coeff=0.0)[0]], 1)
-    assert compiled is not None
-    engine.fast = fast
-    tokens: list[int] = []
-    try:
-        for event in engine.stream_ids([engine.prompt_ids(PROMPTS[0])], compiled, GREEDY):
-            if event.token_id is not None and event.finish_reason is None:
-                tokens.append(event.token_id)
-                if len(tokens) == at:
-                    compiled.set_coeff(0, "a", value)
-    finally:
-        engine.fast = False
-    return tokens
+    plan = _plans(engine, coeff=0.0)[0]
+    return tokens_with_knob_move(engine, PROMPTS[0], plan, "a", GREEDY, fast, at, value)
 
 
 def test_knob_moved_mid_stream_lands_at_the_next_token_without_recompiling(toy: Engine) -> None:

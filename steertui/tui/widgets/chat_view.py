@@ -128,9 +128,11 @@ class AnswerMessage(Vertical):
         """When the pending fragments may be appended: `STREAM_INTERVAL` after the last
         append, and `KEY_FIRST` after the last key press (at most `MAX_HOLD` later)."""
         due = self._last_flush + STREAM_INTERVAL
-        if self._keys is None:
-            return due
-        return max(due, min(self._keys.at + KEY_FIRST, due + MAX_HOLD))
+        return max(due, min(self._after_key(), due + MAX_HOLD))
+
+    def _after_key(self) -> float:
+        """When the last key press's frame has had its `KEY_FIRST` to itself."""
+        return float("-inf") if self._keys is None else self._keys.at + KEY_FIRST
 
     async def _flush(self) -> None:
         self._flush_timer = None
@@ -168,11 +170,10 @@ class AnswerMessage(Vertical):
         body = self.body
         if self._folding or self._drawing.locked():
             return
-        if self._keys is not None:
-            wait = self._keys.at + KEY_FIRST - time.monotonic()
-            if wait > 0:  # a key's frame comes first
-                self.set_timer(wait, lambda: self._fold(keep, at_least))
-                return
+        wait = self._after_key() - time.monotonic()
+        if wait > 0:  # a key's frame comes first
+            self.set_timer(wait, lambda: self._fold(keep, at_least))
+            return
         async with body.lock:
             blocks = [child for child in body.children if isinstance(child, MarkdownBlock)]
             if len(blocks) < at_least:
