@@ -104,6 +104,10 @@ class Engine:
         return self.loaded.n_layers
 
     @property
+    def fingerprint(self) -> str:
+        return self.loaded.fingerprint
+
+    @property
     def hidden_size(self) -> int:
         return self.loaded.hidden_size
 

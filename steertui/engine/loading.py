@@ -15,12 +15,14 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from steertui.engine.fingerprint import weights_fingerprint
 from steertui.engine.layers import find_layers, hidden_size, module_device
 from steertui.errors import EngineError, first_line
 from steertui.home import Home
@@ -215,6 +217,11 @@ class LoadedModel:
     @property
     def n_layers(self) -> int:
         return len(self.layers)
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """Of the weights (`weights_fingerprint`): a built vector is reused only on the same."""
+        return weights_fingerprint(self.model)
 
     @property
     def has_chat_template(self) -> bool:

@@ -99,7 +99,9 @@ def get_or_build(
     max_tokens: int = DEFAULT_MAX_TOKENS,
 ) -> Path:
     """The vector imported as this dimension if there is one that fits the model, else the
-    cached build if its dataset is unchanged and it fits the model, else a new build."""
+    cached build if its dataset is unchanged and it was built on these very weights (a model
+    retrained or updated under the same name, or a build from before fingerprints, is built
+    again), else a new build."""
     home = home if home is not None else Home.resolve(None)
     imported = find_imported(home, str(engine.model_id), dimension.name)
     if imported is not None and (imported.meta.hidden_size, imported.meta.n_layers) == (
@@ -116,6 +118,7 @@ def get_or_build(
         if (
             meta is not None
             and meta.dataset_hash == dimension.content_hash
+            and meta.model_fingerprint == engine.fingerprint
             and meta.hidden_size == int(engine.hidden_size)
             and meta.n_layers == int(engine.n_layers)
         ):

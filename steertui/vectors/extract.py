@@ -131,6 +131,7 @@ def vector_from_pooled(
         c_max=default_c_max(len(recommended), push),
         c_max_source="default",
         dataset_hash=dataset_hash,
+        model_fingerprint=str(engine.fingerprint),
         n_examples=int(pos.features.shape[0]),
         created=utc_now(),
     )

@@ -52,6 +52,8 @@ class VectorMeta:
     c_max_source: str = "default"
     calibration: dict[str, Any] = field(default_factory=dict)
     dataset_hash: str = ""
+    # of the weights it was built on (engine.fingerprint): a cached build is reused only on them
+    model_fingerprint: str = ""
     n_examples: int = 0
     created: str = field(default_factory=utc_now)
     source: str = "built"
@@ -143,6 +145,7 @@ _FIELD_RULES: dict[str, tuple[str, Any]] = {
     "c_max_source": ("a string", lambda x: isinstance(x, str)),
     "calibration": ("a table", lambda x: isinstance(x, dict)),
     "dataset_hash": ("a string", lambda x: isinstance(x, str)),
+    "model_fingerprint": ("a string", lambda x: isinstance(x, str)),
     "n_examples": ("an integer >= 0", lambda x: _is_int(x) and x >= 0),
     "created": ("a string", lambda x: isinstance(x, str)),
     "source": ("a string", lambda x: isinstance(x, str)),

@@ -129,8 +129,9 @@ needs_read_only = pytest.mark.skipif(
 )
 
 
-def _toy_vector_for(home: Home) -> Path:
-    """A vector file where `generate --steer cost=..` looks for it (no extraction: seconds)."""
+def _toy_vector_for(home: Home, fingerprint: str) -> Path:
+    """A vector file where `generate --steer cost=..` looks for it (no extraction: seconds),
+    built, as its metadata says, on the toy's weights (`fingerprint`)."""
     import torch
 
     from steertui.vectors.build import cache_path
@@ -153,19 +154,20 @@ def _toy_vector_for(home: Home) -> Path:
         recommended_layers=[1, 2],
         c_max=0.3,
         dataset_hash=dim.content_hash,
+        model_fingerprint=fingerprint,
     )
     vec = SteeringVector({layer: torch.randn(128, generator=gen) for layer in range(4)}, meta)
     return vec.save(cache_path(home, "toy", dim, "diffmean", DEFAULT_MAX_TOKENS))
 
 
 @pytest.fixture
-def read_only_home(tmp_path: Path):
+def read_only_home(tmp_path: Path, toy_engine):
     home = Home.resolve(tmp_path / "home").ensure()
     with Store.open(home.db_path) as store:
         session = store.create_session("Trip [bold]x[/bold]", "toy")
         store.add_message(session.id, "user", "where to eat?")
         store.add_message(session.id, "assistant", "the noodle bar")
-    vector = _toy_vector_for(home)
+    vector = _toy_vector_for(home, toy_engine.fingerprint)
     folders = [p for p in home.root.rglob("*") if p.is_dir()] + [home.root]
     for folder in folders:
         folder.chmod(0o555)
