@@ -4,11 +4,9 @@ file is rewritten from the database, which is the truth."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -69,20 +67,14 @@ class TSVLog:
             os.fsync(f.fileno())
 
     def rewrite(self, rows: Iterable[tuple[TrialRecord, float | None]]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write("\t".join(COLUMNS) + "\n")
-                for record, best in rows:
-                    f.write(format_row(record, best))
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        from steertui.files import atomic_path
+
+        with atomic_path(self.path, "TSV log") as tmp, open(tmp, "w", encoding="utf-8") as f:
+            f.write("\t".join(COLUMNS) + "\n")
+            for record, best in rows:
+                f.write(format_row(record, best))
+            f.flush()
+            os.fsync(f.fileno())
 
 
 def read_tsv(path: str | os.PathLike[str]) -> list[dict[str, str]]:

@@ -129,7 +129,7 @@ CASES = [
         "expected a folder",
         home=False,
     ),
-    C("home is a file", "profile set cost 10 --home {T}/files/a.txt", "data home", "not writable"),
+    C("home is a file", "profile set cost 10 --home {T}/files/a.txt", "data home", "a folder"),
     cfg_case("TSV log is a folder", {"log_path": 'log_path = "{T}"'}, "log_path", "a file path"),
     cfg_case("TSV log in /proc", {"log_path": 'log_path = "/proc/x.tsv"'}, "log_path", "/proc/x"),
     # ---- paths to read -------------------------------------------------------------------------

@@ -79,27 +79,30 @@ def test_a_home_that_is_a_file_is_one_line_before_any_work(
     code, _, err = run(monkeypatch, capsys, *args, "--home", str(home))
     assert code == 2, err
     assert err.startswith("error: ") and err.count("\n") == 1, err
-    assert "not writable" in err and str(home) in err
+    assert "is a regular file, expected a folder" in err and str(home) in err
     assert home.read_text(encoding="utf-8") == "not a folder\n"
 
 
 @pytest.mark.parametrize("args", READERS, ids=lambda a: " ".join(a))
-def test_reading_commands_work_on_a_home_that_is_a_file(
+def test_reading_commands_refuse_a_home_that_is_a_file(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
     args: list[str],
 ) -> None:
+    """A home that is a file (or `/dev/null`) is no home: one line, never read as an empty one
+    (issue 28)."""
     home = tmp_path / "home"
     home.write_text("not a folder\n", encoding="utf-8")
     code, out, err = run(monkeypatch, capsys, *args, "--home", str(home))
-    assert code == 0, err
-    assert "Traceback" not in err
+    assert code == 2, err
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    assert "is a regular file, expected a folder" in err and str(home) in err
 
 
 def test_ensure_probes_for_real(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x", encoding="utf-8")
-    with pytest.raises(HomeError, match="not writable"):
+    with pytest.raises(HomeError, match="expected a folder"):
         Home.resolve(tmp_path / "file").ensure()
     with pytest.raises(HomeError, match="not writable"):
         Home.resolve(tmp_path / "file" / "deeper").ensure()
