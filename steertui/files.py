@@ -218,6 +218,25 @@ def _open_through(target: Path, st: os.stat_result) -> int:
     return fd
 
 
+def open_append(path: Path) -> int:
+    """A descriptor appending to `path` (a log): a regular file is created private (0o600) if
+    missing; a device or a FIFO is written through, a FIFO nobody reads refused (`OSError`
+    ENXIO) rather than waited on forever."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        st = None
+    if _writes_through(st):
+        assert st is not None
+        try:
+            return _open_through(path, st)
+        except OSError as exc:
+            if exc.errno == errno.ENXIO:
+                raise OSError(errno.ENXIO, "it is a FIFO that no process is reading") from None
+            raise
+    return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+
+
 def _copy_through(tmp: str, target: Path, st: os.stat_result) -> None:
     try:
         fd = _open_through(target, st)

@@ -53,18 +53,30 @@ class TSVLog:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
+        self._appended = False
 
     def append(self, record: TrialRecord, best_score: float | None) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        new = not self.path.exists() or self.path.stat().st_size == 0
-        # created 0600 from the start (like the database and the vectors): never a moment at 0644
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        from steertui.errors import PathError
+        from steertui.files import open_append
+
+        exists = self.path.exists()
+        regular = not exists or self.path.is_file()
+        # a device or FIFO written through gets the header once per run
+        new = (not exists or self.path.stat().st_size == 0) if regular else not self._appended
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # created 0600 from the start (like the database and the vectors): never 0644
+            fd = open_append(self.path)
+        except OSError as exc:
+            raise PathError(f"cannot write TSV log {self.path}: {exc.strerror or exc}") from None
+        self._appended = True
         with os.fdopen(fd, "a", encoding="utf-8") as f:
             if new:
                 f.write("\t".join(COLUMNS) + "\n")
             f.write(format_row(record, best_score))
             f.flush()
-            os.fsync(f.fileno())
+            if regular:  # a pipe or a device cannot be fsynced (EINVAL)
+                os.fsync(f.fileno())
 
     def rewrite(self, rows: Iterable[tuple[TrialRecord, float | None]]) -> None:
         from steertui.files import atomic_path

@@ -139,3 +139,28 @@ def test_a_socket_is_refused(tmp_path: Path) -> None:
         with pytest.raises(PathError, match="it is a socket, expected a regular file"):
             write_atomic(path, "x")
         assert stat.S_ISSOCK(os.lstat(path).st_mode)
+
+
+def test_a_tsv_log_appends_through_a_fifo_and_refuses_one_nobody_reads(tmp_path: Path) -> None:
+    from steertui.search.events import TrialRecord
+    from steertui.search.space import SteerCandidate
+    from steertui.search.tsvlog import COLUMNS, TSVLog
+
+    fifo = tmp_path / "log"
+    os.mkfifo(fifo)
+    record = TrialRecord(
+        iteration=1, candidate=SteerCandidate(), score=0.5, status="keep", error=None, duration=1
+    )
+    log = TSVLog(fifo)
+    with pytest.raises(PathError, match="no process is reading"):
+        log.append(record, 0.5)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        log.append(record, 0.5)
+        log.append(record, 0.5)
+        data = os.read(reader, 1 << 16).decode("utf-8")
+    finally:
+        os.close(reader)
+    lines = data.splitlines()
+    assert lines[0] == "\t".join(COLUMNS) and len(lines) == 3  # the header once
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)

@@ -273,7 +273,14 @@ def read_only_store(tmp_path: Path):
         (["runs", "list"], "lexicon"),
         (["runs", "show", "1"], "baseline 0.25"),
     ],
-    ids=lambda a: " ".join(a) if isinstance(a, list) else "",
+    ids=[
+        "sessions list",
+        "sessions show",
+        "sessions export",
+        "profile show",
+        "runs list",
+        "runs show",
+    ],
 )
 def test_reading_the_store_of_a_read_only_home_works(read_only_store, args, shows) -> None:
     """The database is opened read-only there (issue 28: `runs list` was a traceback, `sessions
