@@ -1132,7 +1132,7 @@ def _bound_keys(widget: Widget) -> set[str]:
 
 
 def _title(text: str) -> str:
-    line = " ".join(text.split())
+    line = " ".join(visible(text).split())  # the store refuses control characters in titles
     return line if len(line) <= 60 else line[:57] + "..."
 
 
