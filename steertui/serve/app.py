@@ -127,7 +127,12 @@ def create_app(state: ServeState) -> Starlette:
 
     async def health(request: Request) -> Response:
         return JSONResponse(
-            {"status": "ok", "active": state.batcher.active, "waiting": state.batcher.waiting}
+            {
+                "status": "ok",
+                "active": state.batcher.active,
+                "waiting": state.batcher.waiting,
+                "steps": state.batcher.steps,
+            }
         )
 
     async def chat_completions(request: Request) -> Response:
@@ -158,6 +163,7 @@ def create_app(state: ServeState) -> Starlette:
             top_p=req.top_p,
             max_new_tokens=max_new,
             seed=req.seed,
+            ignore_eos=req.ignore_eos,
         )
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[RowEvent] = asyncio.Queue()

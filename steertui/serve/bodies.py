@@ -97,6 +97,7 @@ class GenRequest:
     seed: int | None = None
     stream: bool = False
     include_usage: bool = False  # stream_options.include_usage: a last chunk with the usage
+    ignore_eos: bool = False  # vLLM's extra: always generate max_tokens (benchmarks, tests)
     steering: Steering | None = None
 
 
@@ -259,6 +260,9 @@ def parse_request(data: Mapping[str, Any], chat: bool, n_layers: int) -> GenRequ
     stream = data.get("stream", False)
     if not isinstance(stream, bool) and stream is not None:
         raise ApiError(f"stream: expected true or false, got {stream!r:.40}", "stream")
+    ignore_eos = data.get("ignore_eos", False)
+    if not isinstance(ignore_eos, bool):
+        raise ApiError(f"ignore_eos: expected true or false, got {ignore_eos!r:.40}", "ignore_eos")
     options = data.get("stream_options")
     include_usage = isinstance(options, Mapping) and options.get("include_usage") is True
     return GenRequest(
@@ -272,6 +276,7 @@ def parse_request(data: Mapping[str, Any], chat: bool, n_layers: int) -> GenRequ
         seed=seed,
         stream=bool(stream),
         include_usage=include_usage,
+        ignore_eos=ignore_eos,
         steering=parse_steering(data.get("steering"), n_layers),
     )
 
