@@ -81,6 +81,8 @@ class Ticket:
         self.done = threading.Event()
         self.pending_plan: RowPlan | None = None  # a steering change, applied at the next step
         self.changed = False
+        self.applied = threading.Event()  # set when the last change took effect, or never will
+        self.applied_at: int | None = None  # tokens generated before it took effect
 
     def cancel(self) -> None:
         """End the row before the next step ("stopped"), freeing its place in the batch."""
@@ -88,10 +90,15 @@ class Ticket:
         self._batcher._wake()
 
     def steer(self, plan: RowPlan | None) -> None:
-        """Steer with `plan` from the next token on (None: unsteered)."""
+        """Steer with `plan` from the next token on (None: unsteered). `applied` is set once
+        it took effect (`applied_at`: the tokens before it) or the request ended first."""
         with self._batcher._cond:
             self.pending_plan = plan
             self.changed = True
+            self.applied.clear()
+            self.applied_at = None
+            if self.done.is_set():
+                self.applied.set()
         self._batcher._wake()
 
 
@@ -233,7 +240,7 @@ class Batcher:
             self._waiting.clear()
         for ticket in left:
             self._emit(ticket, RowEvent(None, "", "stopped"))
-            ticket.done.set()
+            _end(ticket)
 
     def _emit(self, ticket: Ticket, event: RowEvent) -> bool:
         """Send an event; a sink that fails (its client gone) cancels the request."""
@@ -246,26 +253,30 @@ class Batcher:
 
     def _fail(self, ticket: Ticket, exc: BaseException) -> None:
         self._emit(ticket, RowEvent(None, "", "error", first_line(exc)))
-        ticket.done.set()
+        _end(ticket)
 
     def _finish(self, row: _Row, reason: str) -> None:
         if not row.ticket.done.is_set():
             self._emit(row.ticket, RowEvent(None, "", reason))
-            row.ticket.done.set()
+            _end(row.ticket)
 
-    def _take_change(self, ticket: Ticket) -> tuple[bool, RowPlan | None]:
+    def _take_change(self, ticket: Ticket, tokens: int) -> tuple[bool, RowPlan | None]:
+        """The ticket's pending change, marked as taking effect after `tokens` tokens."""
         with self._cond:
             changed, plan = ticket.changed, ticket.pending_plan
             ticket.changed, ticket.pending_plan = False, None
+            if changed:
+                ticket.applied_at = tokens
+                ticket.applied.set()
         return changed, plan
 
     # ----- joining -----------------------------------------------------------------------
     def _admit(self, ticket: Ticket) -> None:
         if ticket.cancelled.is_set():
             self._emit(ticket, RowEvent(None, "", "stopped"))
-            ticket.done.set()
+            _end(ticket)
             return
-        changed, new_plan = self._take_change(ticket)
+        changed, new_plan = self._take_change(ticket, 0)
         if changed:
             ticket.request.plan = new_plan
         try:
@@ -386,7 +397,7 @@ class Batcher:
 
     def _apply_changes(self) -> None:
         for b, row in enumerate(self._rows):
-            changed, new_plan = self._take_change(row.ticket)
+            changed, new_plan = self._take_change(row.ticket, row.count)
             if not changed:
                 continue
             live, scheduled = _live_plan(new_plan)
@@ -480,6 +491,13 @@ class Batcher:
             idx = index.to(layer.keys.device)
             layer.keys = layer.keys.index_select(0, idx)[:, :, start:]
             layer.values = layer.values.index_select(0, idx)[:, :, start:]
+
+
+def _end(ticket: Ticket) -> None:
+    """The request is over; a steering change still pending never takes effect."""
+    with ticket._batcher._cond:
+        ticket.done.set()
+        ticket.applied.set()
 
 
 def _pad_left(tensor: torch.Tensor, length: int) -> torch.Tensor:

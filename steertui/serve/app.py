@@ -2,7 +2,8 @@
 
 Routes: `GET /v1/models`, `POST /v1/chat/completions`, `POST /v1/completions` (`stream: true`
 answers in server-sent events, each chunk's `id` the stream's id), `GET /v1/steering/dimensions`,
-`POST /v1/streams/{id}/steering` (a running stream's steering changed from its next token),
+`POST /v1/streams/{id}/steering` (a running stream's steering changed from its next token;
+the answer says after how many tokens it took effect),
 `GET /health`. Every refusal is a JSON error in the OpenAI shape; model text travels as JSON
 string data only. With an API key every route but `/health` needs `Authorization: Bearer KEY`.
 """
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 
 MAX_BODY = 4 * 1024 * 1024
 DEFAULT_MAX_TOKENS = 256
+CHANGE_TIMEOUT = 30.0  # seconds a steering change waits for its stream's next step
 FINISH = {"eos": "stop", "length": "length", "stopped": "stop"}
 
 
@@ -356,9 +358,25 @@ def create_app(state: ServeState) -> Starlette:
         new = (stream.steering or Steering()).changed_by(change)
         state.resolver.check(new)
         plan: RowPlan | None = await anyio.to_thread.run_sync(state.resolver.plan, new)
-        stream.ticket.steer(plan)
+        ticket = stream.ticket
+        ticket.steer(plan)
+        await anyio.to_thread.run_sync(ticket.applied.wait, CHANGE_TIMEOUT)
+        if ticket.applied_at is None:
+            raise ApiError(
+                f"id: stream {ident!r:.80} ended before the change could take effect",
+                "id",
+                409,
+                code="stream_ended",
+            )
         stream.steering = new
-        return JSONResponse({"id": ident, "object": "stream.steering", "steering": new.to_dict()})
+        return JSONResponse(
+            {
+                "id": ident,
+                "object": "stream.steering",
+                "steering": new.to_dict(),
+                "applied_at_token": ticket.applied_at,
+            }
+        )
 
     async def on_api_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
