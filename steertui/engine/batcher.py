@@ -161,6 +161,7 @@ class Batcher:
         self._cond = threading.Condition()
         self._waiting: deque[Ticket] = deque()
         self._rows: list[_Row] = []
+        self._joining = 0  # taken from the queue, being prefilled
         self._ids = itertools.count(1)
         self._closed = False
         self._thread: threading.Thread | None = None
@@ -201,7 +202,8 @@ class Batcher:
         with self._cond:
             if self._closed:
                 raise EngineError("the batcher is closed")
-            if len(self._waiting) + len(self._rows) >= self.max_rows + self.max_waiting:
+            taken = len(self._waiting) + self._joining + len(self._rows)
+            if taken >= self.max_rows + self.max_waiting:
                 raise QueueFull(
                     f"the server is full ({self.max_rows} rows decoding, {self.max_waiting} waiting): retry later"
                 )
@@ -226,8 +228,11 @@ class Batcher:
                     joining: list[Ticket] = []
                     while self._waiting and len(self._rows) + len(joining) < self.max_rows:
                         joining.append(self._waiting.popleft())
+                    self._joining = len(joining)
                 for ticket in joining:
                     self._admit(ticket)
+                    with self._cond:
+                        self._joining -= 1
                 self._drop_ended()
                 if self._rows:
                     self._step_all()

@@ -12,7 +12,7 @@ import torch
 from steertui.engine import RowPlan, SamplingParams
 from steertui.home import Home
 from steertui.toy import pole_share, sample_requests
-from tests.serve.conftest import start_server, stop_server
+from tests.serve.server_process import start_server, stop_server
 
 openai = pytest.importorskip("openai")
 
