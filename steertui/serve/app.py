@@ -155,9 +155,8 @@ def create_app(state: ServeState) -> Starlette:
             )
         steering = _steering_of(req)
         state.resolver.check(steering)
-        token_ids = await anyio.to_thread.run_sync(_token_ids, req)
+        token_ids, plan = await anyio.to_thread.run_sync(_prepare, req, steering)
         max_new = _budget(req, len(token_ids))
-        plan = await anyio.to_thread.run_sync(state.resolver.plan, steering)
         from steertui.engine import SamplingParams
 
         sampling = SamplingParams(
@@ -192,6 +191,11 @@ def create_app(state: ServeState) -> Starlette:
         if req.steering is None:
             return default
         return req.steering.over(default)
+
+    def _prepare(req: GenRequest, steering: Steering | None) -> tuple[list[int], RowPlan | None]:
+        """The prompt's token ids and the plan, in one worker thread (each hop between the
+        event loop and a thread waits for the GIL the decode loop holds between kernels)."""
+        return _token_ids(req), state.resolver.plan(steering)
 
     def _token_ids(req: GenRequest) -> list[int]:
         engine = state.engine
