@@ -1,7 +1,7 @@
 """`steertui serve` under load: continuous batching against the same requests one at a time.
 
     python bench/bench_serve.py [--model toy] [--clients 1,8,32] [--tokens 48] [--threads 1]
-                                [--compile] [--device auto]
+                                [--device auto]
 
 Starts a real server on 127.0.0.1 (a free port), then for each number of clients C sends C
 streamed chat requests, each with its own steering (the dimensions' knobs at different values,
@@ -38,7 +38,6 @@ def start(args: argparse.Namespace, home: str) -> tuple[subprocess.Popen[str], s
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": str(args.threads)}
     cmd = [sys.executable, "-m", "steertui", "serve", "--model", args.model, "--port", "0"]
     cmd += ["--home", home, "--device", args.device, "--max-batch", str(max(args.clients))]
-    cmd += ["--compile"] if args.compile else []
     proc = subprocess.Popen(
         cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env
     )
@@ -99,7 +98,6 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=48)
     parser.add_argument("--threads", type=int, default=1, help="torch threads of the server")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--compile", action="store_true")
     args = parser.parse_args()
     args.clients = [int(c) for c in args.clients.split(",")]
     with tempfile.TemporaryDirectory() as home:

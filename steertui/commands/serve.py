@@ -11,7 +11,6 @@ import typer
 
 from steertui.commands.common import (
     DEFAULT_MODEL,
-    CompileOpt,
     DeviceOpt,
     DtypeOpt,
     HomeOpt,
@@ -89,7 +88,6 @@ def command(
     home: HomeOpt = None,
     device: DeviceOpt = "auto",
     dtype: DtypeOpt = "auto",
-    fast: CompileOpt = False,
 ) -> None:
     from steertui.commands.generate import parse_steer
 
@@ -118,7 +116,7 @@ def command(
     try:
         resolved = Home.resolve(home)
         print(f"loading {model} ...", file=sys.stderr)
-        engine = Engine(load_model(model, device=device, dtype=dtype, home=resolved), fast=fast)
+        engine = Engine(load_model(model, device=device, dtype=dtype, home=resolved))
         for notice in engine.loaded.notices:
             print(f"note: {notice}", file=sys.stderr)
         resolver = SteeringResolver(engine, resolved, method)
