@@ -122,7 +122,7 @@ def command(
         resolver = SteeringResolver(engine, resolved, method)
         default = Steering(knobs) if knobs else None
         try:
-            resolver.check(default, "--steer")
+            resolver.check(default, "--steer ")
             for name in knobs:  # built (or loaded) now: the first request does not wait
                 resolver.vector(name)
         except ApiError as exc:

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from steertui.engine import Engine, RowPlan
     from steertui.home import Home
 
+MAX_TEXTS = 256  # text vectors kept in memory at once
+
 
 class SteeringResolver:
     """Dimensions, their vectors and plans for one engine (thread-safe)."""
@@ -49,7 +51,8 @@ class SteeringResolver:
         if steering is None:
             return
         names = set(self.names())
-        wanted = [(f"{param}.{n}", n) for n in steering.knobs]
+        sep = "" if param.endswith(" ") else "."  # `--steer cots` on the command line
+        wanted = [(f"{param}{sep}{n}", n) for n in steering.knobs]
         wanted += [
             (f"{param}.vectors[{i}].vector", v.source)
             for i, v in enumerate(steering.vectors or ())
@@ -71,6 +74,13 @@ class SteeringResolver:
                     f"{param}.{key}",
                 )
 
+    def _bound_text_cache(self) -> None:
+        """Text vectors are cached per text; a server's clients may send any number of texts,
+        so the cache is emptied when it grows past `MAX_TEXTS` (each holds every layer)."""
+        texts = self._builder._texts
+        if len(texts) > MAX_TEXTS:
+            texts.clear()
+
     def vector(self, name: str) -> Any:
         with self._lock:
             return self._builder.dimension(name)
@@ -89,6 +99,7 @@ class SteeringResolver:
             with self._lock:
                 vectors = {name: self._builder.dimension(name) for name in steering.knobs}
                 specs = list(specs_for_knobs(steering.knobs, vectors, include_zero=True))
+                self._bound_text_cache()
                 for v in steering.vectors or ():
                     candidate = CandidateVector(v.layer, v.coeff, v.source, v.kind, v.schedule)
                     specs.extend(self._builder.spec(candidate))

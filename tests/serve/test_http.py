@@ -254,3 +254,9 @@ def test_a_taken_port_is_one_line(tmp_path: Path):
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [done.stderr.strip()]
     assert f"--port {port}" in done.stderr
+
+
+def test_an_unknown_default_dimension_is_one_line(tmp_path: Path):
+    done = _cli("--steer", "cots=5", "--port", "0", "--home", str(tmp_path))
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1].startswith("error: --steer cots: unknown dimension")
