@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, cast
 
 from steertui.toy.tokenizer import END, prompt_text
 
@@ -18,8 +19,8 @@ def sample_answers(
 ) -> tuple[list[str], list[str]]:
     """(requests, answers) for `n` held-out requests, sampled in one batch, seeded."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from steertui.engine.loading import load_model
     from steertui.toy import sample_requests, toy_model_path
 
     folder = Path(path) if path is not None else toy_model_path()
@@ -30,9 +31,9 @@ def sample_answers(
             f"toy model folder {folder} has no config.json: expected a model that "
             "`steertui toy train` wrote"
         )
-    tokenizer = AutoTokenizer.from_pretrained(folder)
-    tokenizer.padding_side = "left"
-    model = AutoModelForCausalLM.from_pretrained(folder).eval()
+    # The engine's loader, as `generate` uses it: every broken folder is the same one line.
+    loaded = load_model(str(folder), device="cpu", dtype="float32")
+    tokenizer, model = loaded.tokenizer, cast(Any, loaded.model)
     requests = requests if requests is not None else sample_requests(n, seed)
     batch = tokenizer(
         [prompt_text(r) for r in requests],
