@@ -21,6 +21,12 @@ MAX_NEW_TOKENS: Final = 32_768
 MAX_BATCH: Final = 4096
 ROW_ID_MAX: Final = 2**63 - 1
 """The largest id SQLite stores (a run's, a session's)."""
+NAME_RULE: Final = (
+    "a name of ASCII letters, digits, '-' and '_' (starting with a letter or digit, "
+    "at most 64 characters)"
+)
+"""What a name is: a dimension's, a vector's method; each becomes part of a file name."""
+_NAME_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 DTYPE_NAMES: Final = ("float32", "fp32", "bfloat16", "bf16", "float16", "fp16")
 """The `--dtype` names besides `auto` (the engine maps each to a torch dtype)."""
 
@@ -168,18 +174,28 @@ def dtype_name(value: str, error: type[SteertuiError] = ConfigError) -> str:
     return value
 
 
+def is_utf8(text: str) -> bool:
+    """Whether `text` encodes as UTF-8 (no lone surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def utf8_text(value: str, what: str, error: type[SteertuiError] = ConfigError) -> str:
     """`value` if it encodes as UTF-8. A shell hands bytes that are not UTF-8 to Python as lone
     surrogates (PEP 383), which a tokenizer, SQLite or a file write would reject later with a
     traceback; here they are one line that shows the bytes as given."""
+    if is_utf8(value):
+        return value
     try:
-        value.encode("utf-8")
+        raw: object = value.encode("utf-8", "surrogateescape")
     except UnicodeEncodeError:
-        try:
-            raw: object = value.encode("utf-8", "surrogateescape")
-        except UnicodeEncodeError:
-            raw = value.encode("utf-8", "backslashreplace")
-        raise error(
-            f"{what}: expected UTF-8 text, got bytes that are not UTF-8: {_got(raw)}"
-        ) from None
-    return value
+        raw = value.encode("utf-8", "backslashreplace")
+    raise error(f"{what}: expected UTF-8 text, got bytes that are not UTF-8: {_got(raw)}")
+
+
+def is_name(value: object) -> bool:
+    """Whether `value` is a name (`NAME_RULE`); `vectors.dimensions.check_name` says why not."""
+    return isinstance(value, str) and _NAME_RE.fullmatch(value) is not None

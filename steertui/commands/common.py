@@ -149,15 +149,12 @@ def check_argv_text(app: typer.Typer, args: list[str]) -> None:
     """Every command-line argument is UTF-8 text (`validation.utf8_text`), checked once where
     text enters, before any command runs; the error names the option (or the argument) that
     holds the bytes, as the user typed it."""
-    from steertui.validation import utf8_text
+    from steertui.validation import is_utf8, utf8_text
 
     for i, arg in enumerate(args):
-        try:
-            arg.encode("utf-8")
-        except UnicodeEncodeError:
+        if not is_utf8(arg):
             name = _argv_name(app, args, i)
-            value = arg.split("=", 1)[1] if arg.startswith(f"{name}=") else arg
-            utf8_text(value, name)
+            utf8_text(arg.removeprefix(f"{name}=") if name.startswith("-") else arg, name)
 
 
 def _argv_name(app: typer.Typer, args: list[str], index: int) -> str:

@@ -440,18 +440,21 @@ def _load_model(
 
 def _check_finite(model: nn.Module, shown: str) -> None:
     """Every weight is finite: a NaN or an infinity in the weights makes every answer fail
-    later as non-finite logits, which would read as steering gone too far. One flag per tensor
-    gathered on the device, one copy to the host."""
-    flags = [torch.isfinite(p).all() for p in model.parameters() if p.is_floating_point()]
-    if not flags or bool(torch.stack([f.to(flags[0].device) for f in flags]).all()):
+    later as non-finite logits, which would read as steering gone too far. A float32 sum per
+    tensor (NaN and infinity carry through a sum; a 15th of `isfinite`'s cost on a CPU),
+    gathered on the device, one copy to the host; the element test only names the culprit."""
+    params = [(n, p) for n, p in model.named_parameters() if p.is_floating_point()]
+    if not params:
         return
-    bad = next(
-        name
-        for name, p in model.named_parameters()
-        if p.is_floating_point() and not bool(torch.isfinite(p).all())
-    )
+    device = params[0][1].device
+    sums = torch.stack([p.sum(dtype=torch.float32).to(device) for _, p in params])
+    if bool(torch.isfinite(sums).all()):
+        return
+    bad = [n for n, p in params if not bool(torch.isfinite(p).all())]
+    if not bad:
+        return  # a sum overflowed float32 but every weight is finite
     raise EngineError(
-        f"model {shown!r} has weights that are not finite (NaN or infinity, first in {bad}): "
+        f"model {shown!r} has weights that are not finite (NaN or infinity, first in {bad[0]}): "
         "its answers would be NaN whatever the steering; the weights file is damaged"
     )
 

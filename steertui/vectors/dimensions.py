@@ -17,13 +17,9 @@ from typing import Any, NamedTuple
 from steertui.errors import SteertuiError, VectorError
 from steertui.home import Home, repo_vectors_dir
 from steertui.hub import is_toy_path
+from steertui.validation import NAME_RULE, is_name
 
 TOY_MODEL = "toy"
-_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
-NAME_RULE = (
-    "a name of ASCII letters, digits, '-' and '_' (starting with a letter or digit, "
-    "at most 64 characters)"
-)
 _TOP_KEYS = {
     "name",
     "negative",
@@ -78,11 +74,6 @@ class Dimension:
         if self.model == TOY_MODEL:
             return toy
         return self.model == model_id
-
-
-def is_name(value: object) -> bool:
-    """Whether `value` is a name (see `NAME_RULE`)."""
-    return isinstance(value, str) and _NAME_RE.fullmatch(value) is not None
 
 
 def check_name(

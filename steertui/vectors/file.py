@@ -21,7 +21,7 @@ from safetensors.torch import save as st_save
 
 from steertui.errors import VectorError
 from steertui.files import write_atomic
-from steertui.vectors.dimensions import NAME_RULE, is_name
+from steertui.validation import NAME_RULE, is_name
 
 FORMAT = "steertui.vector"
 FORMAT_VERSION = 1

@@ -5,11 +5,14 @@ trial's coefficient never leaves the config's `coeff_range`."""
 from __future__ import annotations
 
 import random
+import sys
 from pathlib import Path
 
 import pytest
 
+from steertui.errors import ConfigError
 from steertui.home import Home
+from steertui.search.config import load_config
 from steertui.search.space import SteerCandidate, SteerSearchSpace
 from steertui.store import Store
 from tests.cli_runner import in_process
@@ -65,6 +68,17 @@ def test_code_runs_only_with_consent_is_named_first_and_all_crashed_exits_1(
 
     code, _, err = in_process(monkeypatch, capsys, "search", "--resume", "1", "--home", home)
     assert code == 2 and "run 1's stored config" in err and "--allow-code" in err, err
+
+
+def test_the_apps_config_load_refuses_code_without_consent(tmp_path: Path) -> None:
+    """`load_config` as the app's search start calls it: one `ConfigError` (its toast), and
+    the module is not imported."""
+    config = tmp_path / "search.toml"
+    config.write_text(CONFIG.replace("issue28_crashing_metric", "issue28_never_imported"))
+    (tmp_path / "issue28_never_imported.py").write_text("raise SystemExit('imported!')\n")
+    with pytest.raises(ConfigError, match=r"search\.toml: metric\.function .* expected --allow"):
+        load_config(config)
+    assert "issue28_never_imported" not in sys.modules
 
 
 @pytest.mark.parametrize("coeff_range", [(0.05, 1.0), (0.5, 0.5), (2.0, 3.0)])
