@@ -179,7 +179,7 @@ def _run_with_progress(
         console.print(
             f"see it with: steertui runs show {run_id}; apply it: steertui runs apply {run_id}"
         )
-        if finished.crashes and not (finished.keeps or finished.discards):
+        if finished.crashes and not (finished.keeps or finished.discards or finished.cancelled):
             console.print(
                 f"error: all {finished.crashes} trials of run {run_id} crashed "
                 f"(see them with steertui runs show {run_id})",
