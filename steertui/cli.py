@@ -51,10 +51,12 @@ app.add_typer(profile.app, name="profile", help="The preference profile (SELECT/
 def main() -> None:
     """Console entry point: a user mistake (a `SteertuiError`, or an option click cannot parse or
     that is out of its range) is one line on stderr, `error: ...`, and exit code 2."""
+    from steertui.commands.common import check_argv_text
     from steertui.errors import SteertuiError, first_line
     from steertui.safe_text import visible
 
     try:
+        check_argv_text(app, sys.argv[1:])
         code = app(prog_name="steertui", standalone_mode=False)
     except SteertuiError as exc:
         print(f"error: {visible(first_line(exc, limit=None))}", file=sys.stderr)

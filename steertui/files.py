@@ -176,6 +176,10 @@ def input_file(
         raise error(f"{p}: {what} is a folder, expected a file")
     if not p.exists():
         raise error(f"{p}: {what} not found")
+    if not p.is_file():  # opening a FIFO would wait for a writer forever
+        raise error(
+            f"{p}: {what} is not a regular file (a FIFO, device or socket), expected a file"
+        )
     try:
         with open(p, "rb"):
             pass

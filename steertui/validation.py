@@ -9,6 +9,7 @@ answer a command may ask for. Headless: nothing heavy imported.
 from __future__ import annotations
 
 import math
+import re
 from typing import Final
 
 from steertui.errors import ConfigError, SteertuiError
@@ -20,8 +21,18 @@ MAX_NEW_TOKENS: Final = 32_768
 MAX_BATCH: Final = 4096
 ROW_ID_MAX: Final = 2**63 - 1
 """The largest id SQLite stores (a run's, a session's)."""
+NAME_RULE: Final = (
+    "a name of ASCII letters, digits, '-' and '_' (starting with a letter or digit, "
+    "at most 64 characters)"
+)
+"""What a name is: a dimension's, a vector's method; each becomes part of a file name."""
+_NAME_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 DTYPE_NAMES: Final = ("float32", "fp32", "bfloat16", "bf16", "float16", "fp16")
 """The `--dtype` names besides `auto` (the engine maps each to a torch dtype)."""
+
+
+_NUMBER_RE: Final = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_INTEGER_RE: Final = re.compile(r"[+-]?[0-9]+")
 
 
 def _got(value: object) -> str:
@@ -86,6 +97,19 @@ def integer(
     return int(value)
 
 
+def _typed(text: str, pattern: re.Pattern[str], zero: bool) -> str:
+    """Why `text`, which Python reads as a number, is not one as a user types it; '' if it
+    is. Python takes '1_0' (a digit separator), '٣' (any script's digits) and '-0'."""
+    body = text.strip()
+    if "_" in body:
+        return " (no '_' between digits)"
+    if not pattern.fullmatch(body):
+        return " (ASCII digits only)" if any(c.isdigit() for c in body) else ""
+    if zero and body[:1] in "+-":
+        return " (zero takes no sign)"
+    return ""
+
+
 def parse_number(
     text: str,
     what: str,
@@ -98,12 +122,11 @@ def parse_number(
     try:
         value = float(text.strip())
     except ValueError:
+        value = math.nan
+    why = _typed(text, _NUMBER_RE, value == 0) if math.isfinite(value) else ""
+    if not math.isfinite(value) or why:
         raise error(
-            f"{what}: expected {_bounds('a finite number', lo, hi, lo_open)}, got {_got(text)}"
-        ) from None
-    if not math.isfinite(value):
-        raise error(
-            f"{what}: expected {_bounds('a finite number', lo, hi, lo_open)}, got {_got(text)}"
+            f"{what}: expected {_bounds('a finite number', lo, hi, lo_open)}, got {_got(text)}{why}"
         )
     try:
         return number(value, what, lo, hi, lo_open, error)
@@ -120,15 +143,19 @@ def parse_integer(
     hi: int | None = None,
     error: type[SteertuiError] = ConfigError,
 ) -> int:
-    """An integer a user typed, then checked as `integer`."""
+    """An integer a user typed ('3', '-1'), then checked as `integer`."""
+    expected = f"{what}: expected {_bounds('an integer', lo, hi)}, got {_got(text)}"
     try:
         value = int(text.strip())
     except ValueError:
-        raise error(f"{what}: expected {_bounds('an integer', lo, hi)}, got {_got(text)}") from None
+        raise error(expected) from None
+    why = _typed(text, _INTEGER_RE, value == 0)
+    if why:
+        raise error(expected + why)
     try:
         return integer(value, what, lo, hi, error)
     except SteertuiError:
-        raise error(f"{what}: expected {_bounds('an integer', lo, hi)}, got {_got(text)}") from None
+        raise error(expected) from None
 
 
 def knob(
@@ -145,3 +172,30 @@ def dtype_name(value: str, error: type[SteertuiError] = ConfigError) -> str:
     if value != "auto" and value not in DTYPE_NAMES:
         raise error(f"dtype {value!r} is not known: expected auto, float32, bfloat16 or float16")
     return value
+
+
+def is_utf8(text: str) -> bool:
+    """Whether `text` encodes as UTF-8 (no lone surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def utf8_text(value: str, what: str, error: type[SteertuiError] = ConfigError) -> str:
+    """`value` if it encodes as UTF-8. A shell hands bytes that are not UTF-8 to Python as lone
+    surrogates (PEP 383), which a tokenizer, SQLite or a file write would reject later with a
+    traceback; here they are one line that shows the bytes as given."""
+    if is_utf8(value):
+        return value
+    try:
+        raw: object = value.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        raw = value.encode("utf-8", "backslashreplace")
+    raise error(f"{what}: expected UTF-8 text, got bytes that are not UTF-8: {_got(raw)}")
+
+
+def is_name(value: object) -> bool:
+    """Whether `value` is a name (`NAME_RULE`); `vectors.dimensions.check_name` says why not."""
+    return isinstance(value, str) and _NAME_RE.fullmatch(value) is not None

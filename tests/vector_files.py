@@ -31,16 +31,17 @@ def make_vector(
     return SteeringVector(dirs, meta)
 
 
-def toy_gguf(path: Path) -> Path:
-    """A llama.cpp control vector shaped for the toy model (hidden 128, 4 layers)."""
+def toy_gguf(path: Path, model_hint: str = "toy", scale: float = 0.1) -> Path:
+    """A llama.cpp control vector shaped for the toy model (hidden 128, 4 layers): direction.N
+    is `scale * N` everywhere (0: all zero), and it says it was made for `model_hint`."""
     import gguf
     import numpy as np
 
     w = gguf.GGUFWriter(str(path), "controlvector")
-    w.add_string("controlvector.model_hint", "toy")
+    w.add_string("controlvector.model_hint", model_hint)
     w.add_uint32("controlvector.layer_count", 3)
     for layer in (1, 2, 3):
-        w.add_tensor(f"direction.{layer}", np.full(128, 0.1 * layer, dtype=np.float32))
+        w.add_tensor(f"direction.{layer}", np.full(128, scale * layer, dtype=np.float32))
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -143,3 +143,55 @@ def integer_check(
         return integer(value, _option_name(param), lo, hi)
 
     return check
+
+
+def check_argv_text(app: typer.Typer, args: list[str]) -> None:
+    """Every command-line argument is UTF-8 text (`validation.utf8_text`), checked once where
+    text enters, before any command runs; the error names the option (or the argument) that
+    holds the bytes, as the user typed it."""
+    from steertui.validation import is_utf8, utf8_text
+
+    for i, arg in enumerate(args):
+        if not is_utf8(arg):
+            name = _argv_name(app, args, i)
+            utf8_text(arg.removeprefix(f"{name}=") if name.startswith("-") else arg, name)
+
+
+def _argv_name(app: typer.Typer, args: list[str], index: int) -> str:
+    """What `args[index]` is the value of, read with the command's own options: `--prompt`
+    (or `-p`, as typed), an argument's metavar (`TITLE`), or `argument N` when unknown."""
+    command: Any = typer.main.get_command(app)  # typer's own click: duck-typed
+    k = 0
+    while k < len(args) and args[k] in getattr(command, "commands", {}):
+        command = command.commands[args[k]]
+        k += 1
+    options = {
+        name: p
+        for p in command.params
+        if p.param_type_name == "option"
+        for name in (*p.opts, *p.secondary_opts)
+    }
+    arguments = [p for p in command.params if p.param_type_name == "argument"]
+    position, j = 0, k
+    while j < len(args) and j <= index:
+        arg = args[j]
+        name = arg.split("=", 1)[0]
+        option = options.get(name) if arg.startswith("-") and arg != "-" else None
+        if option is not None:
+            takes_value = not option.is_flag and not option.count
+            if "=" in arg or not takes_value:
+                if j == index:
+                    return name
+                j += 1
+                continue
+            if j + 1 == index or j == index:
+                return name
+            j += 2
+            continue
+        if j == index:
+            if position < len(arguments):
+                return _option_name(arguments[position])
+            return f"argument {index + 1}"
+        position += 1
+        j += 1
+    return f"argument {index + 1}"

@@ -36,7 +36,13 @@ def parse_steer(items: list[str]) -> dict[str, float]:
         if not sep or not name.strip():
             raise ConfigError(f"--steer {item!r} is not DIM=VALUE (e.g. --steer cost=60)")
         check_name(name.strip(), f"--steer {item!r}: dimension", ConfigError)
-        knobs[name.strip()] = knob(value, f"--steer {item!r}: VALUE")
+        value_ = knob(value, f"--steer {item!r}: VALUE")
+        if name.strip() in knobs:
+            raise ConfigError(
+                f"--steer {name.strip()!r} is given twice ({knobs[name.strip()]:+g} and "
+                f"{value_:+g}): expected each dimension once"
+            )
+        knobs[name.strip()] = value_
     return knobs
 
 
@@ -67,6 +73,11 @@ def parse_steer_arg(item: str, option: str = "--vector") -> SteerArg:
     head, sep, tail = item.rpartition(":")
     if sep and tail in SCHEDULE_KINDS:
         body, schedule = head, tail
+    elif sep and not _is_number(tail.strip()) and len(head.rsplit(":", 2)) == 3:
+        raise ConfigError(
+            f"{option} {item!r}: SCHEDULE {tail!r} is not known: expected one of "
+            f"{', '.join(SCHEDULE_KINDS)}"
+        )
     parts = body.rsplit(":", 2)
     if len(parts) != 3 or not parts[0]:
         raise ConfigError(
@@ -80,6 +91,14 @@ def parse_steer_arg(item: str, option: str = "--vector") -> SteerArg:
         parse_number(coeff, f"{option} {item!r}: COEFF", -1000.0, 1000.0),
         schedule,
     )
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _layer(arg: SteerArg, n_layers: int) -> int:
@@ -150,15 +169,14 @@ def _check_vector_file(arg: SteerArg) -> None:
 def _check_vectors_can_be_had(home: Any, model: str, knobs: dict[str, float], method: str) -> None:
     """Before the model loads: every `--steer` dimension exists, and a home that cannot be
     written already holds its vector (building one there would fail only after minutes)."""
-    from steertui.commands.vectors import _model_id
+    from steertui.commands.vectors import _model_id, dimension_library
     from steertui.home import HomeError
     from steertui.vectors.build import cache_path
-    from steertui.vectors.dimensions import DimensionLibrary
     from steertui.vectors.extract import DEFAULT_MAX_TOKENS
     from steertui.vectors.file import read_meta
 
     model_id = _model_id(model)
-    library = DimensionLibrary(home, model_id)
+    library = dimension_library(home, model_id, list(knobs))
     dims = [library.get(name) for name in knobs]
     try:
         home.ensure()
@@ -231,6 +249,10 @@ def command(
     ] = None,
     fast: CompileOpt = False,
 ) -> None:
+    if not prompt.strip():
+        raise ConfigError(
+            f"--prompt: expected a message, got {'an empty' if not prompt else 'a blank'} one"
+        )
     knobs = parse_steer(steer or [])
     steer_args = [parse_steer_arg(item, "--vector") for item in vector or []]
     steer_args += [parse_steer_arg(item, "--text") for item in text or []]

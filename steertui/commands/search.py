@@ -23,13 +23,28 @@ ResumeOpt = Annotated[
 ]
 
 
-def command(config: ConfigOpt = None, resume: ResumeOpt = None, home: HomeOpt = None) -> None:
+AllowCodeOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-code",
+        help="Run the code a config names (a custom metric's module:function): only for a "
+        "config you trust. Without it such a config is refused.",
+    ),
+]
+
+
+def command(
+    config: ConfigOpt = None,
+    resume: ResumeOpt = None,
+    home: HomeOpt = None,
+    allow_code: AllowCodeOpt = False,
+) -> None:
     """Run the autonomous steering search from a TOML config; resumable after any interruption."""
     from rich.console import Console
 
     from steertui.errors import ConfigError
     from steertui.home import Home
-    from steertui.search.config import load_config
+    from steertui.search.config import check_code_consent, code_named, code_origin, load_config
     from steertui.search.service import check_run, new_run, run_config
     from steertui.store import Store
 
@@ -40,6 +55,7 @@ def command(config: ConfigOpt = None, resume: ResumeOpt = None, home: HomeOpt = 
     store = Store.open(where.db_path)
     if resume is not None:
         cfg = run_config(store, resume)
+        check_code_consent(cfg, f"run {resume}'s stored config", allow_code)
         stored = store.get_run(resume)
         if stored.live:
             raise ConfigError(
@@ -47,7 +63,7 @@ def command(config: ConfigOpt = None, resume: ResumeOpt = None, home: HomeOpt = 
                 "stop it before resuming"
             )
         if config is not None:
-            given = load_config(config, where)
+            given = load_config(config, where, allow_code)
             given.seed = given.seed if given.seed is not None else cfg.seed
             mine, theirs = cfg.to_dict(), given.to_dict()
             mine.pop("iterations", None)
@@ -60,8 +76,15 @@ def command(config: ConfigOpt = None, resume: ResumeOpt = None, home: HomeOpt = 
             cfg.iterations = given.iterations
     else:
         assert config is not None
-        cfg = load_config(config, where)
+        cfg = load_config(config, where, allow_code)
 
+    code = code_named(cfg)
+    if code is not None:  # said before anything of it runs
+        console.print(
+            f"code: metric.function {shown(code)} from {shown(code_origin(code))} "
+            "(allowed by --allow-code)",
+            soft_wrap=True,
+        )
     from steertui.engine import Engine, load_model
 
     # The model is loaded and the config checked against it before a new run is created, so a
@@ -156,3 +179,11 @@ def _run_with_progress(
         console.print(
             f"see it with: steertui runs show {run_id}; apply it: steertui runs apply {run_id}"
         )
+        if finished.crashes and not (finished.keeps or finished.discards or finished.cancelled):
+            console.print(
+                f"error: all {finished.crashes} trials of run {run_id} crashed "
+                f"(see them with steertui runs show {run_id})",
+                markup=False,
+                soft_wrap=True,
+            )
+            raise typer.Exit(1)

@@ -89,10 +89,15 @@ def sample_command(
     ] = None,
     temperature: Annotated[float, typer.Option("--temperature", callback=number_check(0.0))] = 1.0,
 ) -> None:
+    from steertui.engine.loading import load_model
     from steertui.toy import DIMENSIONS, load_lexicon, pole_counts, pole_share
-    from steertui.toy.sampling import sample_answers
+    from steertui.toy.sampling import check_folder, sample_answers
 
-    requests, answers = sample_answers(n, seed=seed, path=model, temperature=temperature)
+    # the engine's loader, as `generate` uses it: a broken folder is the same one line
+    toy = load_model(str(check_folder(model)), device="cpu", dtype="float32")
+    requests, answers = sample_answers(
+        n, seed=seed, temperature=temperature, loaded=(toy.model, toy.tokenizer)
+    )
     lex = load_lexicon()
     for request, answer in zip(requests, answers, strict=True):
         typer.echo(visible(f"> {request}\n{answer}"))

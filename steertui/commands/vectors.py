@@ -47,6 +47,24 @@ def _console() -> Any:
     return Console(highlight=False)
 
 
+def dimension_library(home: Any, model_id: str, using: list[str]) -> Any:
+    """The dimensions for `model_id`, for a command that uses those named `using`: each other
+    unreadable dimension file is a warning on stderr (a broken file breaks only its own
+    dimension, which `get` refuses with the file's error)."""
+    import sys
+
+    from steertui.errors import first_line
+    from steertui.safe_text import visible
+    from steertui.vectors.dimensions import DimensionLibrary
+
+    library = DimensionLibrary(home, model_id)
+    if any(library.is_broken(name) for name in using):
+        return library  # the command stops at its own dimension's error: one line
+    for err in library.errors:
+        print(f"warning: skipped {visible(first_line(err))}", file=sys.stderr)
+    return library
+
+
 def _find(home: Any, model_id: str, dimension: str, method: str | None) -> Any:
     from steertui.errors import VectorError
     from steertui.vectors.built import find_built
@@ -85,7 +103,7 @@ def build(
     from steertui.engine import Engine, load_model
     from steertui.home import Home
     from steertui.vectors.build import build_vector, get_or_build
-    from steertui.vectors.dimensions import DimensionLibrary, check_name
+    from steertui.vectors.dimensions import check_name
     from steertui.vectors.file import SteeringVector
     from steertui.vectors.methods import METHODS
 
@@ -96,7 +114,7 @@ def build(
         raise VectorError(f"unknown method {method!r}: expected one of {', '.join(METHODS)}")
     the_home = Home.resolve(home)
     console = _console()
-    dim = DimensionLibrary(the_home, _model_id(model)).get(dimension)
+    dim = dimension_library(the_home, _model_id(model), [dimension]).get(dimension)
     the_home.ensure()  # a home that cannot take the vector is one line now, not after extracting
     with console.status(f"loading {shown(model)} ..."):
         engine = Engine(load_model(model, device=device, dtype=dtype, home=the_home))
@@ -147,9 +165,15 @@ def _layers_arg(text: str | None) -> list[int] | None:
     for part in text.split(","):
         lo, _, hi = part.strip().partition("-")
         try:
-            out.extend(range(int(lo), int(hi) + 1) if hi else [int(lo)])
+            first, last = int(lo), int(hi) if hi else int(lo)
         except ValueError:
             raise VectorError(f"--layers: expected e.g. '10,12' or '9-12', got {text!r}") from None
+        if last < first:
+            raise VectorError(
+                f"--layers: {part.strip()!r} is a reversed range: expected LOW-HIGH "
+                f"(e.g. '{last}-{first}'), got {text!r}"
+            )
+        out.extend(range(first, last + 1))
     return sorted(set(out))
 
 
@@ -180,14 +204,14 @@ def calibrate(
     from steertui.home import Home
     from steertui.search.calibrate import CalibrationSettings, calibrate_vector
     from steertui.vectors.build import get_or_build
-    from steertui.vectors.dimensions import DimensionLibrary, check_name
+    from steertui.vectors.dimensions import check_name
     from steertui.vectors.file import SteeringVector
 
     check_name(dimension)
     steer_layers = _layers_arg(layers)
     the_home = Home.resolve(home)
     console = _console()
-    dim = DimensionLibrary(the_home, _model_id(model)).get(dimension)
+    dim = dimension_library(the_home, _model_id(model), [dimension]).get(dimension)
     the_home.ensure()  # the calibration is written into the vector file: check before minutes
     with console.status(f"loading {shown(model)} ..."):
         engine = Engine(load_model(model, device=device, dtype=dtype, home=the_home))
@@ -400,25 +424,37 @@ def import_(
 ) -> None:
     """Import a llama.cpp control vector for a model; refuses other hidden sizes or depths."""
     from steertui.engine.layers import hidden_size, layer_count
-    from steertui.engine.loading import load_config
-    from steertui.errors import EngineError, VectorError
+    from steertui.engine.loading import CONFIG_ERRORS, load_config
+    from steertui.errors import EngineError, VectorError, first_line
     from steertui.home import Home
     from steertui.vectors.build import save_built
     from steertui.vectors.built import IMPORTED, built_dir
     from steertui.vectors.dimensions import check_name
-    from steertui.vectors.gguf_io import file_hash, import_gguf
+    from steertui.vectors.gguf_io import file_hash, foreign_model, import_gguf
 
     check_name(dimension, "--dimension")
     the_home = Home.resolve(home).ensure()
     model_id = _model_id(model)
     try:
         config = load_config(model, home=the_home)
-    except (OSError, ValueError) as exc:
-        raise EngineError(f"cannot read the config of model {model!r}: {exc}") from None
+    except CONFIG_ERRORS as exc:
+        raise EngineError(f"cannot read the config of model {model!r}: {first_line(exc)}") from None
     n_layers = layer_count(config)
     if n_layers is None:
         raise VectorError(f"cannot tell the layer count of model {model!r} from its config")
     vec = import_gguf(file, dimension, model_id, hidden_size(config), n_layers, negative, positive)
+    made_for = foreign_model(file, model_id, getattr(config, "model_type", None))
+    if made_for is not None:
+        import sys
+
+        from steertui.safe_text import visible
+
+        print(
+            f"warning: {visible(str(file))} says it was made for model {visible(made_for)!r}, "
+            f"not {visible(model_id)!r}: imported because the sizes fit, but its directions "
+            "may mean nothing on this model",
+            file=sys.stderr,
+        )
     path = built_dir(the_home, model_id) / (
         f"{dimension}-{IMPORTED}-{file_hash(file)[:8]}.safetensors"
     )

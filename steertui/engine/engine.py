@@ -26,6 +26,7 @@ from steertui.engine.context import (
 from steertui.engine.decode_steps import DecodeSteps, EagerSteps, FastPath, is_oom
 from steertui.engine.detok import Detokenizer, decode_rows
 from steertui.engine.layers import module_device
+from steertui.engine.limits import context_length, fit_context
 from steertui.engine.loading import LoadedModel
 from steertui.engine.lock import Priority, PriorityLock
 from steertui.engine.plan import CompiledPlan, RowPlan
@@ -322,6 +323,14 @@ class Engine:
         row_seeds: Sequence[int | None] | None,
         texts: bool,
     ) -> Iterator[TokenEvent]:
+        sampling, cut = fit_context(  # before any forward: one line, not minutes of prefill
+            [len(r) for r in token_rows],
+            sampling or SamplingParams(),
+            context_length(self.model.config),
+            self.model_id,
+        )
+        if cut:
+            self._notice_once(f"context:{cut}", cut)
         compiled = self.compile(plans, len(token_rows))
         with self.lock.hold(priority):
             steps = self._decode(

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from torch import nn
 
 from steertui.engine.fingerprint import weights_fingerprint
@@ -42,6 +43,20 @@ from steertui.hub import (  # noqa: F401 - the model names live in hub, torch-fr
 )
 from steertui.toy import card as toy_card
 from steertui.validation import DTYPE_NAMES, dtype_name
+
+
+def _config_errors() -> tuple[type[Exception], ...]:
+    """What `AutoConfig.from_pretrained` raises for an unusable config: a missing or invalid
+    file, and a field of the wrong type (`"hidden_size": "big"`: huggingface_hub's
+    strict-dataclass error where it has one, a TypeError before that)."""
+    try:
+        from huggingface_hub.errors import StrictDataclassError
+    except ImportError:
+        return (OSError, ValueError, TypeError)
+    return (OSError, ValueError, TypeError, StrictDataclassError)
+
+
+CONFIG_ERRORS = _config_errors()
 
 
 def load_config(
@@ -178,6 +193,17 @@ def resolve_device(device: str = "auto") -> torch.device:
         ) from exc
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise EngineError(f"device {device!r} asked for, but torch sees no CUDA GPU here")
+    if dev.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise EngineError(
+                f"device {device!r} asked for, but torch has no MPS (Apple GPU) device here"
+            )
+    elif dev.type not in ("cpu", "cuda", "meta"):
+        backend = getattr(torch, dev.type, None)
+        available = getattr(backend, "is_available", None)
+        if not callable(available) or not available():
+            raise EngineError(f"device {device!r} asked for, but torch has no {dev.type} here")
     return dev
 
 
@@ -264,6 +290,12 @@ class LoadedModel:
 
 def _prepare_tokenizer(tokenizer: Any) -> None:
     tokenizer.padding_side = "left"
+    # The engine checks every prompt against the model's context itself (engine/limits.py) and
+    # says so in one line; transformers' own "longer than the specified maximum" is marked as
+    # said, so it never adds a second line.
+    warned = getattr(tokenizer, "deprecation_warnings", None)
+    if isinstance(warned, dict):
+        warned["sequence-length-is-longer-than-the-specified-maximum"] = True
     if tokenizer.pad_token_id is None:
         if tokenizer.eos_token is not None:
             tokenizer.pad_token = tokenizer.eos_token
@@ -339,10 +371,11 @@ def _load_model(
         config = AutoConfig.from_pretrained(
             source, trust_remote_code=trust_remote_code, local_files_only=local_only
         )
-    except (OSError, ValueError) as exc:
+    except CONFIG_ERRORS as exc:
         if os.path.isdir(source):
+            why = exc.__cause__ if isinstance(exc.__cause__, TypeError) else exc
             raise EngineError(
-                f"model folder {source} has no usable config.json: {first_line(exc, 200)}"
+                f"model folder {source} has no usable config.json: {first_line(why, 200)}"
             ) from exc
         raise EngineError(
             f"model {shown!r} not found: it is not a local folder and the hub could not provide it "
@@ -375,6 +408,12 @@ def _load_model(
         raise EngineError(
             f"model {shown!r} weights could not be read: {first_line(exc, 200)}"
         ) from exc
+    except SafetensorError as exc:  # a truncated or corrupt weights file
+        raise EngineError(
+            f"model {shown!r} weights could not be read (is a weights file truncated or "
+            f"corrupt?): {first_line(exc, 200)}"
+        ) from exc
+    _check_finite(model, shown)
     if not device_map:
         try:
             model.to(dev)  # type: ignore[arg-type]  # transformers types .to for dtypes only
@@ -397,6 +436,27 @@ def _load_model(
     loaded = LoadedModel.from_model(model, tokenizer, model_id=shown, layers_path=layers_path)
     loaded.notices[:0] = notices
     return loaded
+
+
+def _check_finite(model: nn.Module, shown: str) -> None:
+    """Every weight is finite: a NaN or an infinity in the weights makes every answer fail
+    later as non-finite logits, which would read as steering gone too far. A float32 sum per
+    tensor (NaN and infinity carry through a sum; a 15th of `isfinite`'s cost on a CPU),
+    gathered on the device, one copy to the host; the element test only names the culprit."""
+    params = [(n, p) for n, p in model.named_parameters() if p.is_floating_point()]
+    if not params:
+        return
+    device = params[0][1].device
+    sums = torch.stack([p.sum(dtype=torch.float32).to(device) for _, p in params])
+    if bool(torch.isfinite(sums).all()):
+        return
+    bad = [n for n, p in params if not bool(torch.isfinite(p).all())]
+    if not bad:
+        return  # a sum overflowed float32 but every weight is finite
+    raise EngineError(
+        f"model {shown!r} has weights that are not finite (NaN or infinity, first in {bad[0]}): "
+        "its answers would be NaN whatever the steering; the weights file is damaged"
+    )
 
 
 def _check_causal(config: Any, shown: str) -> None:

@@ -250,7 +250,7 @@ def parse_config(data: dict[str, Any], where: str = "search config") -> SearchCo
     }
     space_keys: dict[str, Callable[[str, Any], Any]] = {
         "layer_range": lambda k, v: c.pair(k, v, "integer"),
-        "coeff_range": lambda k, v: c.pair(k, v, "number"),
+        "coeff_range": lambda k, v: _magnitudes(c, k, v),
         "texts": c.strings,
         "negative_texts": c.strings,
         "dimensions": c.names,
@@ -299,6 +299,19 @@ def parse_config(data: dict[str, Any], where: str = "search config") -> SearchCo
     cfg = SearchConfig(**values)
     _cross_check(c, cfg)
     return cfg
+
+
+def _magnitudes(c: _Checker, key: str, v: Any) -> tuple[float, float]:
+    """`coeff_range`: coefficient magnitudes, `0 <= low <= high`; a trial's |c| lies within
+    it. The sign is the source's (`negative_texts`, `-dimension`), never the range's."""
+    lo, hi = c.pair(key, v, "number")
+    if lo < 0:
+        raise c.fail(
+            key,
+            "magnitudes 0 <= low <= high (a negative push is negative_texts or '-dimension')",
+            v,
+        )
+    return lo, hi
 
 
 def _fraction(c: _Checker, key: str, v: Any) -> float:
@@ -375,11 +388,54 @@ def _cross_check(c: _Checker, cfg: SearchConfig) -> None:
             )
 
 
-def load_config(path: str | Path, home: Home | None = None) -> SearchConfig:
+ALLOW_CODE = "--allow-code"
+
+
+def code_named(cfg: SearchConfig) -> str | None:
+    """The `module:function` the config's custom metric imports and calls, if it names one."""
+    m = cfg.metric
+    return m.function if m.name == "custom" and m.function else None
+
+
+def check_code_consent(cfg: SearchConfig, where: str, allow_code: bool) -> None:
+    """A config that names code runs it only with the user's consent (`--allow-code`): a
+    config file from elsewhere must not run `os:system` by being searched with."""
+    spec = code_named(cfg)
+    if spec is not None and not allow_code:
+        raise ConfigError(
+            f"{where}: metric.function {spec!r} is code this config would import and run: "
+            f"expected {ALLOW_CODE} (steertui search --config FILE {ALLOW_CODE}) to run it, "
+            "for a config you trust"
+        )
+
+
+def code_origin(spec: str) -> str:
+    """Where `module:function`'s module would be imported from, found without running it
+    (its parent packages, if any, are imported): said before the run starts."""
+    import importlib.util
+    import sys
+
+    module = spec.partition(":")[0]
+    cwd = str(Path.cwd())
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)  # as `load_function` imports it
+    try:
+        found = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        found = None
+    if found is None:
+        return "a module that cannot be found"
+    return found.origin or "a built-in module"
+
+
+def load_config(
+    path: str | Path, home: Home | None = None, allow_code: bool = False
+) -> SearchConfig:
     """Read and check a TOML search config file: its text, its keys, and what can be checked
     without the model (the TSV log can be written, a custom metric imports, a lexicon's
     dimension is one of the model's in `home`), so a mistake is one line before a model loads
-    or a run is created."""
+    or a run is created. A config that names code (a custom metric) is refused before anything
+    is imported unless `allow_code` (`check_code_consent`)."""
     from steertui.files import output_file, read_text
 
     p = Path(path)
@@ -389,6 +445,7 @@ def load_config(path: str | Path, home: Home | None = None) -> SearchConfig:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p}: not valid TOML ({exc})") from None
     cfg = parse_config(data, where=str(p))
+    check_code_consent(cfg, str(p), allow_code)
     if cfg.log_path:
         log = Path(cfg.log_path).expanduser().resolve()  # relative to the cwd
         try:

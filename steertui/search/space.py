@@ -211,7 +211,10 @@ class SteerSearchSpace:
         cand = SteerCandidate(tuple(out))
         if cand == best:
             v = out[0]
-            nudged = round(v.coeff * 1.1 if v.coeff else clo + 0.1 * width, 4)
+            mag, sign = abs(v.coeff), -1 if v.coeff < 0 else 1
+            # a nudge stays within the range: 10% out, or in where out would leave it
+            mag = mag * 1.1 if mag and mag * 1.1 <= chi else mag * 0.9 if mag else clo + 0.1 * width
+            nudged = round(sign * max(clo, min(chi, mag)), 4)
             cand = SteerCandidate((replace(v, coeff=nudged), *out[1:]))
         return cand
 

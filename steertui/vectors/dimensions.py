@@ -17,13 +17,9 @@ from typing import Any, NamedTuple
 from steertui.errors import SteertuiError, VectorError
 from steertui.home import Home, repo_vectors_dir
 from steertui.hub import is_toy_path
+from steertui.validation import NAME_RULE, is_name
 
 TOY_MODEL = "toy"
-_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
-NAME_RULE = (
-    "a name of ASCII letters, digits, '-' and '_' (starting with a letter or digit, "
-    "at most 64 characters)"
-)
 _TOP_KEYS = {
     "name",
     "negative",
@@ -89,7 +85,7 @@ def check_name(
     name in the home, such as an imported vector's method) enters: CLI arguments, dimension
     files, search configs, vector imports. A path, a glob or a control character never gets by.
     """
-    if isinstance(name, str) and _NAME_RE.fullmatch(name):
+    if isinstance(name, str) and is_name(name):
         return name
     shown = repr(name) if isinstance(name, str) else f"of type {type(name).__name__}"
     raise error(f"{what} {shown} is not valid: expected {NAME_RULE}")
@@ -297,6 +293,10 @@ def load_dimension(path: str | Path) -> Dimension:
         raise VectorError(f"{path}: dimension file not found") from None
     except UnicodeDecodeError:
         raise _fail(path, 1, "(encoding)", "expected UTF-8 text") from None
+    except IsADirectoryError:
+        raise VectorError(f"{path}: is a folder, expected a dimension file (TOML)") from None
+    except OSError as exc:
+        raise VectorError(f"{path}: cannot read the dimension file ({exc.strerror})") from None
     return parse_dimension(text, path)
 
 
@@ -306,9 +306,9 @@ class DimensionLibrary:
     Sources, later ones overriding earlier ones of the same name: the shipped `vectors/*.toml`
     (real chat models), the shipped `vectors/toy/*.toml` (the toy model), then the user's
     `<home>/vectors/*.toml`. Only datasets written for `model_id` are kept (`Dimension.model`).
-    Files that fail to parse are skipped by `names()` and `all()` (a listing shows what it can)
-    and reported by `errors`; `get()`, the way a command takes a dimension to use, raises the
-    first of them.
+    Files that fail to parse are skipped (a listing shows what it can) and reported by
+    `errors`, for the caller to warn about: a broken file breaks only its own dimension, which
+    `get()` refuses with the file's error.
     """
 
     def __init__(
@@ -370,6 +370,11 @@ class DimensionLibrary:
             if is_imported(b.meta)
         ]
 
+    def is_broken(self, name: str) -> bool:
+        """Whether `name`'s own file is unreadable (`get(name)` raises its error)."""
+        self._load()
+        return name in self._broken
+
     def names(self) -> list[str]:
         return sorted(self._load())
 
@@ -381,14 +386,11 @@ class DimensionLibrary:
         return name in self._load()
 
     def get(self, name: str) -> Dimension:
-        """The dimension `name`. A command that uses a dimension stops at the first unreadable
-        dimension file (the shipped ones, the home's `vectors/*.toml`), named with its file,
-        line and field: a broken file of the user's is never passed over without a word."""
+        """The dimension `name`; its own file unreadable, that file's error (file, line and
+        field). Another broken file does not stop it: `errors` holds those, to warn about."""
         dims = self._load()
         if name in self._broken:
             raise self._broken[name]
-        if self.errors:
-            raise self.errors[0]
         if name in dims:
             return dims[name]
         available = ", ".join(sorted(dims)) or "none"

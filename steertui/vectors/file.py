@@ -21,6 +21,7 @@ from safetensors.torch import save as st_save
 
 from steertui.errors import VectorError
 from steertui.files import write_atomic
+from steertui.validation import NAME_RULE, is_name
 
 FORMAT = "steertui.vector"
 FORMAT_VERSION = 1
@@ -115,8 +116,9 @@ _FIELD_RULES: dict[str, tuple[str, Any]] = {
     "model_id": ("a string", lambda x: isinstance(x, str)),
     "hidden_size": ("an integer >= 1", lambda x: _is_int(x) and x >= 1),
     "n_layers": ("an integer >= 1", lambda x: _is_int(x) and x >= 1),
-    "method": ("a string", lambda x: isinstance(x, str)),
-    "dimension": ("a string", lambda x: isinstance(x, str)),
+    # both are shown as names and become parts of file names in the home: never a path
+    "method": (NAME_RULE, is_name),
+    "dimension": (NAME_RULE, is_name),
     "negative": ("a string", lambda x: isinstance(x, str)),
     "positive": ("a string", lambda x: isinstance(x, str)),
     "norm": (

@@ -15,6 +15,7 @@ coefficient `S`. Our metadata rides along in `steertui.metadata`; llama.cpp igno
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from pathlib import Path
@@ -130,6 +131,8 @@ def import_gguf(
             f"has {n_layers} layers"
         )
 
+    _check_directions(path, directions)
+
     ours = _field_str(reader, META_KEY)
     if ours is not None:
         meta = VectorMeta.from_json(ours, path)
@@ -173,6 +176,39 @@ def import_gguf(
         source=f"gguf:{path.name}",
     )
     return SteeringVector(directions, meta)
+
+
+def _check_directions(path: Path, directions: dict[int, torch.Tensor]) -> None:
+    """Directions that can steer: finite, and not all zero (an all-zero file would be
+    filed as a vector that has no direction, which no listing shows and no plan can use)."""
+    for layer, direction in sorted(directions.items()):
+        if not bool(torch.isfinite(direction).all()):
+            raise VectorError(f"{path}: direction.{layer} holds NaN or infinite values")
+    if directions and all(not bool(d.any()) for d in directions.values()):
+        raise VectorError(
+            f"{path}: every direction is zero: expected a control vector that steers somewhere"
+        )
+
+
+def foreign_model(path: str | Path, model_id: str, model_type: str | None) -> str | None:
+    """The model a control vector says it was made for (llama.cpp's `model_hint`, or our
+    metadata's model id) when that is neither `model_id` nor its architecture; else None.
+    repeng writes the architecture (`llama`), steertui the model id."""
+    import gguf
+
+    reader = gguf.GGUFReader(str(path))
+    ours = _field_str(reader, META_KEY)
+    hints = [_field_str(reader, f"{ARCH}.model_hint")]
+    if ours is not None:
+        with contextlib.suppress(json.JSONDecodeError, AttributeError):
+            hints.append(json.loads(ours).get("model_id"))
+    known = {model_id.lower(), model_id.rsplit("/", 1)[-1].lower()}
+    if model_type:
+        known.add(model_type.lower())
+    for hint in hints:
+        if isinstance(hint, str) and hint.strip() and hint.strip().lower() not in known:
+            return hint.strip()
+    return None
 
 
 def file_hash(path: Path) -> str:

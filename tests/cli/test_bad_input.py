@@ -30,6 +30,7 @@ from steertui.vectors.build import save_built
 from steertui.vectors.built import built_dir
 from steertui.vectors.file import SteeringVector, VectorMeta
 from tests.cli_runner import in_process
+from tests.vector_files import toy_gguf
 
 HIDDEN, LAYERS = 128, 4  # the bundled toy model
 BIG = str(2**70)
@@ -190,17 +191,18 @@ CASES = [
         "expected a layer in 0..3",
     ),
     # ---- dimension files in the home's vectors/ -----------------------------------------------
-    C("broken dim: build", "vectors build cost", "mine.toml:2", "(syntax)", setup=(BROKEN_DIM,)),
+    # a broken file breaks its own dimension (others go on with a warning: tests/vectors)
+    C("broken dim: build", "vectors build mine", "mine.toml:2", "(syntax)", setup=(BROKEN_DIM,)),
     C(
         "broken dim: generate",
-        "generate -p hi --steer cost=10",
+        "generate -p hi --steer mine=10",
         "mine.toml:2",
         "(syntax)",
         setup=(BROKEN_DIM,),
     ),
     C(
         "dim push is text",
-        "vectors build cost",
+        "vectors build mine",
         "mine.toml:4",
         "field 'push'",
         "expected a number",
@@ -218,11 +220,17 @@ CASES = [
         "metric.dimension",
         "expected a dimension of toy",
     ),
-    cfg_case(
+    C(
         "custom metric does not import",
-        {"name": 'name = "custom"\nfunction = "nosuchmodule:score"'},
+        ["search", "--config", "{T}/files/search.toml", "--allow-code"],
         "metric.function",
-        "nosuchmodule",
+        "cannot import module 'nosuchmodule'",
+        setup=(
+            (
+                "files/search.toml",
+                config({"name": 'name = "custom"\nfunction = "nosuchmodule:score"'}),
+            ),
+        ),
     ),
     cfg_case(
         "layer 99",
@@ -340,13 +348,86 @@ CASES = [
     ),
     C("title 201 chars", ["sessions", "rename", "1", "t" * 201], "title", "at most 200"),
     C("title escape", ["sessions", "rename", "1", "a\x1b]0;x\x07"], "title", "control character"),
-    C("title not UTF-8", ["sessions", "rename", "1", "bad\udcff"], "title", "not valid UTF-8"),
     cfg_case(
         "search name escape",
         {"mode": 'mode = "autosteer"\nname = "run \\u001b[2J"'},
         "name",
         "control character",
     ),
+    # issue 28: inputs, models, configs ---------------------------------------------------------
+    # text that is not UTF-8 (a shell hands such bytes over as surrogates), named by its option
+    C("prompt not UTF-8", ["generate", "-p", "\udcff\udcfe hi"], "-p: ", "b'\\xff\\xfe hi'"),
+    C("system not UTF-8", ["generate", "-p", "hi", "--system=s\udcff"], "--system: ", "UTF-8"),
+    C("text not UTF-8", ["generate", "-p", "hi", "--text", "lux\udcffury:1:0.5"], "--text: "),
+    C("title not UTF-8", ["sessions", "rename", "1", "bad\udcff\udcfe"], "TITLE: ", "not UTF-8"),
+    C(
+        "pole not UTF-8",
+        ["vectors", "import", "{T}/files/zero.gguf", "--dimension", "z", "--positive", "p\udcff"],
+        "--positive: ",
+        "expected UTF-8 text",
+    ),
+    C("layers reversed", "vectors calibrate cost --layers 3-1", "--layers", "'3-1' is a reversed"),
+    # models: every broken folder is one line, from `generate` and `toy sample` alike
+    C("weights truncated", "generate -p hi -m {M}/trunc", "weights could not be read", model=True),
+    C(
+        "toy weights truncated",
+        "toy sample --n 1 --model {M}/trunc",
+        "weights could not be read",
+        "truncated",
+        model=True,
+        home=False,
+    ),
+    C("config wrong type", "generate -p hi -m {M}/big", "config.json", "'hidden_size'", model=True),
+    C("toy config invalid", "toy sample --model {M}/badcfg", "no usable config.json", home=False),
+    C("weights NaN", "generate -p hi -m {M}/nan", "weights that are not finite", model=True),
+    C("device mps", "generate -p hi --device mps", "device 'mps'", "no MPS"),
+    # generate: what the engine is asked to read
+    C("prompt empty", ["generate", "-p", ""], "--prompt", "expected a message"),
+    C("prompt blank", ["generate", "-p", "  "], "--prompt", "expected a message"),
+    C(
+        "prompt past context",
+        ["generate", "-p", "luxury " * 50_000],
+        "the prompt is 50,0",
+        "at most 512",
+        model=True,
+    ),
+    C(
+        "system past context",
+        ["generate", "-p", "hi", "--system", "x" * 100_000],
+        "at most 512",
+        model=True,
+    ),
+    C("steer twice", "generate -p hi --steer cost=50 --steer cost=-50", "'cost' is given twice"),
+    C(
+        "text schedule",
+        "generate -p hi --text luxury:1:0.5:nosuch",
+        "SCHEDULE 'nosuch' is not known",
+        "expected one of constant",
+    ),
+    # knob values as a user types them
+    C("profile -0", ["profile", "set", "cost", "-0"], "knob value", "zero takes no sign"),
+    C("profile 1_0", "profile set cost 1_0", "knob value", "'1_0' (no '_' between digits)"),
+    # vector files and control vectors
+    C(
+        "gguf all zero",
+        "vectors import {T}/files/zero.gguf --dimension z",
+        "every direction is zero",
+    ),
+    C(
+        "vector name a path",
+        "generate -p hi --vector {T}/files/meta-dimension.safetensors:1:0.1",
+        "metadata field 'dimension'",
+        "expected a name",
+    ),
+    # search configs
+    cfg_case("coeff negative", {"coeff_range": "coeff_range = [-5.0, 1.0]"}, "magnitudes 0 <="),
+    cfg_case(
+        "custom metric without consent",
+        {"name": 'name = "custom"\nfunction = "os:system"'},
+        "metric.function 'os:system' is code",
+        "expected --allow-code",
+    ),
+    C("config a FIFO", "search --config {M}/fifo.toml", "fifo.toml", "not a regular file"),
 ]
 
 
@@ -386,6 +467,7 @@ def _vector_variants(files: Path) -> None:
         "n_layers": {"n_layers": 0},
         "quality": {"quality": {"accuracy": "high"}},
         "n_examples": {"n_examples": -1},
+        "dimension": {"dimension": "../../etc"},
     }
     for key, patch in bad_meta.items():
         variant(f"meta-{key}.safetensors", patch)
@@ -393,6 +475,33 @@ def _vector_variants(files: Path) -> None:
     variant("t-int.st", change=lambda t: {k: v.to(torch.int32) for k, v in t.items()})
     variant("t-nan.st", change=lambda t: {k: v * float("nan") for k, v in t.items()})
     variant("t-no3.st", change=lambda t: {k: v for k, v in t.items() if k != "layer.3"})
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Broken copies of the toy model (`{M}` in a row), kept out of the hashed tree: a
+    truncated weights file, a config with a field of the wrong type, a config that is not
+    JSON, weights that hold NaN; and a FIFO (which the tree's copy and hash would wait on)."""
+    import os
+
+    from safetensors.torch import load_file
+
+    from steertui.toy import toy_model_path
+
+    root = tmp_path_factory.mktemp("bad-models")
+    toy = toy_model_path()
+    for name in ("trunc", "big", "badcfg", "nan"):
+        shutil.copytree(toy, root / name)
+    weights = (toy / "model.safetensors").read_bytes()
+    (root / "trunc" / "model.safetensors").write_bytes(weights[: len(weights) // 3])
+    cfg = json.loads((toy / "config.json").read_text(encoding="utf-8"))
+    (root / "big" / "config.json").write_text(json.dumps(cfg | {"hidden_size": "big"}))
+    (root / "badcfg" / "config.json").write_text('{"model_type": ')
+    tensors = load_file(str(toy / "model.safetensors"))
+    tensors = {k: v * float("nan") for k, v in tensors.items()}
+    save_file(tensors, str(root / "nan" / "model.safetensors"), {"format": "pt"})
+    os.mkfifo(root / "fifo.toml")
+    return root
 
 
 @pytest.fixture(scope="module")
@@ -410,6 +519,7 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (files / "latin1.toml").write_bytes('name = "café"\n'.encode("latin-1"))
     (files / "binary.toml").write_bytes(bytes(range(256)))
     _vector_variants(files)
+    toy_gguf(files / "zero.gguf", scale=0.0)
     vec = SteeringVector.load(files / "good.st")
     save_built(home, vec, built_dir(home, "toy") / "cost-diffmean-00000000.safetensors")
     return root
@@ -432,6 +542,7 @@ def _tree(root: Path) -> dict[str, str]:
 def test_bad_input_is_one_line_exit_2_and_changes_nothing(
     case: Case,
     prepared: Path,
+    models: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
@@ -450,7 +561,7 @@ def test_bad_input_is_one_line_exit_2_and_changes_nothing(
 
         monkeypatch.setattr(steertui.engine, "load_model", forbidden)
         monkeypatch.setattr(steertui.tui.app, "create_app", forbidden)
-    args = [a.replace("{T}", str(root)) for a in case.args]
+    args = [a.replace("{T}", str(root)).replace("{M}", str(models)) for a in case.args]
     if case.home and "--home" not in args:
         args += ["--home", str(root / "home")]
     before = _tree(root)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import stat
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 
 from steertui.errors import ConfigError, PathError, first_line
 from steertui.files import atomic_path, output_file, read_text, write_atomic
-from steertui.validation import integer, knob, number, parse_integer
+from steertui.validation import integer, knob, number, parse_integer, utf8_text
 
 
 def test_write_atomic_replaces_whole_and_leaves_nothing_behind(tmp_path: Path) -> None:
@@ -79,6 +80,36 @@ def test_first_line() -> None:
         (lambda: parse_integer("two", "LAYER"), "LAYER: expected an integer, got 'two'"),
         (lambda: knob("1e9"), "knob value: expected a number between -100 and 100, got '1e9'"),
         (lambda: knob("inf"), "knob value: expected a finite number between -100 and 100"),
+        # issue 28: what Python's float() and int() take but a user does not type as a number
+        (
+            lambda: knob("-0"),
+            "knob value: expected a finite number between -100 and 100, got '-0' (zero takes no sign)",
+        ),
+        (
+            lambda: knob("+0.0"),
+            "knob value: expected a finite number between -100 and 100, got '+0.0' (zero",
+        ),
+        (
+            lambda: knob("1_0"),
+            "knob value: expected a finite number between -100 and 100, got '1_0' (no '_'",
+        ),
+        (
+            lambda: knob("\u0663"),
+            "knob value: expected a finite number between -100 and 100, got '\u0663' (ASCII",
+        ),
+        (lambda: parse_integer("1_0", "LAYER"), "LAYER: expected an integer, got '1_0' (no '_'"),
+        (
+            lambda: parse_integer("-0", "LAYER"),
+            "LAYER: expected an integer, got '-0' (zero takes no sign)",
+        ),
+        (
+            lambda: utf8_text("a\udcff", "--prompt"),
+            "--prompt: expected UTF-8 text, got bytes that are not UTF-8: b'a\\xff'",
+        ),
+        (
+            lambda: utf8_text("\ud800", "TITLE"),
+            "TITLE: expected UTF-8 text, got bytes that are not UTF-8: b'\\\\ud800'",
+        ),
     ],
 )
 def test_number_checks_say_what_was_expected(check, message: str) -> None:
@@ -89,4 +120,15 @@ def test_number_checks_say_what_was_expected(check, message: str) -> None:
 
 def test_good_numbers_pass_through() -> None:
     assert knob("-35.5") == -35.5 and knob(100) == 100.0
+    assert knob("0") == 0.0 and knob(" +60 ") == 60.0 and knob(".5") == 0.5 and knob("1e1") == 10.0
+    assert parse_integer("-1", "LAYER") == -1 and parse_integer("+2", "LAYER") == 2
+    assert utf8_text("café ☕", "--prompt") == "café ☕"
+
+
+def test_a_fifo_is_refused_before_it_is_opened(tmp_path: Path) -> None:
+    """Opening a FIFO waits for a writer forever: any file a command reads is refused first."""
+    fifo = tmp_path / "config.toml"
+    os.mkfifo(fifo)
+    with pytest.raises(ConfigError, match=r"config\.toml: search config is not a regular file"):
+        read_text(fifo, "search config", ConfigError)
     assert integer(0, "x", 0, 3) == 0 and number(1, "x", 0, 1) == 1.0
