@@ -111,13 +111,14 @@ class GuardRecord:
             return "guard: nothing to ease"
         return "guard " + "; ".join(e.describe(c_max) for e in self.events)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, c_max: Mapping[str, float] | None = None) -> dict[str, Any]:
         return {
-            "summary": self.describe(),
+            "summary": self.describe(c_max),
             "scale": round(self.scale, 4),
             "min_scale": round(self.min_scale, 4),
             "events": [
-                {**asdict(e), "coeffs": dict(e.coeffs), "text": e.describe()} for e in self.events
+                {**asdict(e), "coeffs": dict(e.coeffs), "text": e.describe(c_max)}
+                for e in self.events
             ],
         }
 
@@ -154,7 +155,7 @@ class _Row:
     follows: dict[tuple[int, ...], list[tuple[int, int]]] = field(default_factory=dict)
     scale: float = 1.0
     min_scale: float = 1.0
-    last_change: int = 0
+    last_change: int | None = None  # the token of the last easing or restoring step
     calm: int = 0
     events: list[GuardEvent] = field(default_factory=list)
 
@@ -270,7 +271,8 @@ class CoherenceGuard:
         reason = self._distress(row) if self._pushing(b) else ""
         if reason:
             row.calm = 0
-            if row.scale > opt.floor and token - row.last_change >= opt.cooldown:
+            waited = row.last_change is None or token - row.last_change >= opt.cooldown
+            if row.scale > opt.floor and waited:
                 self._set(b, row, max(opt.floor, row.scale * opt.ease_factor), reason)
             return
         row.calm += 1
