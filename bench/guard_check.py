@@ -70,6 +70,9 @@ def main() -> None:
     ap.add_argument("--knob", type=float, default=100.0)
     ap.add_argument("--methods", default="add,clamp,rotate,adaptive")
     ap.add_argument("--guards", default=",".join(GUARDS))
+    ap.add_argument(
+        "--ease-methods", default="add", help="methods also run with the guard easing only"
+    )
     ap.add_argument("--temperature", type=float, default=0.7)
     ap.add_argument("--top-p", type=float, default=0.95)
     ap.add_argument("--seed", type=int, default=7)
@@ -116,7 +119,8 @@ def main() -> None:
             for _ in prompts:
                 settings[-1].rows.append(len(plans))
                 plans.append(None)
-        for method in methods:
+        ease_methods = args.ease_methods.split(",")
+        for method in methods if block else [m for m in methods if m in ease_methods]:
             for guard in wanted:
                 for knob in (-args.knob, args.knob):
                     coeff = knob_to_coeff(knob, vec.c_max)
