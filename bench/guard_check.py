@@ -68,6 +68,12 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=6, help="questions per setting")
     ap.add_argument("--tokens", type=int, default=192)
     ap.add_argument("--knob", type=float, default=100.0)
+    ap.add_argument(
+        "--c-max",
+        type=float,
+        default=None,
+        help="the range knob 100 maps to (default: the vector's, calibrated on first use)",
+    )
     ap.add_argument("--methods", default="add,clamp,rotate,adaptive")
     ap.add_argument("--guards", default=",".join(GUARDS))
     ap.add_argument(
@@ -79,6 +85,12 @@ def main() -> None:
     ap.add_argument("--home", default=None, help="data home (the vector is cached there)")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--answers", default=None, help="write every answer as JSON lines here")
+    ap.add_argument(
+        "--record",
+        action="store_true",
+        help="record the best method (most coherent with the guard on, then the widest swing) "
+        "as the vector file's default (VectorMeta.steer_method)",
+    )
     args = ap.parse_args()
     import torch
 
@@ -96,14 +108,20 @@ def main() -> None:
     home = Home.resolve(args.home)
     engine = Engine(load_model(args.model, device="cpu", dtype="float32", home=home))
     dim = DimensionLibrary(home, str(engine.model_id)).get(args.dim)
-    vec = load_calibrated(engine, dim, "diffmean", home)
+    if args.c_max is None:
+        vec = load_calibrated(engine, dim, "diffmean", home)
+    else:
+        from steertui.vectors.build import load_for_model
+
+        vec = load_for_model(engine, dim, "diffmean", home)
+        vec.meta.c_max, vec.meta.c_max_source = args.c_max, "--c-max"
     negative, positive = (set(words) for words in pole_words(dim))
     prompts = list(EVAL_PROMPTS[: args.n])
     methods = [m for m in args.methods.split(",") if m]
     guards = [g for g in args.guards.split(",") if g]
     print(f"model {engine.model_id}; {machine('cpu')}; home {home.root}")
     print(
-        f"{args.dim}: c_max {vec.c_max:.3g} on layers {vec.recommended_layers}; n = {len(prompts)}"
+        f"{args.dim}: c_max {vec.c_max:.3g} ({vec.meta.c_max_source}) on layers {vec.recommended_layers}; n = {len(prompts)}"
         f" questions, {args.tokens} tokens, temperature {args.temperature}, seed {args.seed}"
     )
     t_ready = time.perf_counter() - t0
@@ -247,6 +265,17 @@ def main() -> None:
         f"total {time.perf_counter() - t0:.0f} s"
     )
     print("SUMMARY " + json.dumps(summary))
+    guarded = [r for r in summary if r["guard"] == "on"] or summary
+    if guarded:
+        best = max(guarded, key=lambda r: (round(float(r["coherent"]), 2), float(r["swing"])))
+        print(
+            f"best method: {best['method']} (coherent {best['coherent']:.2f}, swing "
+            f"{best['swing']:+.2f}, guard {best['guard']})"
+        )
+        if args.record and vec.path is not None:
+            vec.meta.steer_method = str(best["method"])
+            vec.save(vec.path)
+            print(f"recorded {best['method']} as the default method in {vec.path}")
 
 
 if __name__ == "__main__":
