@@ -118,7 +118,13 @@ def build_plan(
     home: Any,
     method: str,
     positions: str,
+    *,
+    steer_method: str | None = None,
+    guard: bool = True,
 ) -> Any:
+    """The row plan of the knobs and vectors asked for. `steer_method` overrides how every
+    vector pushes (default: each vector file's recorded method; a text vector adds); `guard`
+    turns the coherence guard on for the row."""
     from steertui.engine import RowPlan, schedule_from_dict
     from steertui.engine.plan import Positions
     from steertui.search.calibrate import load_calibrated
@@ -150,7 +156,30 @@ def build_plan(
     if not specs:
         return None
     where: Positions = "generated" if positions == "generated" else "all"
-    return RowPlan(specs, positions=where)
+    plan = RowPlan(specs, positions=where, guard=guard)
+    return plan.with_method(steer_method) if steer_method else plan
+
+
+def check_steer_method(value: str | None) -> str | None:
+    """`--steer-method`, checked before the model loads."""
+    from steertui.engine.methods import METHODS
+
+    if value is not None and value not in METHODS:
+        raise ConfigError(
+            f"--steer-method {value!r} is not known: expected one of {', '.join(METHODS)}"
+        )
+    return value
+
+
+def knob_ranges(plan: Any, knobs: dict[str, float]) -> dict[str, float]:
+    """Each knob's c_max, read back from its coefficient, so the guard's record speaks in
+    knob values."""
+    out: dict[str, float] = {}
+    for spec in plan.vectors if plan is not None else []:
+        value = knobs.get(spec.name)
+        if value:
+            out[spec.name] = abs(spec.coeff) * 100.0 / abs(value)
+    return out
 
 
 def _check_vector_file(arg: SteerArg) -> None:
@@ -238,6 +267,21 @@ def command(
     method: Annotated[
         str, typer.Option("--method", help="Extraction method for --steer vectors.")
     ] = "diffmean",
+    steer_method: Annotated[
+        str | None,
+        typer.Option(
+            "--steer-method",
+            help="How vectors push: add, clamp, rotate or adaptive (default: each vector "
+            "file's recorded method; add for text vectors).",
+        ),
+    ] = None,
+    guard: Annotated[
+        bool,
+        typer.Option(
+            "--guard/--no-guard",
+            help="The coherence guard: eases a steered answer's push when it starts to break.",
+        ),
+    ] = True,
     as_json: Annotated[
         bool, typer.Option("--json", help="One JSON object per run on stdout.")
     ] = False,
@@ -259,6 +303,7 @@ def command(
     for arg in steer_args:
         if arg.option == "--vector":
             _check_vector_file(arg)
+    check_steer_method(steer_method)
     if positions not in ("all", "generated"):
         raise ConfigError(f"--positions {positions!r} is not known: expected all or generated")
 
@@ -285,7 +330,17 @@ def command(
     engine = Engine(loaded, fast=fast)
     for notice in engine.loaded.notices:
         print(f"note: {notice}", file=sys.stderr)
-    plan = build_plan(engine, knobs, steer_args, resolved, method, positions)
+    plan = build_plan(
+        engine,
+        knobs,
+        steer_args,
+        resolved,
+        method,
+        positions,
+        steer_method=steer_method,
+        guard=guard,
+    )
+    ranges = knob_ranges(plan, knobs)
     base_seed = seed if seed is not None else random.randrange(2**31)
     params = SamplingParams(
         temperature=temperature,
@@ -300,11 +355,15 @@ def command(
     rows = [messages] * n
     seeds = [(base_seed + i) % (SEED_MAX + 1) for i in range(n)]
     if n == 1 and not as_json:
+        guarded = None
         for event in engine.stream(rows, plans=plan, sampling=params, row_seeds=seeds):
             if event.text:
                 sys.stdout.write(visible(event.text))
                 sys.stdout.flush()
+            guarded = event.guard or guarded
         sys.stdout.write("\n")
+        if guarded is not None and guarded.acted:
+            print(f"note: {guarded.describe(ranges)}", file=sys.stderr)
         for notice in engine.take_notices():
             print(f"note: {notice}", file=sys.stderr)
         return
@@ -326,6 +385,7 @@ def command(
                     **(plan.snapshot() if plan else {"positions": positions, "vectors": []}),
                 },
                 "sampling": {**params.to_dict(), "seed": seeds[i]},
+                "guard": res.guard.to_dict(ranges) if res.guard is not None else None,
             }
             typer.echo(json.dumps(record))
         else:

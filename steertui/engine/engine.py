@@ -25,6 +25,7 @@ from steertui.engine.context import (
 )
 from steertui.engine.decode_steps import DecodeSteps, EagerSteps, FastPath, is_oom
 from steertui.engine.detok import Detokenizer, decode_rows
+from steertui.engine.guard import CoherenceGuard, GuardOptions, GuardRecord, entropies
 from steertui.engine.layers import module_device
 from steertui.engine.limits import context_length, fit_context
 from steertui.engine.loading import LoadedModel
@@ -35,16 +36,19 @@ from steertui.errors import EngineError
 
 Prompt = str | Sequence[Message]
 PlansArg = RowPlan | Sequence[RowPlan | None] | CompiledPlan | None
+BANNED_LOGIT = -1e9  # a token the coherence guard blocks for one pick
 
 
 @dataclass(frozen=True)
 class TokenEvent:
-    """New text of one row; the last event of a row carries its finish reason."""
+    """New text of one row; the last event of a row carries its finish reason and, where the
+    coherence guard watched the row, its record."""
 
     row: int
     token_id: int | None
     text: str
     finish_reason: str | None = None
+    guard: GuardRecord | None = None
 
 
 @dataclass
@@ -53,6 +57,7 @@ class GenerationResult:
     token_ids: list[int] = field(default_factory=list)
     finish_reason: str = "length"
     seconds: float = 0.0
+    guard: GuardRecord | None = None  # what the coherence guard did (None: not watched)
 
     @property
     def n_tokens(self) -> int:
@@ -94,6 +99,8 @@ class Engine:
         self._compile_backend = compile_backend
         self._in_graph = False  # a compiled decode step is running: hooks add `_live`
         self._live: list[torch.Tensor] = []  # per layer, what the compiled step adds there
+        self.guard_options = GuardOptions()  # for rows whose plan has `guard=True`
+        self._token_texts: dict[int, str] = {}
 
     # ----- facts -------------------------------------------------------------------------
     @property
@@ -167,11 +174,15 @@ class Engine:
                 raise EngineError(
                     f"steering plan has {add.shape[0]} rows but the batch has {hidden.shape[0]}"
                 )
+            keep = None
             if plan.any_generated:
                 gen = self.ctx.generated_mask(hidden.shape[0], hidden.shape[1], hidden.device)
                 keep = (~plan.row_mask(hidden.device)) | gen
                 add = add * keep.unsqueeze(-1).to(add.dtype)
-            return replace_hidden(output, hidden + add)
+            steered = hidden + add
+            if plan.methods:  # clamp, rotate, adaptive: they read the residual
+                steered = plan.steer_others(layer, self.ctx.step, steered, keep)
+            return replace_hidden(output, steered)
 
         return hook
 
@@ -375,12 +386,21 @@ class Engine:
         finished: list[str | None] = [None] * batch
         eos = set() if params.ignore_eos else set(self._eos_ids)
         steps = self._decode_steps(ids, mask, positions, params.max_new_tokens, plan)
+        guard = self._guard(plan, token_rows)
         with self._steering(plan, width):
             logits = steps.prefill()
             sampler = BatchSampler(
                 params, generators, logits.shape[-1], logits.device, self.pad_id, sorted(eos)
             )
             for step in range(1, params.max_new_tokens + 1):
+                spread = None
+                if guard is not None:
+                    spread = entropies(logits)
+                    bans = guard.bans()
+                    if bans:
+                        logits = logits.clone()
+                        for b, tok in bans:  # finite: the sampler refuses non-finite logits
+                            logits[b, tok] = BANNED_LOGIT
                 step_ids, picked = sampler.step(logits)
                 pushed: list[tuple[int, int]] = []
                 for b, tok in enumerate(picked):
@@ -394,20 +414,24 @@ class Engine:
                     if tok in eos:
                         finished[b] = "eos"
                         sampler.finish(b)
-                        out.append(TokenEvent(b, tok, "", "eos"))
+                        out.append(TokenEvent(b, tok, "", "eos", _record(guard, b)))
                         continue
                     out.append(TokenEvent(b, tok, next(new_texts)))
                     counts[b] += 1
                     if counts[b] >= params.max_new_tokens:
                         finished[b] = "length"
                         sampler.finish(b)
-                        out.append(TokenEvent(b, None, "", "length"))
+                        if guard is not None:
+                            guard.observe({b: tok}, spread)
+                        out.append(TokenEvent(b, None, "", "length", _record(guard, b)))
+                if guard is not None:
+                    guard.observe({b: t for b, t in pushed if finished[b] is None}, spread)
                 yield out
                 if all(f is not None for f in finished):
                     return
                 if cancel is not None and cancel.is_set():
                     yield [
-                        TokenEvent(b, None, "", "stopped")
+                        TokenEvent(b, None, "", "stopped", _record(guard, b))
                         for b in range(batch)
                         if finished[b] is None
                     ]
@@ -415,7 +439,29 @@ class Engine:
                 self.ctx.step = step
                 self.ctx.offset = width + step - 1
                 logits = steps.step(step_ids, step)
-            yield [TokenEvent(b, None, "", "length") for b in range(batch) if finished[b] is None]
+            yield [
+                TokenEvent(b, None, "", "length", _record(guard, b))
+                for b in range(batch)
+                if finished[b] is None
+            ]
+
+    def _guard(
+        self, plan: CompiledPlan | None, token_rows: Sequence[Sequence[int]]
+    ) -> CoherenceGuard | None:
+        """The coherence guard of a decode, where some row of the plan asks for it."""
+        if plan is None or not any(plan.guarded):
+            return None
+        prompts = [
+            self.tokenizer.decode(list(r), skip_special_tokens=True) if plan.guarded[b] else ""
+            for b, r in enumerate(token_rows)
+        ]
+        return CoherenceGuard(plan, prompts, self._token_text, self.guard_options)
+
+    def _token_text(self, token: int) -> str:
+        text = self._token_texts.get(token)
+        if text is None:
+            text = self._token_texts[token] = self.tokenizer.decode([token])
+        return text
 
     def _decode_steps(
         self,
@@ -426,6 +472,13 @@ class Engine:
         plan: CompiledPlan | None,
     ) -> DecodeSteps:
         if not self.fast:
+            return EagerSteps(self, ids, mask, positions)
+        if plan is not None and plan.methods:
+            self._notice_once(
+                "fast_methods",
+                f"the compiled step adds a fixed push only: {', '.join(plan.methods)} "
+                "steering decodes eagerly",
+            )
             return EagerSteps(self, ids, mask, positions)
         if self._fast_path is None:
             self._fast_path = FastPath(self, self._compile_backend)
@@ -451,6 +504,7 @@ class Engine:
             res = results[event.row]
             if event.finish_reason is not None:
                 res.finish_reason = event.finish_reason
+                res.guard = event.guard
                 res.seconds = time.perf_counter() - start
                 continue
             if event.token_id is not None:
@@ -585,3 +639,7 @@ def _slice_plan(
     return CompiledPlan(
         plan.rows[start : start + count], engine.n_layers, engine.hidden_size, engine._layer_devices
     )
+
+
+def _record(guard: CoherenceGuard | None, row: int) -> GuardRecord | None:
+    return None if guard is None else guard.record(row)

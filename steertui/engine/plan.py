@@ -5,16 +5,23 @@
 `RowPlan` is one row's list of specs. `CompiledPlan` turns a batch of row plans into, per layer,
 a `[B, K, H]` direction tensor and a live `[B, K]` coefficient tensor, so a hook does one
 broadcast add per layer and a knob write lands at the next token.
+
+A spec's `method` (`steertui.engine.methods`) says how it acts: `add` slots make the addend;
+`clamp`, `rotate` and `adaptive` slots read the residual and run in the eager hook. A plan's
+per-row scale (`set_row_scale`, the coherence guard's) multiplies every coefficient of that row
+on top of the user's values, which `set_coeff` keeps writing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import torch
 
+from steertui.engine.methods import METHODS, Method, check_method
+from steertui.engine.methods import apply as apply_method
 from steertui.engine.schedules import Schedule, is_constant
 from steertui.errors import EngineError
 
@@ -34,6 +41,13 @@ class VectorSpec:
     name: str = ""
     raw: bool = False
     source: str = ""
+    method: Method = "add"
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise EngineError(
+                f"steering method {self.method!r} is not known: expected one of {', '.join(METHODS)}"
+            )
 
     def delta_vector(self) -> torch.Tensor:
         """The float32 vector that coefficient 1.0 adds."""
@@ -55,6 +69,7 @@ class VectorSpec:
             "coeff": float(self.coeff),
             "scale": float(self.scale),
             "raw": self.raw,
+            "method": self.method,
             "schedule": self.schedule.to_dict()
             if self.schedule is not None
             else {"type": "constant"},
@@ -67,6 +82,7 @@ class RowPlan:
 
     vectors: list[VectorSpec] = field(default_factory=list)
     positions: Positions = "all"
+    guard: bool = True  # the coherence guard (`steertui.engine.guard`) watches this row
 
     def __post_init__(self) -> None:
         if self.positions not in POSITIONS:
@@ -75,7 +91,16 @@ class RowPlan:
             )
 
     def snapshot(self) -> dict[str, Any]:
-        return {"positions": self.positions, "vectors": [v.snapshot() for v in self.vectors]}
+        return {
+            "positions": self.positions,
+            "guard": self.guard,
+            "vectors": [v.snapshot() for v in self.vectors],
+        }
+
+    def with_method(self, method: str) -> RowPlan:
+        """This plan with every vector steered by `method`."""
+        use = check_method(method)
+        return RowPlan([replace(v, method=use) for v in self.vectors], self.positions, self.guard)
 
     @property
     def is_empty(self) -> bool:
@@ -94,6 +119,10 @@ class _LayerSlots:
     def __init__(self, batch: int, width: int, hidden: int, device: Any) -> None:
         self.dirs = torch.zeros(batch, width, hidden, dtype=torch.float32, device=device)
         self.coefs = torch.zeros(batch, width, dtype=torch.float32, device=device)
+        # Slots steered by a method other than `add`: (row, k, method). They add nothing to
+        # the addend (`add_mask` is 0 there) and act on the residual in the hook.
+        self.others: list[tuple[int, int, Method]] = []
+        self.add_mask: torch.Tensor | None = None
         self.schedules: list[tuple[int, int, Schedule]] = []
         self._mult_step: int | None = None
         self._mult: torch.Tensor | None = None
@@ -152,12 +181,23 @@ class CompiledPlan:
                 used[r] = k + 1
                 slots.dirs[r, k] = spec.delta_vector().to(device)
                 slots.coefs[r, k] = float(spec.coeff)
+                if spec.method != "add":
+                    slots.others.append((r, k, spec.method))
                 if not is_constant(spec.schedule):
                     assert spec.schedule is not None
                     slots.schedules.append((r, k, spec.schedule))
                 if spec.name:
                     self._index.setdefault((r, spec.name), []).append((layer, k))
+            if slots.others:
+                mask = torch.ones_like(slots.coefs)
+                for r, k, _ in slots.others:
+                    mask[r, k] = 0.0
+                slots.add_mask = mask
             self.layers[layer] = slots
+        self.methods = sorted({m for s in self.layers.values() for _, _, m in s.others})
+        self.guarded = [row.guard and not row.is_empty for row in self.rows]
+        self._row_scale = torch.ones(self.batch_size, dtype=torch.float32)
+        self._scaled = False  # a row scale was ever set: coefficients are multiplied by it
         self._generated = torch.tensor([row.positions == "generated" for row in self.rows])
         self.any_generated = bool(self._generated.any())
 
@@ -180,8 +220,22 @@ class CompiledPlan:
             if spec.name == name:
                 spec.coeff = float(value)
 
-    def delta(self, layer: int, step: int) -> torch.Tensor | None:
-        """Float32 `[B, H]` added at `layer` for this step, or None when the layer is not hooked."""
+    def row_scale(self, row: int) -> float:
+        return float(self._row_scale[row])
+
+    def set_row_scale(self, row: int, value: float) -> None:
+        """Multiply every coefficient of `row` by `value` (1.0: as the user set them) from the
+        next forward on; `set_coeff` still writes the user's values underneath."""
+        if float(self._row_scale[row]) == float(value):
+            return
+        self._row_scale[row] = float(value)
+        self._scaled = True
+        for slots in self.layers.values():
+            slots.version += 1
+
+    def coefficients(self, layer: int, step: int) -> torch.Tensor | None:
+        """Float32 `[B, K]`: each slot's coefficient at this step (schedules and row scales
+        applied), or None when the layer is not hooked."""
         slots = self.layers.get(layer)
         if slots is None:
             return None
@@ -189,6 +243,19 @@ class CompiledPlan:
         mult = slots.multipliers(step)
         if mult is not None:
             coefs = coefs * mult
+        if self._scaled:
+            coefs = coefs * self._row_scale.to(coefs.device).view(-1, 1)
+        return coefs
+
+    def delta(self, layer: int, step: int) -> torch.Tensor | None:
+        """Float32 `[B, H]` added at `layer` for this step (the `add` slots), or None when the
+        layer is not hooked."""
+        slots = self.layers.get(layer)
+        coefs = self.coefficients(layer, step)
+        if slots is None or coefs is None:
+            return None
+        if slots.add_mask is not None:
+            coefs = coefs * slots.add_mask
         if coefs.shape[1] == 1:
             return slots.dirs[:, 0, :] * coefs
         return torch.einsum("bk,bkh->bh", coefs, slots.dirs)
@@ -205,6 +272,25 @@ class CompiledPlan:
             slots._cache = delta.unsqueeze(1).to(dtype)
             slots._cache_key = key
         return slots._cache
+
+    def steer_others(
+        self, layer: int, step: int, hidden: torch.Tensor, keep: torch.Tensor | None
+    ) -> torch.Tensor:
+        """`hidden` `[B, T, H]` with this layer's non-`add` slots applied, one after another."""
+        slots = self.layers.get(layer)
+        coefs = self.coefficients(layer, step)
+        if slots is None or coefs is None or not slots.others:
+            return hidden
+        for k in sorted({k for _, k, _ in slots.others}):
+            for method in sorted({m for _, kk, m in slots.others if kk == k}):
+                rows = [r for r, kk, m in slots.others if kk == k and m == method]
+                select = torch.zeros(self.batch_size, dtype=torch.float32, device=coefs.device)
+                select[rows] = 1.0
+                dirs = slots.dirs[:, k, :]
+                scale = dirs.norm(dim=-1)
+                unit = dirs / scale.clamp_min(1e-12).unsqueeze(-1)
+                hidden = apply_method(method, hidden, unit, coefs[:, k] * select, scale, keep)
+        return hidden
 
     def row_mask(self, device: Any) -> torch.Tensor:
         """Bool [B, 1]: rows steered only on generated positions."""

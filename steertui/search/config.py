@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from steertui import validation
 from steertui.errors import ConfigError, SteertuiError, first_line
 from steertui.search.execution import ExecutionConfig, parse_execution
-from steertui.search.space import SCHEDULE_KINDS
+from steertui.search.space import SCHEDULE_KINDS, STEER_METHODS
 
 if TYPE_CHECKING:
     from steertui.home import Home
@@ -72,6 +72,7 @@ class SpaceConfig:
     max_vectors: int = 2
     min_vectors: int = 1
     schedules: list[str] = field(default_factory=lambda: list(SCHEDULE_KINDS))
+    methods: list[str] = field(default_factory=lambda: ["add"])  # steering methods to try
 
 
 @dataclass
@@ -115,6 +116,7 @@ class SearchConfig:
     max_new_tokens: int = 32
     explore_after: int = 5
     chat_template: bool = True
+    guard: bool = False  # the coherence guard on the candidates' answers (steertui.engine.guard)
     metric: MetricConfig = field(default_factory=MetricConfig)
     coherence: CoherenceConfig | None = None
     space: SpaceConfig | None = None
@@ -259,6 +261,9 @@ def parse_config(data: dict[str, Any], where: str = "search config") -> SearchCo
         "schedules": lambda k, v: [
             c.choice(f"{k}[{i}]", s, SCHEDULE_KINDS) for i, s in enumerate(c.strings(k, v, True))
         ],
+        "methods": lambda k, v: [
+            c.choice(f"{k}[{i}]", s, STEER_METHODS) for i, s in enumerate(c.strings(k, v, True))
+        ],
     }
     adaptive_keys: dict[str, Callable[[str, Any], Any]] = {
         "dimensions": lambda k, v: c.names(k, v, nonempty=True),
@@ -287,6 +292,7 @@ def parse_config(data: dict[str, Any], where: str = "search config") -> SearchCo
         "max_new_tokens": lambda k, v: c.integer(k, v, 1, 4096),
         "explore_after": lambda k, v: c.integer(k, v, 1, 1000),
         "chat_template": c.boolean,
+        "guard": c.boolean,
         "metric": lambda k, v: MetricConfig(**c.table(v, k, metric_keys)),
         "coherence": lambda k, v: CoherenceConfig(**c.table(v, k, coherence_keys)),
         "space": lambda k, v: _space(c, k, v, space_keys),

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from steertui.engine import Engine, RowPlan, SamplingParams, VectorSpec, schedule_from_dict
+from steertui.engine.methods import check_method
 from steertui.engine.text_vector import TextVector, text_vector
 from steertui.search.batch import EvalBatch
 from steertui.search.metrics import CoherenceFloor, Metric
@@ -52,6 +53,7 @@ class PlanBuilder:
     def __init__(self, engine: Engine, load_dimension: DimensionLoader | None = None) -> None:
         self.engine = engine
         self.load_dimension = load_dimension
+        self.guard = False  # the coherence guard on the plans' rows (the config's `guard`)
         self._texts: dict[str, TextVector] = {}
         self._dims: dict[str, Any] = {}
 
@@ -81,15 +83,18 @@ class PlanBuilder:
                     schedule=schedule,
                     name=v.source,
                     source=v.source,
+                    method=check_method(v.method),
                 )
             ]
         vec = self.dimension(v.source)
-        return list(vec.specs(v.coeff, layers=[v.layer], schedule=schedule, name=v.source))
+        return list(
+            vec.specs(v.coeff, layers=[v.layer], schedule=schedule, name=v.source, method=v.method)
+        )
 
     def plan(self, candidate: SteerCandidate | None) -> RowPlan | None:
         if candidate is None or not candidate.vectors:
             return None
-        return RowPlan([s for v in candidate.vectors for s in self.spec(v)])
+        return RowPlan([s for v in candidate.vectors for s in self.spec(v)], guard=self.guard)
 
 
 class Evaluator:

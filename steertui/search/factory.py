@@ -133,6 +133,7 @@ def build_space(cfg: SearchConfig, n_layers: int | None = None) -> SteerSearchSp
             max_vectors=s.max_vectors,
             min_vectors=s.min_vectors,
             schedules=tuple(s.schedules),
+            methods=tuple(s.methods),
         )
         return space if n_layers is None else space.resolved(n_layers)
     except ValueError as exc:
@@ -158,7 +159,7 @@ def make_evaluator(
     home: Home | None = None,
     load_dimension: DimensionLoader | None = None,
 ) -> Evaluator:
-    return Evaluator(
+    evaluator = Evaluator(
         engine,
         cfg.prompts,
         config_metric(cfg, engine, home),
@@ -167,3 +168,5 @@ def make_evaluator(
         max_new_tokens=cfg.max_new_tokens,
         load_dimension=load_dimension or dimension_loader(engine, home),
     )
+    evaluator.plans.guard = cfg.guard
+    return evaluator

@@ -1,6 +1,7 @@
 """The search space and its candidates (AutoSteer compatible), with sampling and perturbation.
 
-A candidate is a short list of steering vectors, each `(layer, coeff, source, schedule)`: the
+A candidate is a short list of steering vectors, each `(layer, coeff, source, schedule, method)`
+(the method: how the vector pushes, `steertui.engine.methods`): the
 source is a text (an llm_steer-style vector: the mean activation of that text at the layer) or
 one of our preference dimensions (a vector from the vector library). Coefficients carry their
 sign: a negative text or a `-dimension` (the dimension's negative pole) is added with `coeff < 0`.
@@ -16,6 +17,7 @@ from typing import Any, Literal
 
 SourceKind = Literal["text", "dimension"]
 SCHEDULE_KINDS: tuple[str, ...] = ("constant", "decay", "cosine", "warmup")
+STEER_METHODS: tuple[str, ...] = ("add", "clamp", "rotate", "adaptive")  # engine.methods.METHODS
 
 DEFAULT_SCHEDULE_PARAMS: dict[str, dict[str, float]] = {
     "constant": {},
@@ -34,6 +36,7 @@ class CandidateVector:
     source: str
     kind: SourceKind = "text"
     schedule: str = "constant"
+    method: str = "add"
 
     def schedule_dict(self) -> dict[str, Any]:
         return {"type": self.schedule, **DEFAULT_SCHEDULE_PARAMS.get(self.schedule, {})}
@@ -45,6 +48,7 @@ class CandidateVector:
             "source": self.source,
             "kind": self.kind,
             "schedule": self.schedule,
+            "method": self.method,
         }
 
     @classmethod
@@ -55,12 +59,14 @@ class CandidateVector:
             source=str(data["source"]),
             kind=data.get("kind", "text"),
             schedule=data.get("schedule", "constant"),
+            method=data.get("method", "add"),
         )
 
     def describe(self) -> str:
         what = repr(self.source) if self.kind == "text" else f"dim:{self.source}"
         sched = "" if self.schedule == "constant" else f" {self.schedule}"
-        return f"L{self.layer} {self.coeff:+.4f} {what}{sched}"
+        how = "" if self.method == "add" else f" {self.method}"
+        return f"L{self.layer} {self.coeff:+.4f} {what}{sched}{how}"
 
 
 @dataclass(frozen=True)
@@ -104,7 +110,8 @@ class _Source:
 class SteerSearchSpace:
     """Where the search looks: layers (inclusive, negative counts from the end), coefficient
     magnitudes, sources (texts, negative texts, dimensions; `-dim` for a negative pole), how many
-    vectors a candidate may hold, and which schedules it may use."""
+    vectors a candidate may hold, which schedules and which steering methods it may use (one
+    method per candidate, like the schedule)."""
 
     layer_range: tuple[int, int]
     coeff_range: tuple[float, float]
@@ -114,6 +121,7 @@ class SteerSearchSpace:
     max_vectors: int = 2
     schedules: Sequence[str] = SCHEDULE_KINDS
     min_vectors: int = 1
+    methods: Sequence[str] = ("add",)
     _sources: list[_Source] = field(default_factory=list, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -133,6 +141,11 @@ class SteerSearchSpace:
                 raise ValueError(f"schedule {s!r}: expected one of {', '.join(SCHEDULE_KINDS)}")
         if not self.schedules:
             raise ValueError("schedules: expected at least one schedule")
+        for m in self.methods:
+            if m not in STEER_METHODS:
+                raise ValueError(f"method {m!r}: expected one of {', '.join(STEER_METHODS)}")
+        if not self.methods:
+            raise ValueError("methods: expected at least one steering method")
         sources = [_Source("text", t, 1) for t in self.texts or ()]
         sources += [_Source("text", t, -1) for t in self.negative_texts or ()]
         for d in self.dimensions or ():
@@ -153,7 +166,12 @@ class SteerSearchSpace:
 
     # -- proposals -----------------------------------------------------------------------------
 
-    def _vector(self, rng: random.Random, schedule: str) -> CandidateVector:
+    def _method(self, rng: random.Random) -> str:
+        """A method for a new candidate (no draw with one method: seeded runs from before
+        methods existed propose what they proposed)."""
+        return self.methods[0] if len(self.methods) == 1 else rng.choice(list(self.methods))
+
+    def _vector(self, rng: random.Random, schedule: str, method: str = "add") -> CandidateVector:
         src = rng.choice(self._sources)
         lo, hi = self.layer_range
         clo, chi = self.coeff_range
@@ -163,13 +181,15 @@ class SteerSearchSpace:
             source=src.name,
             kind=src.kind,
             schedule=schedule,
+            method=method,
         )
 
     def sample(self, rng: random.Random) -> SteerCandidate:
         """A candidate drawn uniformly: vector count, layers, coefficients, sources, schedule."""
         schedule = rng.choice(list(self.schedules))
         n = rng.randint(self.min_vectors, self.max_vectors)
-        return SteerCandidate(tuple(self._vector(rng, schedule) for _ in range(n)))
+        method = self._method(rng)
+        return SteerCandidate(tuple(self._vector(rng, schedule, method) for _ in range(n)))
 
     def _sign_of(self, v: CandidateVector) -> int:
         clo, _ = self.coeff_range
@@ -195,12 +215,12 @@ class SteerSearchSpace:
             u = min(chi, max(clo, sign * v.coeff + rng.gauss(0.0, 0.15 * width)))
             nv = replace(v, layer=layer, coeff=round(sign * u, 4))
             if rng.random() < 0.15:
-                fresh = self._vector(rng, v.schedule)
+                fresh = self._vector(rng, v.schedule, v.method)
                 nv = replace(nv, source=fresh.source, kind=fresh.kind, coeff=fresh.coeff)
             out.append(nv)
         r = rng.random()
         if r < 0.1 and len(out) < self.max_vectors:
-            out.append(self._vector(rng, out[0].schedule))
+            out.append(self._vector(rng, out[0].schedule, out[0].method))
         elif r < 0.2 and len(out) > self.min_vectors:
             out.pop(rng.randrange(len(out)))
         if rng.random() < 0.15 and len(self.schedules) > 1:
@@ -208,6 +228,9 @@ class SteerSearchSpace:
                 [s for s in self.schedules if s != out[0].schedule] or ["constant"]
             )
             out = [replace(v, schedule=schedule) for v in out]
+        if len(self.methods) > 1 and rng.random() < 0.15:
+            method = rng.choice([m for m in self.methods if m != out[0].method] or ["add"])
+            out = [replace(v, method=method) for v in out]
         cand = SteerCandidate(tuple(out))
         if cand == best:
             v = out[0]
@@ -243,6 +266,7 @@ class SteerSearchSpace:
             "max_vectors": self.max_vectors,
             "min_vectors": self.min_vectors,
             "schedules": list(self.schedules),
+            "methods": list(self.methods),
         }
 
 

@@ -19,6 +19,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save as st_save
 
+from steertui.engine.methods import METHODS, check_method
 from steertui.errors import VectorError
 from steertui.files import write_atomic
 from steertui.validation import NAME_RULE, is_name
@@ -51,6 +52,10 @@ class VectorMeta:
     opposite_sign_layers: list[int] = field(default_factory=list)
     c_max: float = DEFAULT_C_MAX
     c_max_source: str = "default"
+    # how the engine pushes along this vector unless told otherwise (steertui.engine.methods):
+    # the calibration records the method that measured best on the model; files from before
+    # the field read as "add", the only method there was
+    steer_method: str = "add"
     calibration: dict[str, Any] = field(default_factory=dict)
     dataset_hash: str = ""
     # of the weights it was built on (engine.fingerprint): a cached build is reused only on them
@@ -144,6 +149,7 @@ _FIELD_RULES: dict[str, tuple[str, Any]] = {
         lambda x: isinstance(x, list) and all(_is_int(v) for v in x),
     ),
     "c_max": ("a finite number > 0", lambda x: _is_number(x) and x > 0),
+    "steer_method": (f"one of {', '.join(METHODS)}", lambda x: x in METHODS),
     "c_max_source": ("a string", lambda x: isinstance(x, str)),
     "calibration": ("a table", lambda x: isinstance(x, dict)),
     "dataset_hash": ("a string", lambda x: isinstance(x, str)),
@@ -266,10 +272,12 @@ class SteeringVector:
         schedule: Any = None,
         name: str | None = None,
         raw: bool = False,
+        method: str | None = None,
     ) -> list[Any]:
         """`VectorSpec`s for the engine: `coeff * norm[L] * unit(v[L])` on each layer.
 
         Default layers are the recommended ones. `raw=True` adds `coeff * layer.{L}` as stored.
+        `method` (default: the file's `steer_method`) says how each pushes.
         """
         from steertui.engine import VectorSpec
 
@@ -285,6 +293,7 @@ class SteeringVector:
                 name=name if name is not None else self.dimension,
                 raw=raw,
                 source=source,
+                method=check_method(method or self.meta.steer_method),
             )
             for layer in use
         ]
