@@ -38,7 +38,7 @@ from steertui.search.metrics import collapse_reason
 from steertui.search.space import SteerCandidate
 from steertui.store import Store
 from steertui.store.models import MessageRow
-from steertui.tui.chat_settings import ChatSettings, save_settings
+from steertui.tui.chat_settings import ChatSettings, chat_sampling, save_settings
 from steertui.tui.conversation import Conversation, Turn
 from steertui.tui.learning import (
     PendingReaction,
@@ -83,6 +83,7 @@ from steertui.tui.widgets.status_bar import StatusBar
 if TYPE_CHECKING:
     from steertui.engine.protocol import ChatEngine, SteeringHandle
     from steertui.engine.sampling import SamplingParams
+    from steertui.engine.sampling_defaults import ResolvedSampling
 
 CHAT_PLACEHOLDER = "Ask something (Enter sends, Esc stops)"
 MODEL_PLACEHOLDER = "Model to load: a hub id, a local path, or toy (Enter loads)"
@@ -479,7 +480,7 @@ class MainScreen(Screen[None]):
             if settings is None:
                 return
             self._save_settings(settings)
-            self.sampling = sampling_for(settings, self.sampling)
+            self.sampling = sampling_for(settings, self.sampling, self.engine)
             now = self.sampling
             self.notify(
                 f"Temperature {now.temperature:g}, up to {now.max_new_tokens} tokens, "
@@ -488,9 +489,15 @@ class MainScreen(Screen[None]):
                 title="Settings",
             )
 
-        now = sampling_for(self.settings, self.sampling)
+        now = _sampling_of(self.settings, self.sampling, self.engine)
         self.app.push_screen(
-            SettingsScreen(self.settings, now.temperature, now.max_new_tokens), chosen
+            SettingsScreen(
+                self.settings,
+                now.params.temperature,
+                now.params.max_new_tokens,
+                sources=now.describe(),
+            ),
+            chosen,
         )
 
     # -- knobs ----------------------------------------------------------------------
@@ -1100,20 +1107,20 @@ class MainScreen(Screen[None]):
         self.flush_preferences()
 
 
-def sampling_for(settings: ChatSettings, current: SamplingParams | None = None) -> SamplingParams:
-    """The sampling the settings ask for (top-p and the rest kept from `current`)."""
-    from steertui.engine.sampling import SamplingParams
+def sampling_for(
+    settings: ChatSettings, current: SamplingParams | None = None, engine: object = None
+) -> SamplingParams:
+    """The sampling the settings ask for over `engine`'s model defaults (top-p and the rest
+    kept from `current`)."""
+    return _sampling_of(settings, current, engine).params
 
-    base = current or SamplingParams()
-    defaults = SamplingParams()
-    return replace(
-        base,
-        temperature=defaults.temperature if settings.temperature is None else settings.temperature,
-        max_new_tokens=(
-            defaults.max_new_tokens if settings.max_new_tokens is None else settings.max_new_tokens
-        ),
-        seed=settings.seed,
-    )
+
+def _sampling_of(
+    settings: ChatSettings, current: SamplingParams | None, engine: object
+) -> ResolvedSampling:
+    from steertui.engine.sampling_defaults import defaults_of
+
+    return chat_sampling(settings, defaults_of(engine), current)
 
 
 def _said(reaction: PendingReaction) -> str:
