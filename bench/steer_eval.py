@@ -121,12 +121,13 @@ def evaluate_dimension(
 
     points = measure_grid(engine, vec, prompts, coeffs, layers, tokens, probe=probe, progress=step)
     print("\r" + " " * 60 + "\r", end="", file=sys.stderr)
-    bounds = CalibrationSettings().bounds.relative_to(points[KNOBS.index(0.0)].perplexity)
+    rule = CalibrationSettings().rule
+    ref = points[KNOBS.index(0.0)].median_perplexity
     cells = []
     for knob, p in zip(KNOBS, points, strict=True):
         j, je = mean_err([100.0 * x if x is not None else math.nan for x in p.judge])
         ppl, pe = mean_err([r.perplexity for r in p.readings])
-        cells.append(Cell(knob, j, je, p.share_under(bounds), ppl, pe, p.words, p.answers))
+        cells.append(Cell(knob, j, je, p.share_under(rule, ref), ppl, pe, p.words, p.answers))
     out = {
         "dimension": name,
         "poles": [dim.negative, dim.positive],
@@ -135,7 +136,7 @@ def evaluate_dimension(
         "total_push": vec.c_max * len(layers),
         "probe_layer": probe.layer,
         "probe_accuracy": probe.accuracy,
-        "max_perplexity": bounds.max_perplexity,
+        "max_perplexity": min(rule.max_perplexity, rule.perplexity_factor * ref),
         "cells": [c.__dict__ for c in cells],
         "verdict": verdict(cells),
         "seconds": round(time.perf_counter() - t0, 1),
@@ -176,8 +177,8 @@ def layer_study(
             c = cal.c_max
             pts = measure_grid(engine, vec, prompts, [-c, 0.0, c], layers, tokens, probe=probe)
             js = [mean_err([100 * x for x in p.judge if x is not None]) for p in pts]
-            bounds = CalibrationSettings().bounds.relative_to(pts[1].perplexity)
-            shares = [p.share_under(bounds) for p in pts]
+            rule, ref = CalibrationSettings().rule, pts[1].median_perplexity
+            shares = [p.share_under(rule, ref) for p in pts]
             print(
                 f"{name:<10} {label:<6}({len(layers):>2}) {c * len(layers):>8.3f}     "
                 + " / ".join(fmt(j, e) for j, e in js)

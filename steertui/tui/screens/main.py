@@ -421,7 +421,10 @@ class MainScreen(Screen[None]):
     def _load_vectors(self, names: list[str]) -> None:
         provider, engine = self.provider, self.engine
         assert provider is not None and engine is not None
-        for name in names:
+        pending = list(names)
+        while pending:
+            name = provider.order(pending)[0]  # a knob the user touched goes first
+            pending.remove(name)
 
             def progress(fraction: float, text: str, name: str = name) -> None:
                 self.post_message(VectorProgress(name, fraction, text))
@@ -434,14 +437,18 @@ class MainScreen(Screen[None]):
             self.post_message(VectorReady(name, vector))
 
     def on_vector_progress(self, message: VectorProgress) -> None:
-        self._set_knob_status(message.dimension, f"({message.fraction:.0%})")
+        if message.dimension in self.vectors:  # steering already: the provider names its range
+            self._set_knob_status(message.dimension, message.text)
+        else:
+            self._set_knob_status(message.dimension, f"({message.fraction:.0%})")
 
     def on_vector_ready(self, message: VectorReady) -> None:
         if message.dimension not in self.active:
             return
         self.vectors[message.dimension] = message.vector
         self.vector_status.pop(message.dimension, None)
-        self._set_knob_status(message.dimension, "")
+        assert self.provider is not None
+        self._set_knob_status(message.dimension, self.provider.range_status(message.dimension))
         if self.last is not None and message.dimension == self.focused_dim:
             self.recompute_heatmap()
 
@@ -504,6 +511,8 @@ class MainScreen(Screen[None]):
     def on_knob_changed(self, message: KnobChanged) -> None:
         dim, value = message.dimension, message.value
         self.knob_values[dim] = value
+        if self.provider is not None:
+            self.provider.touched(dim)
         if self.applied is not None and self.generation is None:
             self.notify(f"Run {self.applied.run_id}'s steering left: the knobs steer again.")
             self.applied = None
@@ -1104,6 +1113,8 @@ class MainScreen(Screen[None]):
         """Before quitting: stop a streaming answer at its next token; save pending knob moves."""
         if self.generation is not None:
             self.generation.cancel.set()
+        if self.provider is not None:
+            self.provider.close()
         self.flush_preferences()
 
 
