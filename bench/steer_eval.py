@@ -436,9 +436,10 @@ def main() -> None:
     ).names()
     n = max(2, min(args.n, len(EVAL_PROMPTS)))
     print(f"model {engine.model_id}; {machine(args.device)}; home {home.root}")
-    print(
-        f"{len(names)} dimensions, n = {n} questions per knob value, {args.tokens} tokens, greedy"
-    )
+    if not args.frontier:
+        print(
+            f"{len(names)} dimensions, n = {n} questions per knob value, {args.tokens} tokens, greedy"
+        )
     if args.study_layers:
         layer_study(engine, home, names, n, args.tokens, args.method)
         return
