@@ -116,7 +116,12 @@ def read_answers(
     3-gram distinctness of the whole and of its last third, its share of English letters."""
     full = engine.nll(list(prompts), list(answers), plans=None, priority=priority)
     cuts = [split_tail(a) for a in answers]
-    has_tail = [i for i, (head, tail) in enumerate(cuts) if head and tail]
+    # only answers long enough for a tail of MIN_TAIL_TOKENS (short ones skip the second pass)
+    has_tail = [
+        i
+        for i, (head, tail) in enumerate(cuts)
+        if head and tail and full[i][1] >= 3 * MIN_TAIL_TOKENS
+    ]
     heads = (
         engine.nll(
             [prompts[i] for i in has_tail],
