@@ -15,6 +15,17 @@ questions (never the probe's training data, never the calibration questions) at 
 
 Prints a table, a terminal chart and, with --markdown, the README's table. A dimension whose
 judge does not move monotonically by more than its error bar is reported as "does not steer".
+
+With --frontier (`bench/frontier.py`) it answers the user's questions instead: knob, prompt and
+prompt + knob side by side, and each steering method's effect against coherence over a ladder
+of pushes, read by the probe judge and an independent word judge, at longer answers:
+
+    nice -n 10 python bench/steer_eval.py --frontier --model smollm2 --dims cost,age,tone \
+        --n 5 --tokens 128 --methods all,generated --ladder 50,100,200 --log frontier.jsonl
+
+--methods takes `NAME[@POSITIONS]` names (passed to the engine's `VectorSpec.method`); `all`
+and `generated` alone are the default push on those positions. Answers are sampled with the
+model's own defaults (seeded; --greedy for greedy).
 """
 
 from __future__ import annotations
@@ -121,12 +132,13 @@ def evaluate_dimension(
 
     points = measure_grid(engine, vec, prompts, coeffs, layers, tokens, probe=probe, progress=step)
     print("\r" + " " * 60 + "\r", end="", file=sys.stderr)
-    bounds = CalibrationSettings().bounds.relative_to(points[KNOBS.index(0.0)].perplexity)
+    rule = CalibrationSettings().rule
+    ref = points[KNOBS.index(0.0)].median_perplexity
     cells = []
     for knob, p in zip(KNOBS, points, strict=True):
         j, je = mean_err([100.0 * x if x is not None else math.nan for x in p.judge])
         ppl, pe = mean_err([r.perplexity for r in p.readings])
-        cells.append(Cell(knob, j, je, p.share_under(bounds), ppl, pe, p.words, p.answers))
+        cells.append(Cell(knob, j, je, p.share_under(rule, ref), ppl, pe, p.words, p.answers))
     out = {
         "dimension": name,
         "poles": [dim.negative, dim.positive],
@@ -135,7 +147,7 @@ def evaluate_dimension(
         "total_push": vec.c_max * len(layers),
         "probe_layer": probe.layer,
         "probe_accuracy": probe.accuracy,
-        "max_perplexity": bounds.max_perplexity,
+        "max_perplexity": min(rule.max_perplexity, rule.perplexity_factor * ref),
         "cells": [c.__dict__ for c in cells],
         "verdict": verdict(cells),
         "seconds": round(time.perf_counter() - t0, 1),
@@ -176,8 +188,8 @@ def layer_study(
             c = cal.c_max
             pts = measure_grid(engine, vec, prompts, [-c, 0.0, c], layers, tokens, probe=probe)
             js = [mean_err([100 * x for x in p.judge if x is not None]) for p in pts]
-            bounds = CalibrationSettings().bounds.relative_to(pts[1].perplexity)
-            shares = [p.share_under(bounds) for p in pts]
+            rule, ref = CalibrationSettings().rule, pts[1].median_perplexity
+            shares = [p.share_under(rule, ref) for p in pts]
             print(
                 f"{name:<10} {label:<6}({len(layers):>2}) {c * len(layers):>8.3f}     "
                 + " / ".join(fmt(j, e) for j, e in js)
@@ -243,6 +255,118 @@ def chart(results: list[dict[str, object]]) -> list[str]:
     return lines
 
 
+def calibrated_vectors(
+    engine: Engine, home: Home, names: list[str], method: str
+) -> dict[str, tuple[object, object]]:
+    """Each dimension's vector, built if needed and calibrated (the uncalibrated ones together,
+    in shared batched passes), with its dimension."""
+    from steertui.search.calibrate import CalibrationJob, calibrate_many, is_calibrated
+    from steertui.vectors.build import load_for_model
+    from steertui.vectors.dimensions import DimensionLibrary
+    from steertui.vectors.file import set_calibration
+
+    library = DimensionLibrary(home, str(engine.model_id))
+    out: dict[str, tuple[object, object]] = {}
+    jobs = []
+    for name in names:
+        t0 = time.perf_counter()
+        dim = library.get(name)
+        vec = load_for_model(engine, dim, method, home)
+        print(f"  {name}: vector ready in {time.perf_counter() - t0:.0f} s", flush=True)
+        out[name] = (dim, vec)
+        if not is_calibrated(vec, str(engine.model_id)):
+            jobs.append(CalibrationJob(vec, dim))
+    if jobs:
+        t0 = time.perf_counter()
+        found = calibrate_many(engine, jobs)
+        for job in jobs:
+            cal = found[job.key]
+            assert job.vector.path is not None
+            out[job.key] = (
+                out[job.key][0],
+                set_calibration(job.vector.path, cal.c_max, cal.layers, cal.to_meta()),
+            )
+        print(
+            f"  calibrated {', '.join(j.key for j in jobs)} together in {time.perf_counter() - t0:.0f} s",
+            flush=True,
+        )
+    return out
+
+
+def run_frontier(
+    args: argparse.Namespace, engine: Engine, home: Home, names: list[str], n: int
+) -> None:
+    from frontier import Method, run_dimension
+
+    from steertui.engine.sampling_defaults import defaults_of
+
+    methods = [Method.parse(x) for x in args.methods.split(",") if x.strip()]
+    ladder = sorted({float(x) for x in args.ladder.split(",") if x.strip()} | {100.0})
+    lengths = [int(x) for x in args.lengths.split(",") if x.strip()]
+    fixed = {"seed": args.seed} if not args.greedy else {"temperature": 0.0}
+    resolved = defaults_of(engine).params(**fixed)
+    print(
+        "sampling: "
+        + ("greedy" if args.greedy else "; ".join(resolved.describe()))
+        + f", seed {args.seed}"
+    )
+    print(
+        f"methods {', '.join(m.label for m in methods)}; ladder {ladder} % of the calibrated range"
+    )
+    vectors = calibrated_vectors(engine, home, names, args.method)
+    prompts = list(EVAL_PROMPTS[:n])
+    log = open(args.log, "a") if args.log else None  # noqa: SIM115
+    results = []
+    t0 = time.perf_counter()
+    for tokens in lengths:
+        for name in names:
+            dim, vec = vectors[name]
+            results.append(
+                run_dimension(
+                    engine,
+                    dim,
+                    vec,
+                    prompts,
+                    tokens,
+                    methods,
+                    ladder,
+                    resolved.params,
+                    args.batch,
+                    log,
+                )
+            )
+    if log is not None:
+        log.close()
+    frontier_tables(args, results)
+    print(
+        f"\ntotal {time.perf_counter() - t0:.0f} s; n = {n} questions per cell, ± = 2 standard errors"
+    )
+
+
+def frontier_tables(args: argparse.Namespace, results: list[dict[str, object]]) -> None:
+    from frontier import Method, tables
+
+    methods = [Method.parse(x) for x in args.methods.split(",") if x.strip()]
+    ladder = sorted({float(x) for x in args.ladder.split(",") if x.strip()} | {100.0})
+    print("\n".join(tables(results, methods, ladder)))
+    if args.answers:
+        for r in results:
+            cells = r["cells"]
+            for key in (
+                "unsteered|0",
+                "prompt|1",
+                f"ladder|{methods[0].label}|100.0|1",
+                "prompt+knob|1",
+                "prompt|-1",
+                f"ladder|{methods[0].label}|100.0|-1",
+                "prompt+knob|-1",
+            ):
+                c = cells[key]  # type: ignore[index]
+                print(
+                    f"  {r['dimension']} {r['tokens']} {key}: {c['answers'][0][:300]!r} [{c['why_not'][0] or 'coherent'}]"
+                )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default="smollm2")
@@ -263,7 +387,25 @@ def main() -> None:
     ap.add_argument(
         "--from-log", nargs="+", default=None, help="print the table from --log files, run nothing"
     )
+    ap.add_argument("--frontier", action="store_true", help="knob vs prompt, methods' curves")
+    ap.add_argument("--methods", default="all,generated", help="NAME[@POSITIONS], comma-separated")
+    ap.add_argument("--ladder", default="50,100,200", help="pushes, %% of the calibrated range")
+    ap.add_argument("--lengths", default="128", help="--frontier answer lengths, e.g. 128,256")
+    ap.add_argument("--batch", type=int, default=32, help="rows per batched generate")
+    ap.add_argument("--greedy", action="store_true", help="--frontier: greedy, not sampled")
+    ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
+    if args.frontier and args.from_log:
+        frontier_tables(
+            args,
+            [
+                json.loads(x)
+                for f in args.from_log
+                for x in Path(f).read_text().splitlines()
+                if x.strip()
+            ],
+        )
+        return
     if args.from_log:
         results = [
             json.loads(line)
@@ -294,11 +436,15 @@ def main() -> None:
     ).names()
     n = max(2, min(args.n, len(EVAL_PROMPTS)))
     print(f"model {engine.model_id}; {machine(args.device)}; home {home.root}")
-    print(
-        f"{len(names)} dimensions, n = {n} questions per knob value, {args.tokens} tokens, greedy"
-    )
+    if not args.frontier:
+        print(
+            f"{len(names)} dimensions, n = {n} questions per knob value, {args.tokens} tokens, greedy"
+        )
     if args.study_layers:
         layer_study(engine, home, names, n, args.tokens, args.method)
+        return
+    if args.frontier:
+        run_frontier(args, engine, home, names, n)
         return
     log = open(args.log, "a") if args.log else open("/dev/null", "w")  # noqa: SIM115
     results = []

@@ -1,4 +1,6 @@
-"""`steertui doctor`: what this machine and install look like, without loading a model."""
+"""`steertui doctor`: what this machine and install look like, without loading a model, and
+the sampling a model gets by default (from its config files only) with where each value came
+from."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from steertui.commands.common import DeviceOpt, DtypeOpt, HomeOpt
+from steertui.commands.common import DeviceOpt, DtypeOpt, HomeOpt, ModelOpt
 
 PACKAGES = (
     "steertui",
@@ -31,6 +33,38 @@ def _version(name: str) -> str:
         return metadata.version(name)
     except metadata.PackageNotFoundError:
         return "not installed"
+
+
+def model_sampling(model: str) -> dict[str, Any]:
+    """The sampling `model` gets by default and each value's source, read from its
+    generation_config.json alone (no weights); a model that cannot be found says so."""
+    from steertui.engine.sampling_defaults import FIELDS, read_generation_config, sampling_defaults
+    from steertui.errors import SteertuiError
+    from steertui.hub import is_gguf_file, model_id_for, resolve_model_name
+
+    try:
+        model_id = model_id_for(model)
+        source = resolve_model_name(model)
+    except SteertuiError as exc:
+        return {"model": model, "error": str(exc)}
+    config: Any = None
+    if os.path.isdir(source):
+        config = read_generation_config(source)
+    elif not is_gguf_file(source):  # a hub id: its cached generation_config.json, if any
+        try:
+            from transformers import GenerationConfig
+
+            config = GenerationConfig.from_pretrained(source, local_files_only=True)
+        except (OSError, ValueError):
+            config = None
+    defaults = sampling_defaults(model_id, config)
+    return {
+        "model": model_id,
+        "generation_config": config is not None,
+        "values": {name: defaults.values[name] for name in FIELDS},
+        "sources": {name: defaults.source(name) for name in FIELDS},
+        "lines": defaults.describe(),
+    }
 
 
 def gather(home: str | None, device: str, dtype: str) -> dict[str, Any]:
@@ -86,11 +120,13 @@ def gather(home: str | None, device: str, dtype: str) -> dict[str, Any]:
 
 def command(
     home: HomeOpt = None,
+    model: ModelOpt = "toy",
     device: DeviceOpt = "auto",
     dtype: DtypeOpt = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="Print the facts as JSON.")] = False,
 ) -> None:
     facts = gather(home, device, dtype)
+    facts["sampling"] = model_sampling(model)
     if as_json:
         typer.echo(json.dumps(facts, indent=2))
         return
@@ -113,3 +149,11 @@ def command(
     typer.echo(f"home          {facts['home']} (from {facts['home_source']})")
     exists = "exists" if facts["database_exists"] else "not created yet"
     typer.echo(f"database      {facts['database']} ({exists})")
+    sampling = facts["sampling"]
+    if "error" in sampling:
+        typer.echo(f"sampling      {sampling['model']}: {sampling['error']}")
+        return
+    found = "" if sampling["generation_config"] else "; it has no generation_config here"
+    typer.echo(f"sampling      {sampling['model']} by default (--model for another){found}:")
+    for line in sampling["lines"]:
+        typer.echo(f"  {line}")

@@ -254,9 +254,18 @@ def command(
     max_new_tokens: Annotated[
         int, typer.Option("--max-new-tokens", callback=integer_check(1, MAX_NEW_TOKENS))
     ] = 128,
-    temperature: Annotated[float, typer.Option("--temperature", callback=number_check(0.0))] = 0.7,
-    top_p: Annotated[float, typer.Option("--top-p", callback=number_check(0.0, 1.0))] = 0.95,
-    top_k: Annotated[int, typer.Option("--top-k", callback=integer_check(0, 2**31 - 1))] = 0,
+    temperature: Annotated[
+        float | None,
+        typer.Option(
+            "--temperature",
+            help="Default: the model's own (see `steertui doctor --model`).",
+            callback=number_check(0.0),
+        ),
+    ] = None,
+    top_p: Annotated[float | None, typer.Option("--top-p", callback=number_check(0.0, 1.0))] = None,
+    top_k: Annotated[
+        int | None, typer.Option("--top-k", callback=integer_check(0, 2**31 - 1))
+    ] = None,
     seed: Annotated[
         int | None,
         typer.Option("--seed", help="Sample i uses seed + i.", callback=integer_check(0, SEED_MAX)),
@@ -307,7 +316,8 @@ def command(
     if positions not in ("all", "generated"):
         raise ConfigError(f"--positions {positions!r} is not known: expected all or generated")
 
-    from steertui.engine import Engine, SamplingParams, load_model
+    from steertui.engine import Engine, load_model
+    from steertui.engine.sampling_defaults import OPTION, defaults_of
     from steertui.home import Home
 
     resolved = Home.resolve(home)
@@ -342,12 +352,16 @@ def command(
     )
     ranges = knob_ranges(plan, knobs)
     base_seed = seed if seed is not None else random.randrange(2**31)
-    params = SamplingParams(
-        temperature=temperature,
-        top_p=top_p if top_p > 0 else 1.0,
-        top_k=top_k,
-        max_new_tokens=max_new_tokens,
-        seed=base_seed,
+    # the model's own defaults, an explicit option wins (`engine.sampling_defaults`)
+    explicit = {
+        "temperature": temperature,
+        "top_p": None if top_p is None else (top_p if top_p > 0 else 1.0),
+        "top_k": top_k,
+    }
+    params = (
+        defaults_of(engine)
+        .params(explicit, OPTION, max_new_tokens=max_new_tokens, seed=base_seed)
+        .params
     )
     messages = ([{"role": "system", "content": system}] if system else []) + [
         {"role": "user", "content": prompt}

@@ -25,6 +25,7 @@ from torch import nn
 
 from steertui.engine.fingerprint import weights_fingerprint
 from steertui.engine.layers import find_layers, hidden_size, module_device
+from steertui.engine.sampling_defaults import SamplingDefaults, sampling_defaults
 from steertui.errors import EngineError, first_line
 from steertui.home import Home
 from steertui.hub import (  # noqa: F401 - the model names live in hub, torch-free
@@ -248,6 +249,12 @@ class LoadedModel:
     def fingerprint(self) -> str:
         """Of the weights (`weights_fingerprint`): a built vector is reused only on the same."""
         return weights_fingerprint(self.model)
+
+    @cached_property
+    def sampling_defaults(self) -> SamplingDefaults:
+        """The model's own sampling defaults (its generation_config, else known ones for the
+        models steertui names, else steertui's), each with its source."""
+        return sampling_defaults(self.model_id, getattr(self.model, "generation_config", None))
 
     @property
     def has_chat_template(self) -> bool:

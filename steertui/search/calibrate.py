@@ -2,14 +2,19 @@
 
 A knob at +-100 is `+-c_max` per steered layer (`vectors.knobs`). Here `c_max` is found by
 measurement: short greedy answers to a few questions are generated under a ladder of pushes on
-both poles (every push a row of one batched generate, a plan per row), each answer is judged
-offline (`metrics.answer_coherence`: perplexity under the unsteered model, repetition,
-language), and the edge of each pole is the largest push whose share of coherent answers is
-no lower than the unsteered share; two rounds of bisection then narrow the edge between
-the last coherent rung and the first broken one. `c_max` is the smaller of the two edges, so
-either end of the knob stays coherent. The result is cached in the vector file's metadata
-(`c_max`, `c_max_source = "calibrated"`, and a `calibration` record of how), so the second use
-reads it. `measure_grid` is the shared measuring step: the bench and the layer study use it too.
+both poles (every push a row of a batched generate, a plan per row), each answer is judged
+offline by the coherence rule (`search.coherence`: perplexity under the unsteered model, of the
+whole answer and of its last third, loops, language), and the edge of each pole is the largest
+push whose share of coherent answers is no lower than the unsteered share; two rounds of
+bisection then narrow the edge between the last coherent rung and the first broken one.
+`c_max` is the smaller of the two edges, so either end of the knob stays coherent. The result
+is cached in the vector file's metadata (`c_max`, `c_max_source = "calibrated"`, and a
+`calibration` record of how), so the second use reads it; until then the knob is on the
+provisional range the extraction wrote (`c_max_source = "default"`, `range_kind`).
+
+Several dimensions calibrate together (`calibrate_many`): their rows share batched generates,
+the dimension wanted first (the knob a user touched) ahead of the rest. `measure_grid` is the
+shared measuring step of the bench and the tests.
 """
 
 from __future__ import annotations
@@ -18,18 +23,14 @@ import math
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from steertui.engine import Engine, RowPlan, SamplingParams
-from steertui.search.batch import EvalBatch
-from steertui.search.metrics import (
-    AnswerCoherence,
-    Coherence,
-    CoherenceBounds,
-    answer_words,
-)
+from steertui.errors import ConfigError
+from steertui.search.coherence import CoherenceRule, Reading, read_answers, reference_of
+from steertui.search.metrics import answer_words
 
 if TYPE_CHECKING:
     from steertui.home import Home
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
 Progress = Callable[[int, int], None]
 """progress(rows_done, rows_total)"""
 
-CALIBRATION_VERSION = 3
+CALIBRATION_VERSION = 4
 """Bump when the procedure changes so that cached ranges should be measured again."""
 
 GENERIC_PROMPTS = (
@@ -87,9 +88,10 @@ class CalibrationSettings:
     slack: int = 0
     """answers per push that may fail beyond the unsteered ones (1 let SmolLM2's age knob end
     in "La la la" on held-out questions)"""
-    bounds: CoherenceBounds = CoherenceBounds()
-    """the perplexity bound is taken relative to the unsteered answers (`relative_to`)"""
+    rule: CoherenceRule = CoherenceRule()
+    """`search.coherence`: the bounds are relative to the unsteered answers' median perplexity"""
     batch_rows: int = 32
+    """rows per batched generate; the rows of several dimensions share one"""
 
 
 @dataclass
@@ -97,18 +99,29 @@ class GridPoint:
     """One push measured on every prompt: coherence and (with a probe) the judge's reading."""
 
     coeff: float
-    share: float
-    perplexity: float
-    repetition: float
-    english: float
-    words: float
-    readings: list[AnswerCoherence]
+    readings: list[Reading]
     answers: list[str]
     judge: list[float | None] = field(default_factory=list)
 
-    def share_under(self, bounds: CoherenceBounds) -> float:
-        """Share of the answers coherent by `bounds`."""
-        return sum(r.ok(bounds) for r in self.readings) / max(1, len(self.readings))
+    def share_under(self, rule: CoherenceRule, reference: float) -> float:
+        """Share of the answers coherent by `rule` against the unsteered `reference`."""
+        return sum(rule.ok(r, reference) for r in self.readings) / max(1, len(self.readings))
+
+    @property
+    def perplexity(self) -> float:
+        return _mean([r.perplexity for r in self.readings])
+
+    @property
+    def median_perplexity(self) -> float:
+        return reference_of(self.readings)
+
+    @property
+    def distinct(self) -> float:
+        return _mean([r.distinct for r in self.readings])
+
+    @property
+    def words(self) -> float:
+        return _mean([float(answer_words(a)) for a in self.answers])
 
     @property
     def judge_mean(self) -> float:
@@ -121,11 +134,55 @@ def _mean(xs: Sequence[float]) -> float:
     return sum(xs) / len(xs) if xs else math.nan
 
 
-def steer_plan(vector: SteeringVector, coeff: float, layers: Sequence[int]) -> RowPlan | None:
-    """`coeff * norm[L] * unit(v[L])` on each of `layers`; None for 0 (the unsteered row)."""
+def steer_plan(
+    vector: SteeringVector,
+    coeff: float,
+    layers: Sequence[int],
+    positions: str = "all",
+    method: str | None = None,
+) -> RowPlan | None:
+    """`coeff * norm[L] * unit(v[L])` on each of `layers`; None for 0 (the unsteered row).
+    `positions`: all, or generated (the answer's tokens only); `method`: a steering method
+    the engine's `VectorSpec` knows (None: its default, adding the push)."""
     if coeff == 0:
         return None
-    return RowPlan(list(vector.specs(coeff, layers=list(layers))))
+    specs = list(vector.specs(coeff, layers=list(layers)))
+    if method is not None:
+        if specs and "method" not in {f.name for f in fields(specs[0])}:
+            raise ConfigError(f"steering method {method!r}: this engine has no steering methods")
+        specs = [replace(spec, method=method) for spec in specs]
+    return RowPlan(specs, positions=positions)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class GridRow:
+    """One answer to generate: `prompt` under `plan`, filed under `key` (a push, a setting)."""
+
+    key: Any
+    prompt: Any
+    plan: RowPlan | None
+
+
+def answer_rows(
+    engine: Engine,
+    rows: Sequence[GridRow],
+    sampling: SamplingParams,
+    probe: ProbeJudge | None = None,
+) -> list[tuple[str, Reading, float | None]]:
+    """Generate every row in one batched generate (a plan per row) and read each answer:
+    coherence (`search.coherence.read_answers`) and, with a probe, its judge's reading."""
+    if not rows:
+        return []
+    prompts = [r.prompt for r in rows]
+    results = engine.generate(
+        prompts, plans=[r.plan for r in rows], sampling=sampling, priority="search"
+    )
+    texts = [res.text for res in results]
+    readings = read_answers(engine, prompts, texts)
+    judged: list[float | None] = [None] * len(rows)
+    if probe is not None:
+        judged = probe.read(engine, prompts, texts)
+    return list(zip(texts, readings, judged, strict=True))
 
 
 def measure_grid(
@@ -135,51 +192,37 @@ def measure_grid(
     coeffs: Sequence[float],
     layers: Sequence[int],
     max_new_tokens: int = 32,
-    bounds: CoherenceBounds = CoherenceBounds(),
     probe: ProbeJudge | None = None,
     batch_rows: int = 32,
     progress: Callable[[int], None] | None = None,
     cancel: threading.Event | None = None,
+    sampling: SamplingParams | None = None,
 ) -> list[GridPoint]:
-    """Generate greedy answers to `prompts` at every per-layer coefficient in `coeffs` (rows of
-    batched generates, at most `batch_rows` rows each) and judge them. `progress(rows)` after
-    each batch. Stops early (returning what it has) when `cancel` is set."""
-    sampling = SamplingParams(temperature=0.0, max_new_tokens=max_new_tokens)
-    metric = Coherence(bounds)
-    per_batch = max(1, batch_rows // max(1, len(prompts)))
-    points: list[GridPoint] = []
-    for lo in range(0, len(coeffs), per_batch):
+    """Answers to `prompts` at every per-layer coefficient in `coeffs` (greedy unless
+    `sampling` says otherwise), in batched generates of at most `batch_rows` rows, each read
+    for coherence and by `probe`. `progress(rows)` after each batch. Stops early (returning
+    what it has) when `cancel` is set."""
+    params = sampling or SamplingParams(temperature=0.0, max_new_tokens=max_new_tokens)
+    rows = [GridRow(c, p, steer_plan(vector, c, layers)) for c in coeffs for p in prompts]
+    got: list[tuple[str, Reading, float | None]] = []
+    for lo in range(0, len(rows), max(1, batch_rows)):
         if cancel is not None and cancel.is_set():
             break
-        chunk = list(coeffs[lo : lo + per_batch])
-        plans = [steer_plan(vector, c, layers) for c in chunk]
-        batch = EvalBatch(engine, prompts, plans, sampling)
-        readings = metric.readings(batch)
-        outs = batch.outputs()
-        judged: list[list[float | None]] = [[] for _ in chunk]
-        if probe is not None:
-            flat = probe.read(
-                engine, [p for _ in chunk for p in prompts], [a for row in outs for a in row]
-            )
-            n = len(prompts)
-            judged = [flat[i * n : (i + 1) * n] for i in range(len(chunk))]
-        for c, rows, answers, jd in zip(chunk, readings, outs, judged, strict=True):
-            points.append(
-                GridPoint(
-                    coeff=c,
-                    share=sum(r.ok(bounds) for r in rows) / len(rows),
-                    perplexity=_mean([r.perplexity for r in rows]),
-                    repetition=_mean([r.repetition for r in rows]),
-                    english=_mean([r.english for r in rows]),
-                    words=_mean([float(answer_words(a)) for a in answers]),
-                    readings=rows,
-                    answers=list(answers),
-                    judge=list(jd),
-                )
-            )
+        chunk = rows[lo : lo + batch_rows]
+        got += answer_rows(engine, chunk, params, probe)
         if progress is not None:
-            progress(len(chunk) * len(prompts))
-    return points
+            progress(len(chunk))
+    n = len(prompts)
+    return [
+        GridPoint(
+            coeff=c,
+            readings=[r for _, r, _ in got[i * n : (i + 1) * n]],
+            answers=[t for t, _, _ in got[i * n : (i + 1) * n]],
+            judge=[j for _, _, j in got[i * n : (i + 1) * n]],
+        )
+        for i, c in enumerate(coeffs)
+        if len(got) >= (i + 1) * n
+    ]
 
 
 @dataclass
@@ -192,12 +235,15 @@ class Calibration:
     edge_negative: float
     baseline_share: float
     baseline_perplexity: float
+    """the unsteered answers' median perplexity: the rule's reference"""
     prompts: list[str]
     max_new_tokens: int
-    bounds: dict[str, float]
+    rule: dict[str, float]
     points: list[dict[str, float]]
     seconds: float
     model_id: str = ""
+    batched_with: list[str] = field(default_factory=list)
+    """the other dimensions whose rows shared its generates"""
     version: int = CALIBRATION_VERSION
 
     def to_meta(self) -> dict[str, object]:
@@ -223,6 +269,225 @@ def calibration_prompts(dimension: Dimension | None, n: int) -> list[str]:
     return seen[: max(1, n)]
 
 
+@dataclass(frozen=True)
+class CalibrationJob:
+    """One dimension to calibrate: its vector, its dimension (for its own questions), the
+    layers (default: recommended) and a name to file it under (default: the vector's)."""
+
+    vector: SteeringVector
+    dimension: Dimension | None = None
+    layers: Sequence[int] | None = None
+    name: str = ""
+
+    @property
+    def key(self) -> str:
+        return self.name or self.vector.meta.dimension
+
+
+class _Ladder:
+    """One dimension's calibration as a sequence of stages (the ladder on both poles, then
+    `refine_rounds` bisections); each stage asks for rows and moves on once all are read."""
+
+    def __init__(self, job: CalibrationJob, settings: CalibrationSettings) -> None:
+        self.job, self.settings = job, settings
+        self.use = (
+            list(job.layers) if job.layers is not None else list(job.vector.recommended_layers)
+        )
+        k = max(1, len(self.use))
+        self.prompts = calibration_prompts(job.dimension, settings.n_prompts)
+        self.ladder = [settings.start * settings.growth**i / k for i in range(settings.rungs)]
+        self.rows_total = len(self.prompts) * (
+            1 + 2 * len(self.ladder) + 4 * settings.refine_rounds
+        )
+        self.rows_done = 0
+        self.want: list[float] = [0.0] + [s * c for c in self.ladder for s in (1.0, -1.0)]
+        self.answers: dict[tuple[float, int], tuple[str, Reading]] = {}
+        self.measured: dict[float, GridPoint] = {}
+        self.edges: dict[float, tuple[float, float | None]] = {}
+        self.round = -1  # -1: the ladder; 0.. the refinements done
+        self.reference = math.nan
+        self.need = 0.0
+        self.base_share = 0.0
+        self.done = False
+        self.t0 = time.perf_counter()
+        self.issued: set[tuple[float, int]] = set()
+
+    def pending(self) -> list[tuple[tuple[float, int], GridRow]]:
+        """Rows of the current stage not yet handed out."""
+        out = []
+        for c in self.want:
+            for i, p in enumerate(self.prompts):
+                if (c, i) not in self.issued:
+                    out.append(((c, i), GridRow((self.job.key, c, i), p, self._plan(c))))
+        return out
+
+    def _plan(self, c: float) -> RowPlan | None:
+        return steer_plan(self.job.vector, c, self.use)
+
+    def take(self, where: tuple[float, int]) -> None:
+        self.issued.add(where)
+
+    def absorb(self, where: tuple[float, int], text: str, reading: Reading) -> None:
+        self.answers[where] = (text, reading)
+        self.rows_done += 1
+        if all((c, i) in self.answers for c in self.want for i in range(len(self.prompts))):
+            for c in self.want:
+                got = [self.answers[(c, i)] for i in range(len(self.prompts))]
+                self.measured[c] = GridPoint(c, [r for _, r in got], [t for t, _ in got])
+            self._advance()
+
+    def _holds(self, c: float) -> bool:
+        p = self.measured.get(c)
+        return p is not None and p.share_under(self.settings.rule, self.reference) >= self.need
+
+    def _advance(self) -> None:
+        settings = self.settings
+        if self.round == -1:
+            base = self.measured[0.0]
+            self.reference = base.median_perplexity
+            self.base_share = base.share_under(settings.rule, self.reference)
+            self.need = self.base_share - settings.slack / len(self.prompts) - 1e-9
+            for sign in (1.0, -1.0):
+                good, bad = 0.0, None
+                for c in self.ladder:
+                    if self._holds(sign * c):
+                        good = c
+                    else:
+                        bad = c
+                        break
+                self.edges[sign] = (good, bad)
+        else:
+            for sign, (good, bad) in list(self.edges.items()):
+                if bad is None:
+                    continue
+                for c in sorted(abs(x) for x in self.want if (x > 0) == (sign > 0)):
+                    if self._holds(sign * c):
+                        good = max(good, c)
+                    else:
+                        bad = min(bad, c)
+                        break
+                self.edges[sign] = (good, bad)
+        self.round += 1
+        self.want = self._probes() if self.round < settings.refine_rounds else []
+        if not self.want:
+            self.rows_done = self.rows_total
+            self.done = True
+
+    def _probes(self) -> list[float]:
+        probes: list[float] = []
+        for sign, (good, bad) in self.edges.items():
+            if bad is None:
+                continue
+            lo = good if good > 0 else bad / self.settings.growth**2
+            ratio = (bad / lo) ** (1 / 3)  # two points splitting [lo, bad] in thirds, log scale
+            probes += [sign * lo * ratio, sign * lo * ratio**2]
+        return probes
+
+    def result(self, model_id: str, batched_with: list[str]) -> Calibration:
+        settings = self.settings
+        pos_edge, neg_edge = self.edges[1.0][0], self.edges[-1.0][0]
+        c_max = min(pos_edge, neg_edge)
+        if c_max <= 0:  # even the smallest rung broke one pole: keep a push that small
+            c_max = self.ladder[0] / settings.growth
+        rule, ref = settings.rule, self.reference
+        return Calibration(
+            c_max=round(c_max, 6),
+            layers=self.use,
+            edge_positive=round(pos_edge, 6),
+            edge_negative=round(neg_edge, 6),
+            baseline_share=self.base_share,
+            baseline_perplexity=ref,
+            prompts=self.prompts,
+            max_new_tokens=settings.max_new_tokens,
+            rule=rule.to_dict(),
+            points=[
+                {
+                    "coeff": p.coeff,
+                    "share": p.share_under(rule, ref),
+                    "perplexity": p.perplexity,
+                    "distinct": p.distinct,
+                }
+                for p in sorted(self.measured.values(), key=lambda p: p.coeff)
+            ],
+            seconds=round(time.perf_counter() - self.t0, 2),
+            model_id=model_id,
+            batched_with=batched_with,
+        )
+
+
+BatchProgress = Callable[[str, int, int], None]
+"""progress(dimension, rows_done, rows_total) for each dimension being calibrated"""
+
+
+def calibrate_many(
+    engine: Engine,
+    jobs: Sequence[CalibrationJob],
+    settings: CalibrationSettings = CalibrationSettings(),
+    progress: BatchProgress | None = None,
+    cancel: threading.Event | None = None,
+    first: Callable[[], Sequence[str]] | None = None,
+    on_done: Callable[[str, Calibration], None] | None = None,
+    more: Callable[[], Sequence[CalibrationJob]] | None = None,
+) -> dict[str, Calibration]:
+    """Calibrate several dimensions together: every batched generate takes up to
+    `settings.batch_rows` rows from the dimensions' current stages, those named by `first()`
+    (asked before each batch: the knob a user just touched) before the rest, so one pass of
+    the model serves several dimensions and the one wanted first finishes first. Each
+    dimension follows the one-dimension procedure (`calibrate`) exactly; `on_done(name,
+    calibration)` as each finishes; `more()`, asked before each batch, adds dimensions that
+    arrived meanwhile. Returns the finished ones (all, unless cancelled)."""
+    model_id = str(engine.model_id)
+    ladders: dict[str, _Ladder] = {}
+    shared: dict[str, set[str]] = {}
+    sampling = SamplingParams(temperature=0.0, max_new_tokens=settings.max_new_tokens)
+    finished: dict[str, Calibration] = {}
+
+    def add(new: Sequence[CalibrationJob]) -> None:
+        for job in new:
+            if job.key in ladders:
+                continue
+            ladders[job.key] = _Ladder(job, settings)
+            if progress is not None:
+                progress(job.key, 0, ladders[job.key].rows_total)
+
+    add(jobs)
+    while True:
+        if more is not None:
+            add(more())
+        if len(finished) == len(ladders) or (cancel is not None and cancel.is_set()):
+            break
+        wanted = list(first()) if first is not None else []
+        order = sorted(
+            (k for k in ladders if k not in finished),
+            key=lambda k: wanted.index(k) if k in wanted else len(wanted),
+        )
+        batch: list[tuple[str, tuple[float, int], GridRow]] = []
+        for key in order:
+            for where, row in ladders[key].pending():
+                if len(batch) >= settings.batch_rows:
+                    break
+                batch.append((key, where, row))
+        if not batch:  # nothing left to hand out: cannot happen while one is unfinished
+            raise AssertionError("calibration stalled")
+        for key, where, _ in batch:
+            ladders[key].take(where)
+        got = answer_rows(engine, [row for _, _, row in batch], sampling)
+        together = {k for k, _, _ in batch}
+        for key in together:
+            shared.setdefault(key, set()).update(together - {key})
+        for (key, where, _), (text, reading, _) in zip(batch, got, strict=True):
+            ladders[key].absorb(where, text, reading)
+        for key in {k for k, _, _ in batch}:
+            lad = ladders[key]
+            if progress is not None:
+                progress(key, min(lad.rows_done, lad.rows_total), lad.rows_total)
+            if lad.done and key not in finished:
+                finished[key] = lad.result(model_id, sorted(shared.get(key, ())))
+                if on_done is not None:
+                    on_done(key, finished[key])
+    return finished
+
+
 def calibrate(
     engine: Engine,
     vector: SteeringVector,
@@ -233,114 +498,30 @@ def calibrate(
     cancel: threading.Event | None = None,
 ) -> Calibration:
     """Measure the coherent range of `vector` on `engine` over `layers` (default: recommended)."""
-    t0 = time.perf_counter()
-    use = list(layers) if layers is not None else list(vector.recommended_layers)
-    k = len(use)
-    prompts = calibration_prompts(dimension, settings.n_prompts)
-    ladder = [settings.start * settings.growth**i / k for i in range(settings.rungs)]
-    rows_total = len(prompts) * (1 + 2 * len(ladder) + 2 * 2 * settings.refine_rounds)
-    done = 0
+    job = CalibrationJob(vector, dimension, layers)
 
-    def step(rows: int) -> None:
-        nonlocal done
-        done = min(rows_total, done + rows)
+    def counted(name: str, done: int, total: int) -> None:
         if progress is not None:
-            progress(done, rows_total)
+            progress(done, total)
 
-    if progress is not None:
-        progress(0, rows_total)
-
-    def grid(coeffs: Sequence[float]) -> list[GridPoint]:
-        return measure_grid(
-            engine,
-            vector,
-            prompts,
-            coeffs,
-            use,
-            settings.max_new_tokens,
-            settings.bounds,
-            batch_rows=settings.batch_rows,
-            progress=step,
-            cancel=cancel,
+    found = calibrate_many(engine, [job], settings, counted, cancel)
+    if job.key not in found:  # cancelled: what the ladder had is not a range
+        lad = _Ladder(job, settings)
+        return Calibration(
+            c_max=vector.c_max,
+            layers=lad.use,
+            edge_positive=0.0,
+            edge_negative=0.0,
+            baseline_share=math.nan,
+            baseline_perplexity=math.nan,
+            prompts=lad.prompts,
+            max_new_tokens=settings.max_new_tokens,
+            rule=settings.rule.to_dict(),
+            points=[],
+            seconds=0.0,
+            model_id=str(engine.model_id),
         )
-
-    coeffs = [0.0] + [s * c for c in ladder for s in (1.0, -1.0)]
-    points = grid(coeffs)
-    base = points[0]
-    bounds = settings.bounds.relative_to(base.perplexity)
-    base_share = base.share_under(bounds)
-    need = base_share - settings.slack / len(prompts) - 1e-9
-    measured = {p.coeff: p for p in points}
-
-    def holds(c: float) -> bool:
-        p = measured.get(c)
-        return p is not None and p.share_under(bounds) >= need
-
-    edges: dict[float, tuple[float, float | None]] = {}
-    for sign in (1.0, -1.0):
-        good, bad = 0.0, None
-        for c in ladder:
-            if holds(sign * c):
-                good = c
-            else:
-                bad = c
-                break
-        edges[sign] = (good, bad)
-    for _ in range(settings.refine_rounds):
-        if cancel is not None and cancel.is_set():
-            break
-        probes: list[float] = []
-        for sign, (good, bad) in edges.items():
-            if bad is None:
-                continue
-            lo = good if good > 0 else bad / settings.growth**2
-            # two points splitting [lo, bad] in thirds on a log scale
-            ratio = (bad / lo) ** (1 / 3)
-            probes += [sign * lo * ratio, sign * lo * ratio**2]
-        if not probes:
-            step(len(prompts) * 4 * settings.refine_rounds)
-            break
-        for p in grid(probes):
-            measured[p.coeff] = p
-        step(len(prompts) * (4 - len(probes)))
-        for sign, (good, bad) in list(edges.items()):
-            if bad is None:
-                continue
-            for c in sorted(abs(x) for x in probes if (x > 0) == (sign > 0)):
-                if holds(sign * c):
-                    good = max(good, c)
-                else:
-                    bad = min(bad, c)
-                    break
-            edges[sign] = (good, bad)
-    if progress is not None:
-        progress(rows_total, rows_total)
-    pos_edge, neg_edge = edges[1.0][0], edges[-1.0][0]
-    c_max = min(pos_edge, neg_edge)
-    if c_max <= 0:  # even the smallest rung broke one pole: keep a push that small
-        c_max = ladder[0] / settings.growth
-    return Calibration(
-        c_max=round(c_max, 6),
-        layers=use,
-        edge_positive=round(pos_edge, 6),
-        edge_negative=round(neg_edge, 6),
-        baseline_share=base_share,
-        baseline_perplexity=base.perplexity,
-        prompts=prompts,
-        max_new_tokens=settings.max_new_tokens,
-        bounds={k_: float(v) for k_, v in asdict(bounds).items()},
-        points=[
-            {
-                "coeff": p.coeff,
-                "share": p.share_under(bounds),
-                "perplexity": p.perplexity,
-                "repetition": p.repetition,
-            }
-            for p in sorted(measured.values(), key=lambda p: p.coeff)
-        ],
-        seconds=round(time.perf_counter() - t0, 2),
-        model_id=str(engine.model_id),
-    )
+    return found[job.key]
 
 
 def is_calibrated(vector: SteeringVector, model_id: str | None = None) -> bool:
@@ -355,6 +536,16 @@ def is_calibrated(vector: SteeringVector, model_id: str | None = None) -> bool:
     if not cal or cal.get("version") != CALIBRATION_VERSION:
         return False
     return model_id is None or cal.get("model_id") in (model_id, vector.meta.model_id)
+
+
+PROVISIONAL = "provisional"
+CALIBRATED = "calibrated"
+
+
+def range_kind(vector: SteeringVector, model_id: str | None = None) -> str:
+    """Which range a knob is on: `calibrated` (measured on this model, or set by a search or a
+    person) or `provisional` (the extraction's default, until the calibration has run)."""
+    return CALIBRATED if is_calibrated(vector, model_id) else PROVISIONAL
 
 
 def calibrate_vector(

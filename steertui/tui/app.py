@@ -178,7 +178,7 @@ class SteerApp(App[None]):
         self.engine_state = "ready"
         _freeze_the_heap()
         if self.sampling is None:  # an explicit `sampling` (tests, the CLI) wins over settings
-            self.sampling = sampling_for(self.main.settings)
+            self.sampling = sampling_for(self.main.settings, engine=engine)
         provider = self._provider_override or LibraryProvider(self.home, str(engine.model_id))
         await self.main.engine_ready(engine, provider, self.sampling, self._memory())
         if self.requested_session is not None:

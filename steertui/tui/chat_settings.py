@@ -1,6 +1,10 @@
 """The chat's own settings, kept in the home between launches: the knobs picked (Ctrl+B), the
 sampling (temperature, max new tokens, seed) and a system prompt. Headless; one small JSON file
-written atomically, so a crash never leaves half of it."""
+written atomically, so a crash never leaves half of it.
+
+`chat_sampling` lays the settings over the model's own sampling defaults
+(`engine.sampling_defaults`): a value the user set wins, an empty one is the model's default,
+and each value keeps where it came from, for the settings dialog to say."""
 
 from __future__ import annotations
 
@@ -8,10 +12,14 @@ import json
 import math
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from steertui.errors import ConfigError
 from steertui.files import write_atomic
+
+if TYPE_CHECKING:
+    from steertui.engine.sampling import SamplingParams
+    from steertui.engine.sampling_defaults import ResolvedSampling, SamplingDefaults
 
 FILE_NAME = "chat.json"
 MAX_NEW_TOKENS_LIMIT = 8192
@@ -21,7 +29,7 @@ SEED_LIMIT = 2**63 - 1
 @dataclass(frozen=True)
 class ChatSettings:
     dimensions: tuple[str, ...] | None = None  # None: the profile's, else the first few
-    temperature: float | None = None  # None: the engine's default (`SamplingParams`)
+    temperature: float | None = None  # None: the model's default (`chat_sampling`)
     max_new_tokens: int | None = None
     seed: int | None = None  # None: random
     system_prompt: str = ""
@@ -66,6 +74,31 @@ def _number(name: str, text: str, low: float, high: float, integer: bool = False
     return value
 
 
+def chat_sampling(
+    settings: ChatSettings,
+    defaults: SamplingDefaults | None = None,
+    current: SamplingParams | None = None,
+) -> ResolvedSampling:
+    """The sampling `settings` ask for over the model's `defaults` (steertui's when None): the
+    temperature, max new tokens and seed a user set win; the rest (top-p, top-k, repetition
+    penalty) are the model's defaults, or kept from `current` (a sampling the app was handed)."""
+    from steertui.engine.sampling_defaults import USER, sampling_defaults
+
+    base = defaults if defaults is not None else sampling_defaults("")
+    kept: dict[str, Any] = {}
+    if current is not None:
+        kept = {
+            name: getattr(current, name)
+            for name in ("top_p", "top_k", "repetition_penalty", "ignore_eos")
+        }
+    user = {
+        "temperature": settings.temperature,
+        "max_new_tokens": settings.max_new_tokens,
+        "seed": settings.seed,
+    }
+    return base.params(user, USER, **kept)
+
+
 def load_settings(home_root: Path) -> ChatSettings:
     """The saved settings; defaults when there are none or the file is not ours (it is then
     left alone and overwritten only by the next save)."""
@@ -95,4 +128,4 @@ def save_settings(home_root: Path, settings: ChatSettings) -> None:
     write_atomic(home_root / FILE_NAME, settings.to_json() + "\n")
 
 
-__all__ = ["ChatSettings", "load_settings", "save_settings"]
+__all__ = ["ChatSettings", "chat_sampling", "load_settings", "save_settings"]

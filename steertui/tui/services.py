@@ -14,8 +14,10 @@ from steertui.home import Home
 if TYPE_CHECKING:
     import torch
 
+    from steertui.engine import Engine
     from steertui.engine.protocol import ChatEngine
     from steertui.prefs.signals import ModelSignals
+    from steertui.search.calibration_queue import CalibrationQueue
     from steertui.search.space import SteerCandidate
     from steertui.vectors.file import SteeringVector
 
@@ -70,6 +72,22 @@ class VectorProvider(Protocol):
 
     def coeff(self, vector: VectorLike, knob: float) -> float: ...
 
+    def order(self, names: Sequence[str]) -> list[str]:
+        """The order to load `names` in: knobs the user touched first."""
+        ...
+
+    def touched(self, name: str) -> None:
+        """A knob was moved: its vector (and its calibration) goes before the others'."""
+        ...
+
+    def range_status(self, name: str) -> str:
+        """The knob's label for the range its vector is on ('' when measured)."""
+        ...
+
+    def close(self) -> None:
+        """The app is closing: stop background work (a calibration) at its next batch."""
+        ...
+
     def plan(
         self, vectors: Mapping[str, VectorLike], knobs: Mapping[str, float]
     ) -> PlanLike | None: ...
@@ -92,7 +110,15 @@ class VectorProvider(Protocol):
 
 
 class LibraryProvider:
-    """The real provider: the home's dimension library, vectors built once per model and cached."""
+    """The real provider: the home's dimension library, vectors built once per model and cached.
+
+    A knob steers as soon as its vector is built, on the provisional range the extraction
+    wrote; its measured range comes from a background calibration (`CalibrationQueue`) that
+    serves every waiting dimension in shared batched passes, the knob touched last first.
+    While a vector is provisional its `progress` callback keeps being told how the
+    calibration stands (`range_status`), and when it is done the vector object the app holds
+    carries the calibrated range.
+    """
 
     def __init__(self, home: Home, model_id: str) -> None:
         from steertui.vectors.dimensions import DimensionLibrary
@@ -100,13 +126,21 @@ class LibraryProvider:
         self.home = home
         self.model_id = model_id
         self.library = DimensionLibrary(home, model_id)
+        self._queue: CalibrationQueue | None = None
+        self._touched: list[str] = []
+        self._listeners: dict[str, Progress] = {}
+        self._vectors: dict[str, SteeringVector] = {}
 
     def dimensions(self) -> list[DimensionLike]:
         return list(self.library.all())
 
     def vector(self, engine: ChatEngine, name: str, progress: Progress) -> SteeringVector:
+        """The dimension's vector, built (or read) now; on a real model an uncalibrated one
+        comes back at once on its provisional range and is calibrated in the background."""
         from steertui.engine import Engine
-        from steertui.search.calibrate import load_calibrated
+        from steertui.search.calibrate import is_calibrated
+        from steertui.vectors.build import load_for_model
+        from steertui.vectors.dimensions import is_toy_model
 
         if not isinstance(engine, Engine):
             raise TypeError(f"the dimension library builds vectors on an Engine, not {engine!r}")
@@ -114,7 +148,71 @@ class LibraryProvider:
         def counted(done: int, total: int) -> None:
             progress(done / total if total else 0.0, f"building {name} ({done}/{total})")
 
-        return load_calibrated(engine, self.library.get(name), home=self.home, progress=counted)
+        dimension = self.library.get(name)
+        vec = load_for_model(engine, dimension, home=self.home, progress=counted)
+        if is_toy_model(str(engine.model_id)) or is_calibrated(vec, str(engine.model_id)):
+            return vec  # the toy keeps its trained range
+        self._listeners[name] = progress
+        self._vectors[name] = vec
+        self._calibration_queue(engine).add(name, vec, dimension)
+        return vec
+
+    def order(self, names: Sequence[str]) -> list[str]:
+        """`names` in the order their vectors should be built: the knobs touched (latest
+        first) before the rest."""
+        touched = [n for n in self._touched if n in names]
+        return touched + [n for n in names if n not in touched]
+
+    def touched(self, name: str) -> None:
+        """A user moved this knob: its vector is built and calibrated before the others'."""
+        if name in self._touched:
+            self._touched.remove(name)
+        self._touched.insert(0, name)
+        if self._queue is not None:
+            self._queue.touch(name)
+
+    def range_status(self, name: str) -> str:
+        """The knob's label for its range: '' once calibrated (or on a range that needs none),
+        else "(provisional range, calibrating 40%)" and the like."""
+        from steertui.search.calibrate import PROVISIONAL, range_kind
+
+        vec = self._vectors.get(name)
+        if vec is None or range_kind(vec, self.model_id) != PROVISIONAL:
+            return ""
+        state = self._queue.state(name) if self._queue is not None else None
+        if state is None:
+            return "(provisional range)"
+        if state.error:
+            return "(provisional range: calibration failed)"
+        if state.rows_done:
+            return f"(provisional range, calibrating {state.fraction:.0%})"
+        return "(provisional range, calibration queued)"
+
+    def wait_calibrated(self, timeout: float | None = None) -> bool:
+        """Until every queued calibration is done (True) or `timeout` s (False)."""
+        return self._queue.wait(timeout) if self._queue is not None else True
+
+    def close(self) -> None:
+        """Stop the background calibration after its batch in flight."""
+        if self._queue is not None:
+            self._queue.close()
+
+    def _calibration_queue(self, engine: Engine) -> CalibrationQueue:
+        from steertui.search.calibration_queue import CalibrationQueue
+
+        if self._queue is None or self._queue.engine is not engine:
+            if self._queue is not None:
+                self._queue.close()
+            self._queue = CalibrationQueue(engine, on_change=self._changed)
+            for name in self._touched:
+                self._queue.touch(name)
+        return self._queue
+
+    def _changed(self, name: str) -> None:
+        listener = self._listeners.get(name)
+        if listener is not None:
+            state = self._queue.state(name) if self._queue is not None else None
+            listener(state.fraction if state is not None else 1.0, self.range_status(name))
 
     def coeff(self, vector: VectorLike, knob: float) -> float:
         from steertui.vectors.knobs import knob_to_coeff

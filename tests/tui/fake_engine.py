@@ -280,6 +280,18 @@ class FakeProvider:
     def coeff(self, vector: VectorLike, knob: float) -> float:
         return knob / 100.0 * vector.c_max
 
+    def order(self, names: Sequence[str]) -> list[str]:
+        return list(names)
+
+    def touched(self, name: str) -> None:
+        pass
+
+    def range_status(self, name: str) -> str:
+        return ""
+
+    def close(self) -> None:
+        pass
+
     def signals(
         self, engine: Any, vectors: Mapping[str, VectorLike], dimensions: list[Any]
     ) -> FakeSignals | None:

@@ -38,7 +38,7 @@ from steertui.search.metrics import collapse_reason
 from steertui.search.space import SteerCandidate
 from steertui.store import Store
 from steertui.store.models import MessageRow
-from steertui.tui.chat_settings import ChatSettings, save_settings
+from steertui.tui.chat_settings import ChatSettings, chat_sampling, save_settings
 from steertui.tui.conversation import Conversation, Turn
 from steertui.tui.learning import (
     PendingReaction,
@@ -83,6 +83,7 @@ from steertui.tui.widgets.status_bar import StatusBar
 if TYPE_CHECKING:
     from steertui.engine.protocol import ChatEngine, SteeringHandle
     from steertui.engine.sampling import SamplingParams
+    from steertui.engine.sampling_defaults import ResolvedSampling
 
 CHAT_PLACEHOLDER = "Ask something (Enter sends, Esc stops)"
 MODEL_PLACEHOLDER = "Model to load: a hub id, a local path, or toy (Enter loads)"
@@ -420,7 +421,10 @@ class MainScreen(Screen[None]):
     def _load_vectors(self, names: list[str]) -> None:
         provider, engine = self.provider, self.engine
         assert provider is not None and engine is not None
-        for name in names:
+        pending = list(names)
+        while pending:
+            name = provider.order(pending)[0]  # a knob the user touched goes first
+            pending.remove(name)
 
             def progress(fraction: float, text: str, name: str = name) -> None:
                 self.post_message(VectorProgress(name, fraction, text))
@@ -433,14 +437,18 @@ class MainScreen(Screen[None]):
             self.post_message(VectorReady(name, vector))
 
     def on_vector_progress(self, message: VectorProgress) -> None:
-        self._set_knob_status(message.dimension, f"({message.fraction:.0%})")
+        if message.dimension in self.vectors:  # steering already: the provider names its range
+            self._set_knob_status(message.dimension, message.text)
+        else:
+            self._set_knob_status(message.dimension, f"({message.fraction:.0%})")
 
     def on_vector_ready(self, message: VectorReady) -> None:
         if message.dimension not in self.active:
             return
         self.vectors[message.dimension] = message.vector
         self.vector_status.pop(message.dimension, None)
-        self._set_knob_status(message.dimension, "")
+        assert self.provider is not None
+        self._set_knob_status(message.dimension, self.provider.range_status(message.dimension))
         if self.last is not None and message.dimension == self.focused_dim:
             self.recompute_heatmap()
 
@@ -479,7 +487,7 @@ class MainScreen(Screen[None]):
             if settings is None:
                 return
             self._save_settings(settings)
-            self.sampling = sampling_for(settings, self.sampling)
+            self.sampling = sampling_for(settings, self.sampling, self.engine)
             now = self.sampling
             self.notify(
                 f"Temperature {now.temperature:g}, up to {now.max_new_tokens} tokens, "
@@ -488,15 +496,23 @@ class MainScreen(Screen[None]):
                 title="Settings",
             )
 
-        now = sampling_for(self.settings, self.sampling)
+        now = _sampling_of(self.settings, self.sampling, self.engine)
         self.app.push_screen(
-            SettingsScreen(self.settings, now.temperature, now.max_new_tokens), chosen
+            SettingsScreen(
+                self.settings,
+                now.params.temperature,
+                now.params.max_new_tokens,
+                sources=now.describe(),
+            ),
+            chosen,
         )
 
     # -- knobs ----------------------------------------------------------------------
     def on_knob_changed(self, message: KnobChanged) -> None:
         dim, value = message.dimension, message.value
         self.knob_values[dim] = value
+        if self.provider is not None:
+            self.provider.touched(dim)
         if self.applied is not None and self.generation is None:
             self.notify(f"Run {self.applied.run_id}'s steering left: the knobs steer again.")
             self.applied = None
@@ -1097,23 +1113,25 @@ class MainScreen(Screen[None]):
         """Before quitting: stop a streaming answer at its next token; save pending knob moves."""
         if self.generation is not None:
             self.generation.cancel.set()
+        if self.provider is not None:
+            self.provider.close()
         self.flush_preferences()
 
 
-def sampling_for(settings: ChatSettings, current: SamplingParams | None = None) -> SamplingParams:
-    """The sampling the settings ask for (top-p and the rest kept from `current`)."""
-    from steertui.engine.sampling import SamplingParams
+def sampling_for(
+    settings: ChatSettings, current: SamplingParams | None = None, engine: object = None
+) -> SamplingParams:
+    """The sampling the settings ask for over `engine`'s model defaults (top-p and the rest
+    kept from `current`)."""
+    return _sampling_of(settings, current, engine).params
 
-    base = current or SamplingParams()
-    defaults = SamplingParams()
-    return replace(
-        base,
-        temperature=defaults.temperature if settings.temperature is None else settings.temperature,
-        max_new_tokens=(
-            defaults.max_new_tokens if settings.max_new_tokens is None else settings.max_new_tokens
-        ),
-        seed=settings.seed,
-    )
+
+def _sampling_of(
+    settings: ChatSettings, current: SamplingParams | None, engine: object
+) -> ResolvedSampling:
+    from steertui.engine.sampling_defaults import defaults_of
+
+    return chat_sampling(settings, defaults_of(engine), current)
 
 
 def _said(reaction: PendingReaction) -> str:

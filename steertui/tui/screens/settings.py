@@ -1,10 +1,14 @@
 """The chat's settings: temperature, max new tokens, seed and a system prompt.
 
 Handed the current `ChatSettings`; answers with `dismiss(new settings)` or `dismiss(None)`.
-A bad value is said in one line inside the dialog, which stays open.
+A bad value is said in one line inside the dialog, which stays open. It also says where each
+sampling value in use comes from (the model's generation_config, a known default, steertui's,
+the user's setting).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -30,10 +34,18 @@ class SettingsScreen(ModalScreen[ChatSettings | None]):
         Binding("ctrl+s", "save", "Save", id="settings.save"),
     ]
 
-    def __init__(self, settings: ChatSettings, temperature: float, max_new_tokens: int) -> None:
-        """`temperature` and `max_new_tokens`: what the chat samples with now."""
+    def __init__(
+        self,
+        settings: ChatSettings,
+        temperature: float,
+        max_new_tokens: int,
+        sources: Sequence[str] = (),
+    ) -> None:
+        """`temperature` and `max_new_tokens`: what the chat samples with now; `sources`: one
+        line per sampling value, with where it came from."""
         super().__init__(classes="dialog-screen")
         self.settings = settings
+        self.sources = list(sources)
         self.shown = {
             "temperature": f"{temperature:g}",
             "max_new_tokens": str(max_new_tokens),
@@ -48,6 +60,13 @@ class SettingsScreen(ModalScreen[ChatSettings | None]):
             for name, label in FIELDS:
                 yield Label(label)
                 yield Input(values[name], id=f"setting-{name}")
+            if self.sources:
+                yield Static(
+                    "Sampling now: " + "; ".join(self.sources),
+                    id="settings-sources",
+                    classes="dialog-hint",
+                    markup=False,
+                )
             yield Static("", id="settings-error", classes="dialog-hint", markup=False)
             yield Static("Enter or Ctrl+S saves, Esc cancels.", classes="dialog-hint")
 
