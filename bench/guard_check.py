@@ -5,9 +5,9 @@ For one dimension (default: cost) at knob -100 and +100, every steering method
 (easing and blocking a loop's next token) and easing only, all as rows of one batched generate
 (per-row plans), seeded sampling, n everyday questions (the calibration's held-out ones):
 
-- coherent: the share of answers coherent by the calibration's rule (`CoherenceBounds`, the
-  perplexity bound relative to the unsteered answers), whose repetition bound is the loop
-  check: distinct word 3-grams >= 65%;
+- coherent: the share of answers coherent by the calibration's rule (`search.coherence`:
+  perplexity and the last third's relative to the unsteered answers' median, and the loop
+  check, distinct word 3-grams >= 65% over the answer and over its last third);
 - swing: the mean pole-word score (positive-pole words minus negative-pole words per answer,
   the dimension's own word lists, `search.lexicon.pole_words`) at +100 minus at -100, with 2
   standard errors;
@@ -98,9 +98,9 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     from steertui.engine import Engine, RowPlan, SamplingParams, load_model
     from steertui.home import Home
-    from steertui.search.calibrate import EVAL_PROMPTS, CalibrationSettings, load_calibrated
+    from steertui.search.calibrate import EVAL_PROMPTS, load_calibrated
+    from steertui.search.coherence import CoherenceRule, read_answers, reference_of
     from steertui.search.lexicon import pole_words
-    from steertui.search.metrics import answer_coherence
     from steertui.vectors.dimensions import DimensionLibrary
     from steertui.vectors.knobs import knob_to_coeff
 
@@ -175,17 +175,17 @@ def main() -> None:
 
     texts = [res.text for _, rs in results for res in rs]
     qs = [prompts[i] for _, rs in results for i in range(len(rs))]
-    readings = answer_coherence(engine, qs, texts, priority="chat")
+    readings = read_answers(engine, qs, texts, priority="chat")
     k = 0
     scored: list[tuple[Setting, list, list]] = []
     for s, rs in results:
         scored.append((s, rs, readings[k : k + len(rs)]))
         k += len(rs)
-    base_ppl = mean_err([r.perplexity for s, _, rd in scored if s.method == "none" for r in rd])[0]
-    bounds = CalibrationSettings().bounds.relative_to(base_ppl)
+    reference = reference_of([r for s, _, rd in scored if s.method == "none" for r in rd])
+    rule = CoherenceRule()  # the calibration's rule, loops and late breaks included
 
     def cell(s: Setting, rs: list, rd: list) -> dict[str, object]:
-        ok = [r.ok(bounds) for r in rd]
+        ok = [rule.ok(r, reference) for r in rd]
         scores = [float(pole_score(x.text, negative, positive)) for x in rs]
         eased = sum(1 for x in rs if x.guard and any(e.kind == "eased" for e in x.guard.events))
         blocked = sum(1 for x in rs if x.guard and any(e.kind == "blocked" for e in x.guard.events))
@@ -196,7 +196,7 @@ def main() -> None:
             "coherent": sum(ok) / len(ok),
             "n": len(ok),
             "score": mean_err(scores),
-            "distinct3": 1 - sum(r.repetition for r in rd) / len(rd),
+            "distinct3": sum(r.distinct for r in rd) / len(rd),
             "ppl": mean_err([r.perplexity for r in rd])[0],
             "eased": eased,
             "blocked": blocked,
@@ -215,14 +215,14 @@ def main() -> None:
                                 "guard": s.guard,
                                 "knob": s.knob,
                                 "prompt": q,
-                                "coherent": r.ok(bounds),
+                                "coherent": rule.ok(r, reference),
                                 "text": x.text,
                                 "guard_record": x.guard.to_dict() if x.guard else None,
                             }
                         )
                         + "\n"
                     )
-    print(f"perplexity bound {bounds.max_perplexity:.1f} (unsteered mean {base_ppl:.1f})")
+    print(f"coherence: {rule.to_dict()} against the unsteered median perplexity {reference:.2f}")
     print()
     print(
         f"{'method':9} {'guard':5} | {'coherent -/+':13} | {'score -':>10} {'score +':>10} | "
