@@ -18,6 +18,8 @@ from steertui.tui.services import DimensionLike, ReplySignals, VectorLike, Vecto
 
 if TYPE_CHECKING:
     from steertui.engine.protocol import ChatEngine
+    from steertui.tui.chat_session import ChatSession
+    from steertui.tui.steering import SteeringState
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,10 @@ class SignalsCache:
         self._key: tuple[object, ...] | None = None
         self._signals: ReplySignals | None = None
 
+    def clear(self) -> None:
+        """A new model: the signals are read again on its vectors."""
+        self._key, self._signals = None, None
+
     def get(
         self,
         provider: VectorProvider,
@@ -106,6 +112,31 @@ class LearnFlow:
     @property
     def busy(self) -> bool:
         return self.reading is not None
+
+    def reaction(
+        self,
+        kind: str,
+        session: ChatSession,
+        steering: SteeringState,
+        *,
+        text: str = "",
+        answer_next: bool = False,
+    ) -> PendingReaction | None:
+        """A reaction to the last answer, or None when there is no answer or no active
+        dimension (nothing to learn from)."""
+        last = session.last
+        if last is None or not steering.active:
+            return None
+        dims = tuple(steering.active_dimensions())
+        return PendingReaction(
+            kind,
+            text,
+            last.text,
+            dims,
+            session_id=session.session_id,
+            message_id=last.message_id,
+            answer_next=answer_next,
+        )
 
     def start(self, reaction: PendingReaction) -> None:
         self.reading = reaction

@@ -131,7 +131,7 @@ class SteeringState:
             return None
         return self.provider.plan(self.loaded(), self.knob_values)
 
-    def begin_answer(self, compile_plan: Callable[[PlanLike], SteeringHandle]) -> LiveAnswer:
+    def begin_answer(self, compile_plan: Callable[[PlanLike], SteeringHandle | None]) -> LiveAnswer:
         """The steering of a new answer, from its first token: the applied run's plan, else the
         loaded knobs'. A moved knob whose vector is not loaded is not applied, and says why."""
         plan = self.current_plan()
