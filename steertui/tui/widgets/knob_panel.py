@@ -103,8 +103,9 @@ class KnobPanel(VerticalScroll):
 
     def on_vector_ready(self, message: VectorReady) -> None:
         if self.steering.vector_ready(message.dimension, message.vector):
-            self._set_status(message.dimension, "")
-            self.steering.vector_status.pop(message.dimension, None)
+            knob = self.knob(message.dimension) if self.is_attached else None
+            if knob is not None:
+                knob.status = ""
             self.post_message(VectorArrived(message.dimension))
 
     def on_vector_failed(self, message: VectorFailed) -> None:
@@ -158,15 +159,6 @@ class KnobPanel(VerticalScroll):
             if knob is not None:
                 knob.set_quietly(value)
         self.session.save_knobs(self.steering.knob_values)
-
-    def apply(self, knobs: Mapping[str, float]) -> None:
-        """Set knobs as if moved by hand: shown, saved as SELECT, steering."""
-        for dim, value in knobs.items():
-            knob = self.knob(dim)
-            if knob is not None:
-                knob.value = value
-            elif dim in self.steering.active:
-                self.steering.set_knob(dim, value)
 
     async def to_profile(self) -> None:
         """A new session: a knob moved a moment ago is saved first, then every knob shows the
