@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from steertui.safe_text import visible
 from steertui.store import Store
 from steertui.store.models import MessageRow
 from steertui.tui.conversation import Conversation, Turn
@@ -198,5 +199,5 @@ def _restored_last(rows: Sequence[MessageRow], encode: Encode | None) -> LastAns
 
 
 def _title(text: str) -> str:
-    line = " ".join(text.split())
+    line = " ".join(visible(text).split())  # the store refuses control characters in titles
     return line if len(line) <= 60 else line[:57] + "..."
