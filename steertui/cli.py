@@ -14,6 +14,7 @@ from steertui.commands import (
     profile,
     runs,
     search,
+    serve,
     sessions,
     toy,
     vectors,
@@ -32,6 +33,9 @@ app.command("chat", help="Open the Textual app: chat, knobs, heatmap, AutoSteer.
 app.command("generate", help="Generate once, steered, for scripts and SSH sessions.")(
     generate.command
 )
+app.command(
+    "serve", help="Serve the model over an OpenAI-compatible HTTP API, steered per request."
+)(serve.command)
 app.command("search", help="Run the autonomous steering search from a TOML config.")(search.command)
 app.command("doctor", help="Versions, device, dtype, data home and database path.")(doctor.command)
 app.add_typer(runs.app, name="runs", help="List, show, apply and delete search runs.")

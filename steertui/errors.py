@@ -8,6 +8,19 @@ one line.
 
 from __future__ import annotations
 
+import re
+
+LONG_NAME = 400
+"""A name (a path, a title, a value: any run of characters without a space) longer than this is
+cut in the middle when an error line quotes it: the line stays readable and names it still."""
+LONG_LINE = 2000
+"""No error line is longer than this (a long title with spaces in it is cut the same way)."""
+_LONG = re.compile(rf"\S{{{LONG_NAME + 1},}}")
+
+
+def _cut(text: str) -> str:
+    return f"{text[:150]}...{text[-100:]} ({len(text)} characters)"
+
 
 class SteertuiError(Exception):
     """A user mistake or an environment problem, explained in one line."""
@@ -39,12 +52,16 @@ def first_line(value: object, limit: int | None = 300) -> str:
     Blank lines and SQLite's `*** in ...` headers are skipped; an exception with no message
     reads as its type's name. The rest of a multi-line message (a library's hints, a nested
     traceback) is dropped: one line is what a user, a status bar or a run's error column shows.
+    A name longer than `LONG_NAME`, a line longer than `LONG_LINE` is cut in the middle,
+    whatever `limit` is.
     """
     lines = [line.strip() for line in str(value).splitlines() if line.strip()]
     useful = [line for line in lines if not line.startswith("***")] or lines
     if not useful:
         return type(value).__name__ if isinstance(value, BaseException) else "unknown error"
-    text = useful[0]
+    text = _LONG.sub(lambda m: _cut(m.group()), useful[0])
+    if len(text) > LONG_LINE:
+        text = f"{text[: LONG_LINE // 2]}... ({len(text)} characters) ...{text[-LONG_LINE // 4 :]}"
     return text if limit is None or len(text) <= limit else text[: limit - 3] + "..."
 
 

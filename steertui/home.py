@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from steertui.errors import SteertuiError
-from steertui.files import write_problem
+from steertui.files import file_kind, write_problem
 
 
 class HomeError(SteertuiError):
@@ -50,8 +50,28 @@ class Home:
 
     @classmethod
     def resolve(cls, home: str | os.PathLike[str] | None = None) -> Home:
-        root = Path(home).expanduser() if home else default_home()
-        return cls(root.resolve())
+        """The home `home` names (None: the default). An empty name, a `~user` that does not
+        exist, or a path that exists and is not a folder (a file, `/dev/null`) is one
+        `HomeError` line: a home is never silently the default one, nor a device."""
+        if home is None:
+            root = default_home()
+        else:
+            raw = os.fspath(home)
+            if not raw.strip():
+                raise HomeError("--home: expected a folder path, got an empty string")
+            root = Path(raw)
+        try:
+            root = root.expanduser().resolve()
+        except RuntimeError:  # `~nosuchuser/x`
+            raise HomeError(f"the data home {root}: no such user's home folder") from None
+        except OSError as exc:
+            raise HomeError(f"the data home {root} cannot be used ({exc.strerror})") from None
+        if root.exists() and not root.is_dir():
+            raise HomeError(
+                f"the data home {root} is {file_kind(root)}, expected a folder "
+                "(choose another with --home or STEERTUI_HOME)"
+            )
+        return cls(root)
 
     @property
     def vectors_dir(self) -> Path:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from steertui.errors import SteertuiError
+
 # ESC-introduced sequences: CSI (ESC [ ... final byte), OSC / DCS / SOS / PM / APC strings
 # (ESC ] ... terminated by BEL or ST; an unterminated one ends at the line's end, so the rest of
 # an answer stays readable), and two-byte escapes.
@@ -55,3 +57,25 @@ def json_safe(encoded: str) -> str:
     these can only occur inside strings, where the escape means the same character.
     """
     return _JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", encoded)
+
+
+def plain_line(text: str, what: str, limit: int, error: type[SteertuiError]) -> str:
+    """`text` (stripped) as one line a user could have typed: not empty, at most `limit`
+    characters, and no control character (an escape sequence, a newline, a C1 byte). Else one
+    `error` line naming `what`: stored text is kept as entered, so it is checked at entry."""
+    line = text.strip()
+    if not line:
+        raise error(f"{what} cannot be empty")
+    if len(line) > limit:
+        raise error(f"{what} is {len(line)} characters long: expected at most {limit}")
+    if re.search("[\ud800-\udfff]", line):
+        raise error(
+            f"{what} is not valid UTF-8 text (it holds bytes the terminal could not decode)"
+        )
+    bad = re.search(r"[\x00-\x1f\x7f-\x9f]", line)
+    if bad is not None:
+        raise error(
+            f"{what} holds the control character {bad.group()!r} at {bad.start() + 1}: "
+            "expected plain text"
+        )
+    return line

@@ -20,6 +20,7 @@ NOT_YET_CHECKED = (
     "prefs",
     "store",
     "commands",
+    "serve",
     "validation.py",
     "search/calibrate.py",
     "search/adaptive.py",

@@ -1,10 +1,11 @@
 """The layering of DESIGN.md, read from the source: every import, lazy ones included.
 
-Top to bottom: commands (the CLI) and tui -> search | prefs -> vectors -> engine. `store` and
+Top to bottom: commands (the CLI), tui and serve -> search | prefs -> vectors -> engine. `store` and
 `toy` stand apart (they import only the base modules); the engine may load the bundled toy
 model and its data, vectors, search and prefs may not (what they do must work on any model;
 where the toy is, `hub.toy_path`, is a base module's to say).
-textual belongs to the tui alone, rich to the tui and the CLI. And no module-level import
+textual belongs to the tui alone, rich to the tui and the CLI, starlette and uvicorn to the
+server (and the command that starts it). And no module-level import
 cycle between any two modules of the package.
 """
 
@@ -26,8 +27,15 @@ ALLOWED: dict[str, set[str]] = {
     "prefs": {"vectors", "engine", "store"},
     "search": {"vectors", "engine", "store"},
     "tui": {"search", "prefs", "vectors", "engine", "store"},
+    "serve": {"search", "prefs", "vectors", "engine", "store"},
 }
-THIRD_PARTY = {"textual": {"tui"}, "rich": {"tui", "commands"}}
+THIRD_PARTY = {
+    "textual": {"tui"},
+    "rich": {"tui", "commands"},
+    # the HTTP server's stack (the `serve` extra): the headless core never needs it
+    "starlette": {"serve", "commands"},
+    "uvicorn": {"serve", "commands"},
+}
 
 
 def _imports(path: Path) -> list[str]:

@@ -42,9 +42,21 @@ def list_runs(home: HomeOpt = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from steertui.commands.sessions import warn_skipped
+    from steertui.store.models import MalformedRow
+
     store = _store(home)
-    runs = store.list_runs()
+    skipped: list[MalformedRow] = []
+    runs = store.list_runs(skipped)
     console = Console()
+    trials: dict[int, str] = {}
+    for r in runs:
+        try:
+            trials[r.id] = str(sum(1 for t in store.trials(r.id) if t.status != "baseline"))
+        except MalformedRow as exc:
+            trials[r.id] = "?"
+            skipped.append(exc)
+    warn_skipped(skipped)
     if not runs:
         console.print(
             f"no runs yet in {store.path} (start one with: steertui search --config FILE)"
@@ -55,7 +67,7 @@ def list_runs(home: HomeOpt = None) -> None:
     )
     for r in runs:
         model, metric = _config_bits(r.config)
-        n = sum(1 for t in store.trials(r.id) if t.status != "baseline")
+        n = trials[r.id]
         total = r.config.get("iterations", "?") if r.kind == "autosteer" else "-"
         # Stored strings are shown as text: markup in a model id is printed, never interpreted.
         table.add_row(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -28,6 +27,14 @@ def _store(home: str | None) -> Store | None:
     from steertui.home import Home
 
     path = Home.resolve(home).db_path
+    if path.parent.exists() and not path.parent.is_dir():
+        from steertui.errors import StoreError
+        from steertui.files import file_kind
+
+        raise StoreError(
+            f"{path.parent} is {file_kind(path.parent)}, expected the folder that holds the "
+            "session database"
+        )
     if not path.exists():
         return None
     store = open_store(path)
@@ -51,6 +58,14 @@ def _require(home: str | None, session_id: int, write: bool = False) -> Store:
     if store is None:
         raise StoreError(f"no session {session_id}")
     return store
+
+
+def warn_skipped(skipped: list[Any]) -> None:
+    """One stderr line per stored row a list left out because it cannot be read."""
+    from steertui.errors import first_line
+
+    for exc in skipped:
+        typer.echo(f"warning: left out: {first_line(exc)}", err=True)
 
 
 def _console() -> Any:
@@ -125,11 +140,14 @@ def list_sessions(
     from steertui.home import Home
 
     store = _store(home)
+    skipped: list[Any] = []
     if store is None:
         sessions, counts = [], {}
     else:
         with store:
-            sessions, counts = store.list_sessions(search), store.message_counts()
+            sessions = store.list_sessions(search, skipped)
+            counts = store.message_counts()
+    warn_skipped(skipped)
     if as_json:
         from steertui.safe_text import json_safe
 
@@ -184,25 +202,25 @@ def export(
     session_id: IdArg,
     fmt: Annotated[str, typer.Option("--format", "-f", help="md or json.")] = "md",
     out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Write to this file instead of stdout.")
+        str | None, typer.Option("--out", "-o", help="Write to this file instead of stdout.")
     ] = None,
     home: HomeOpt = None,
 ) -> None:
     """Export a session with each answer's steering snapshot and sampling (enough to regenerate)."""
     from steertui.errors import StoreError
+    from steertui.safe_text import visible
     from steertui.store.export import FORMATS, render
 
     if fmt not in FORMATS:
         raise StoreError(f"unknown export format {fmt!r}: expected {' or '.join(FORMATS)}")
-    if out is not None:
-        out = output_file(out, "--out")
+    target = None if out is None else output_file(out, "--out")
     with _require(home, session_id) as store:
         text = render(store.get_session(session_id), store.messages(session_id), fmt)
-    if out is None:
+    if target is None:
         typer.echo(text, nl=False)
         return
-    write_atomic(out, text, "export file")
-    typer.echo(f"wrote {out}")
+    write_atomic(target, text, "export file")
+    typer.echo(f"wrote {visible(str(target))}", err=target.is_char_device() or target.is_fifo())
 
 
 @app.command("rename")

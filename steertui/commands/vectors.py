@@ -364,7 +364,7 @@ def show(
 @app.command("export")
 def export(
     dimension: Annotated[str, typer.Argument(help="Dimension name.")],
-    gguf: Annotated[Path, typer.Option("--gguf", help="Output .gguf file (llama.cpp).")],
+    gguf: Annotated[str, typer.Option("--gguf", help="Output .gguf file (llama.cpp).")],
     model: ModelOpt = DEFAULT_MODEL,
     method: Annotated[str | None, typer.Option("--method", help="Default: newest.")] = None,
     home: HomeOpt = None,
@@ -374,11 +374,11 @@ def export(
     from steertui.home import Home
     from steertui.vectors.gguf_io import export_gguf
 
-    gguf = output_file(gguf, "--gguf")
+    target = output_file(gguf, "--gguf")
     the_home = Home.resolve(home)
     built = _find(the_home, _model_id(model), dimension, method)
     vec = built.load()
-    out = export_gguf(vec, gguf)
+    out = export_gguf(vec, target)
     steered = [x for x in vec.layers if x >= 1]
     console = _console()
     console.print(f"wrote {shown(out)}")

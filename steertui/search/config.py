@@ -88,6 +88,15 @@ class AdaptiveConfig:
     write_range: bool = True
 
 
+def _name(c: Any, key: str, v: Any) -> str:
+    """A run's name: plain text a user could type, as a session title (issue 28)."""
+    from steertui.safe_text import plain_line
+    from steertui.store.models import TITLE_MAX
+
+    name = c.string(key, v)
+    return plain_line(name, f"{c.where}: {key}", TITLE_MAX, ConfigError) if name else name
+
+
 @dataclass
 class SearchConfig:
     """Everything one run needs; `to_dict()` is what the store keeps for `--resume`."""
@@ -265,7 +274,7 @@ def parse_config(data: dict[str, Any], where: str = "search config") -> SearchCo
     }
     top: dict[str, Callable[[str, Any], Any]] = {
         "mode": lambda k, v: c.choice(k, v, MODES),
-        "name": c.string,
+        "name": lambda k, v: _name(c, k, v),
         "model": c.nonempty,
         "device": c.nonempty,
         "dtype": lambda k, v: c.choice(k, v, ("auto", "float32", "bfloat16", "float16")),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import signal
 import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
@@ -153,6 +154,26 @@ def fail_run(store: Store, run_id: int, exc: BaseException) -> None:
         store.update_run(run_id, status="failed", finished=True, error=line)
 
 
+@contextlib.contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """While the block runs, SIGTERM (`kill`, a job scheduler, systemd) is handled as Ctrl+C:
+    a `KeyboardInterrupt`, so the run is marked interrupted and `--resume` continues it.
+    Without this a SIGTERM ends the process at once and leaves the row "running". Only the main
+    thread can set a handler; elsewhere (the app's worker) the block runs as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def execute(
     engine: Engine,
     cfg: SearchConfig,
@@ -171,18 +192,31 @@ def execute(
     store.claim_run(run_id)
     settled = False
     try:
-        check_execution(cfg.mode, cfg.execution)
-        if cfg.mode == "adaptive":
-            from steertui.search.adaptive import adaptive_events
+        with sigterm_interrupts():
+            check_execution(cfg.mode, cfg.execution)
+            if cfg.mode == "adaptive":
+                from steertui.search.adaptive import adaptive_events
 
-            events = adaptive_events(
-                engine, cfg, store, run_id, home=home, cancel=cancel, load_dimension=load_dimension
-            )
-        else:
-            events = _autosteer_events(
-                engine, cfg, store, run_id, home=home, cancel=cancel, load_dimension=load_dimension
-            )
-        yield from events
+                events = adaptive_events(
+                    engine,
+                    cfg,
+                    store,
+                    run_id,
+                    home=home,
+                    cancel=cancel,
+                    load_dimension=load_dimension,
+                )
+            else:
+                events = _autosteer_events(
+                    engine,
+                    cfg,
+                    store,
+                    run_id,
+                    home=home,
+                    cancel=cancel,
+                    load_dimension=load_dimension,
+                )
+            yield from events
         settled = True
     except (KeyboardInterrupt, GeneratorExit):
         settled = True

@@ -4,11 +4,9 @@ file is rewritten from the database, which is the truth."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -55,34 +53,40 @@ class TSVLog:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
+        self._appended = False
 
     def append(self, record: TrialRecord, best_score: float | None) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        new = not self.path.exists() or self.path.stat().st_size == 0
-        # created 0600 from the start (like the database and the vectors): never a moment at 0644
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        from steertui.errors import PathError
+        from steertui.files import open_append
+
+        exists = self.path.exists()
+        regular = not exists or self.path.is_file()
+        # a device or FIFO written through gets the header once per run
+        new = (not exists or self.path.stat().st_size == 0) if regular else not self._appended
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # created 0600 from the start (like the database and the vectors): never 0644
+            fd = open_append(self.path)
+        except OSError as exc:
+            raise PathError(f"cannot write TSV log {self.path}: {exc.strerror or exc}") from None
+        self._appended = True
         with os.fdopen(fd, "a", encoding="utf-8") as f:
             if new:
                 f.write("\t".join(COLUMNS) + "\n")
             f.write(format_row(record, best_score))
             f.flush()
-            os.fsync(f.fileno())
+            if regular:  # a pipe or a device cannot be fsynced (EINVAL)
+                os.fsync(f.fileno())
 
     def rewrite(self, rows: Iterable[tuple[TrialRecord, float | None]]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write("\t".join(COLUMNS) + "\n")
-                for record, best in rows:
-                    f.write(format_row(record, best))
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        from steertui.files import atomic_path
+
+        with atomic_path(self.path, "TSV log") as tmp, open(tmp, "w", encoding="utf-8") as f:
+            f.write("\t".join(COLUMNS) + "\n")
+            for record, best in rows:
+                f.write(format_row(record, best))
+            f.flush()
+            os.fsync(f.fileno())
 
 
 def read_tsv(path: str | os.PathLike[str]) -> list[dict[str, str]]:

@@ -16,20 +16,22 @@ process is open on it.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
+import logging
 import math
 import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self, TypeVar
 from urllib.parse import quote
 
 from steertui.errors import StoreError, first_line
-from steertui.files import atomic_path
+from steertui.files import atomic_path, file_kind, write_problem
 from steertui.store.migrations import (
     APPLICATION_ID,
     MIGRATIONS,
@@ -37,10 +39,13 @@ from steertui.store.migrations import (
     TABLES,
     application_id,
     migrate,
+    schema_at,
     user_version,
 )
+from steertui.store.models import MalformedRow
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_S = 30.0
 RETRIES = 8
@@ -110,6 +115,43 @@ def _is_busy(exc: sqlite3.Error) -> bool:
     return "locked" in text or "busy" in text
 
 
+def _size_limit() -> int | None:
+    """The process's file-size limit (`ulimit -f`) in bytes, or None when there is none."""
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
+    except (ImportError, OSError, ValueError):
+        return None
+    return None if soft == resource.RLIM_INFINITY else int(soft)
+
+
+def sqlite_cause(exc: sqlite3.Error) -> str:
+    """SQLite's error as its real cause, in words: a disk I/O error is not corruption (a full
+    disk, a file-size limit, a failing device), a read-only or unopenable file is about
+    permissions."""
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+    text = first_line(exc)
+    if code == sqlite3.SQLITE_IOERR:
+        limit = _size_limit()
+        if limit is not None:
+            return (
+                f"{text}: the file-size limit of this process (ulimit -f, {limit} bytes) "
+                "stopped a write; the database is as it was before that write"
+            )
+        return f"{text}: the disk could not be read or written (is it full or failing?)"
+    if code == sqlite3.SQLITE_FULL:
+        return f"{text}: the disk is full"
+    if code in (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM, sqlite3.SQLITE_CANTOPEN):
+        return f"{text} (permission denied, or a read-only folder)"
+    return text
+
+
+def _corrupt(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+    return code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+
+
 def _ro_connect(path: Path, immutable: bool = False) -> sqlite3.Connection:
     uri = f"file:{quote(str(path))}?mode=ro" + ("&immutable=1" if immutable else "")
     return sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None)
@@ -132,11 +174,16 @@ def inspect_file(path: Path) -> int:
 
 def _inspect_unopened(path: Path) -> int:
     """`inspect_file` for a file with no connection of this process (the caller holds the lock)."""
+    if path.parent.exists() and not path.parent.is_dir():
+        raise StoreError(
+            f"{path.parent} is {file_kind(path.parent)}, expected the folder that holds the "
+            "session database"
+        )
     if path.is_dir():
         raise StoreError(f"{path} is a directory, expected the session database file")
     if not path.exists() or path.stat().st_size == 0:
         return 0
-    header = _header(path)
+    header = _header(path, strict=True)
     if not header.startswith(SQLITE_HEADER):
         raise StoreError(f"{path} is not a SQLite database (not a steertui session store)")
     if len(header) < 100:
@@ -155,12 +202,15 @@ def _inspect_unopened(path: Path) -> int:
         raise
 
 
-def _header(path: Path) -> bytes:
-    """The file's first 100 bytes. Only while no connection of this process is open on it."""
+def _header(path: Path, strict: bool = False) -> bytes:
+    """The file's first 100 bytes. Only while no connection of this process is open on it.
+    `strict`: a file that cannot be read is a StoreError saying why (not "not SQLite")."""
     try:
         with open(path, "rb") as handle:
             return handle.read(100)
-    except OSError:
+    except OSError as exc:
+        if strict:
+            raise StoreError(f"{path} cannot be read: {exc.strerror or exc}") from None
         return b""
 
 
@@ -187,8 +237,9 @@ def _inspect(path: Path, immutable: bool) -> int:
             return version
         expected = _tables_at(version)
         missing = sorted(expected - tables)
-        if missing:
+        if missing and version >= 0:
             raise StoreError(f"{path} is corrupt: schema v{version} lacks table {missing[0]}")
+        _check_version(path, conn, version, tables)
         problems = [str(row[0]) for row in conn.execute("PRAGMA quick_check(3)")]
         if problems != ["ok"]:
             raise StoreError(f"{path} is corrupt: {first_line(chr(10).join(problems))}")
@@ -196,9 +247,39 @@ def _inspect(path: Path, immutable: bool) -> int:
     except sqlite3.DatabaseError as exc:
         if _is_busy(exc):
             raise StoreError(f"{path} is locked by another process: {first_line(exc)}") from None
-        raise StoreError(f"{path} is corrupt: {first_line(exc)}") from None
+        if _corrupt(exc) or not isinstance(exc, sqlite3.OperationalError):
+            raise StoreError(f"{path} is corrupt: {first_line(exc)}") from None
+        raise StoreError(f"{path} cannot be read: {sqlite_cause(exc)}") from None
     finally:
         conn.close()
+
+
+def _columns(conn: sqlite3.Connection, tables: Iterable[str]) -> dict[str, frozenset[str]]:
+    return {
+        table: frozenset(str(row[1]) for row in conn.execute(f"PRAGMA table_info({table})"))
+        for table in tables
+    }
+
+
+def _check_version(path: Path, conn: sqlite3.Connection, version: int, tables: set[str]) -> None:
+    """A file whose `user_version` is not what its tables are (set by hand, by another tool) is
+    refused with the version it claims and the one its tables match, never migrated into
+    "table already exists" or "duplicate column name"."""
+    if version < 0:
+        raise StoreError(
+            f"{path} claims schema v{version} (its user_version), which no steertui writes: "
+            f"expected v0 to v{SCHEMA_VERSION}"
+        )
+    ours = tables & set(TABLES)
+    actual = _columns(conn, ours)
+    if actual == schema_at(version):
+        return
+    match = [v for v in range(SCHEMA_VERSION + 1) if schema_at(v) == actual]
+    seen = f"its tables are those of v{match[0]}" if match else "its tables match no version"
+    raise StoreError(
+        f"{path} claims schema v{version} (its user_version) but {seen}; expected v{version}'s "
+        "tables: restore a backup (steertui.db.bak-vN) or set user_version to what it holds"
+    )
 
 
 def _tables_at(version: int) -> set[str]:
@@ -244,6 +325,19 @@ def _make_private(path: Path) -> None:
                 os.chmod(file, 0o600)
 
 
+def _read_only_reason(path: Path) -> str | None:
+    """Why the existing database at `path` cannot be written by this process, or None: the
+    file itself, or its folder (SQLite makes `-wal` and `-shm` files beside it). A real try,
+    not `os.access`, which root passes."""
+    try:
+        os.close(os.open(path, os.O_RDWR))
+    except OSError as exc:
+        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            return f"{exc.strerror or exc}: {path}"
+        raise
+    return write_problem(path.parent, create=False)
+
+
 def _key(path: Path) -> str:
     """One key per file, however it is spelled (relative, `..`, symbolic links)."""
     return os.path.realpath(path)
@@ -253,8 +347,10 @@ class _Pool:
     """This process's connections to one database file: one per thread, shared by every `Store`
     opened on the file, closed when the last of them closes."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, readonly: str | None = None) -> None:
         self.path = path
+        self.readonly = readonly
+        """Why the file is opened to read only (it cannot be written here), or None."""
         self.users = 0
         self._local = threading.local()
         self._lock = threading.Lock()
@@ -262,20 +358,52 @@ class _Pool:
 
     def _connect(self) -> sqlite3.Connection:
         try:
-            conn = sqlite3.connect(
-                self.path,
-                timeout=BUSY_TIMEOUT_S,
-                isolation_level=None,
-                check_same_thread=False,
-            )
+            if self.readonly is not None:
+                conn = self._connect_read_only()
+            else:
+                conn = sqlite3.connect(
+                    self.path,
+                    timeout=BUSY_TIMEOUT_S,
+                    isolation_level=None,
+                    check_same_thread=False,
+                )
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot open {self.path}: {exc}") from None
+            raise StoreError(f"cannot open {self.path}: {sqlite_cause(exc)}") from None
         conn.row_factory = sqlite3.Row
-        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-        conn.execute("PRAGMA foreign_keys = ON")
-        # In WAL mode NORMAL survives a killed process; only a power cut may drop the last commit.
-        conn.execute("PRAGMA synchronous = NORMAL")
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            conn.execute("PRAGMA foreign_keys = ON")
+            # In WAL mode NORMAL survives a killed process; only a power cut may drop the last
+            # commit.
+            conn.execute("PRAGMA synchronous = NORMAL")
+        except sqlite3.Error as exc:
+            conn.close()
+            raise StoreError(f"cannot open {self.path}: {sqlite_cause(exc)}") from None
         return conn
+
+    def _connect_read_only(self) -> sqlite3.Connection:
+        """A connection that never writes: SQLite reads a WAL database read-only while its
+        `-shm` exists (a writer elsewhere has it open); with no `-wal` content to read (the last
+        writer checkpointed and closed) the file is read as immutable, which needs no `-shm`."""
+        uri = f"file:{quote(str(self.path))}?mode=ro"
+        conn = sqlite3.connect(
+            uri, uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+        )
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return conn
+        except sqlite3.Error:
+            conn.close()
+            wal = Path(f"{self.path}-wal")
+            if wal.exists() and wal.stat().st_size > 0:
+                raise
+        return sqlite3.connect(
+            uri + "&immutable=1",
+            uri=True,
+            timeout=BUSY_TIMEOUT_S,
+            isolation_level=None,
+            check_same_thread=False,
+        )
 
     def connection(self) -> sqlite3.Connection:
         """This thread's connection, made on first use."""
@@ -341,10 +469,17 @@ class StoreBase:
                 version = _inspect_unopened(path)
                 if version > SCHEMA_VERSION:
                     raise _newer(path, version)
-                _create_private(path)
+                readonly = _read_only_reason(path) if version > 0 else None
+                if readonly is None:
+                    _create_private(path)
+                elif version < SCHEMA_VERSION:
+                    raise StoreError(
+                        f"{path} is at schema v{version} and needs upgrading to "
+                        f"v{SCHEMA_VERSION}, but it cannot be written ({readonly})"
+                    )
             except OSError as exc:
                 raise StoreError(f"cannot open {path}: {exc.strerror or exc}") from None
-            pool = _Pool(path)
+            pool = _Pool(path, readonly)
             pool.users = 1
             _POOLS[_key(path)] = pool
             store = cls(path, pool)
@@ -353,11 +488,19 @@ class StoreBase:
             except BaseException:
                 store.close()
                 raise
-        _make_private(path)
+        if store.read_only is None:
+            _make_private(path)
         return store
+
+    @property
+    def read_only(self) -> str | None:
+        """Why this store only reads (its file or folder cannot be written here), or None."""
+        return self._pool.readonly
 
     def _prepare(self, version: int, backup: bool) -> None:
         conn = self._conn()
+        if self._pool.readonly is not None:
+            return
         self._retry(lambda: conn.execute("PRAGMA journal_mode = WAL").fetchone())
         if version >= SCHEMA_VERSION:
             return
@@ -411,7 +554,7 @@ class StoreBase:
                 return fn()
             except sqlite3.OperationalError as exc:
                 if not _is_busy(exc) or attempt == RETRIES:
-                    raise StoreError(f"{self.path}: {first_line(exc)}") from None
+                    raise StoreError(f"{self.path}: {sqlite_cause(exc)}") from None
                 time.sleep(delay)
                 delay = min(delay * 2, 1.0)
         raise AssertionError("unreachable")
@@ -421,7 +564,26 @@ class StoreBase:
         try:
             return self._retry(lambda: conn.execute(sql, params).fetchall())
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{self.path}: {first_line(exc)}") from None
+            raise StoreError(f"{self.path}: {sqlite_cause(exc)}") from None
+
+    @staticmethod
+    def _each(
+        rows: Iterable[sqlite3.Row],
+        mapper: Callable[[sqlite3.Row], T],
+        skipped: list[MalformedRow] | None = None,
+    ) -> list[T]:
+        """`mapper` over `rows` for a list: a malformed row is left out (appended to `skipped`,
+        or logged), so one bad row never makes the rest unreadable."""
+        out: list[T] = []
+        for row in rows:
+            try:
+                out.append(mapper(row))
+            except MalformedRow as exc:
+                if skipped is None:
+                    log.warning("%s", exc)
+                else:
+                    skipped.append(exc)
+        return out
 
     def _row(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Row | None:
         rows = self._rows(sql, params)
@@ -434,6 +596,11 @@ class StoreBase:
         whole transaction with backoff.
         """
         conn = self._conn()
+        if self._pool.readonly is not None:
+            raise StoreError(
+                f"the session database {self.path} is read-only here ({self._pool.readonly}): "
+                "nothing was changed"
+            )
 
         def attempt() -> T:
             conn.execute("BEGIN IMMEDIATE")
@@ -449,7 +616,7 @@ class StoreBase:
         try:
             return self._retry(attempt)
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{self.path}: {first_line(exc)}") from None
+            raise StoreError(f"{self.path}: {sqlite_cause(exc)}") from None
 
     @property
     def schema_version(self) -> int:

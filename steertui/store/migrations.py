@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
+from functools import cache
 
 APPLICATION_ID = 0x53545455
 """'STTU': written into the SQLite header so another program's database is never mistaken for ours."""
@@ -187,3 +188,24 @@ def migrate(conn: sqlite3.Connection, target: int = SCHEMA_VERSION) -> tuple[int
         conn.execute(f"PRAGMA user_version = {int(target)}")
         conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
     return start, max(start, target)
+
+
+@cache
+def schema_at(version: int) -> dict[str, frozenset[str]]:
+    """Each of our tables at schema `version` with its columns, as the migrations make them
+    (built once in memory): what a file that claims `version` must hold."""
+    conn = sqlite3.connect(":memory:")
+    try:
+        conn.execute("BEGIN")
+        migrate(conn, max(0, min(version, SCHEMA_VERSION)))
+        names = [
+            str(row[0])
+            for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            if row[0] in TABLES
+        ]
+        return {
+            name: frozenset(str(col[1]) for col in conn.execute(f"PRAGMA table_info({name})"))
+            for name in names
+        }
+    finally:
+        conn.close()

@@ -11,13 +11,32 @@ import os
 import socket
 import sqlite3
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
+
+from steertui.errors import StoreError
 
 PREFERENCE_MODES = ("select", "calibrate", "learn", "import")
 """Modes that may set a preference; history entries written by an undo carry mode 'undo'."""
 
 TRIAL_STATUSES = ("keep", "discard", "crash", "baseline")
 ROLES = ("system", "user", "assistant")
+TITLE_MAX = 200
+"""The longest session title (and search name) accepted: a title is a line in a list."""
+
+
+class MalformedRow(StoreError):
+    """A stored row that cannot be read as this steertui wrote it (malformed JSON, an unknown
+    role, a timestamp that is not one): left there by another tool, a hand edit or an old bug.
+    Lists skip such a row and name it; a command about that one row says which field is bad."""
+
+    def __init__(self, what: str, row_id: object, column: str, problem: str) -> None:
+        self.what = what
+        self.row_id = row_id
+        self.column = column
+        super().__init__(
+            f"{what} {row_id} in the session database is malformed: its {column} column {problem}"
+        )
 
 
 @dataclass(frozen=True)
@@ -152,33 +171,78 @@ class VectorRow:
     created: str
 
 
-def _load(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _json(r: sqlite3.Row, what: str, column: str, kind: type, nullable: bool = False) -> Any:
+    """Column `column` of row `r` as the JSON `kind` (dict or list) it holds; NULL is None when
+    `nullable`, else an empty `kind`. Anything else is a `MalformedRow` naming row and column."""
+    text = r[column]
+    if text is None:
+        return None if nullable else kind()
+    try:
+        value = json.loads(text)
+    except (TypeError, ValueError) as exc:
+        raise MalformedRow(what, r["id"], column, f"is not valid JSON ({exc})") from None
+    if value is None and nullable:
+        return None
+    if not isinstance(value, kind):
+        expected = "an object" if kind is dict else "a list"
+        raise MalformedRow(what, r["id"], column, f"is {_short(value)}, expected {expected}")
+    return value
+
+
+def _stamp(r: sqlite3.Row, what: str, column: str) -> Any:
+    """An ISO-8601 time, as the store writes them."""
+    value = r[column]
+    try:
+        datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise MalformedRow(
+            what, r["id"], column, f"{_short(value)} is not a time (expected ISO 8601)"
+        ) from None
+    return value
+
+
+def _text(r: sqlite3.Row, what: str, column: str, nullable: bool = False) -> Any:
+    value = r[column]
+    if (value is None and nullable) or isinstance(value, str):
+        return value
+    raise MalformedRow(what, r["id"], column, f"is {_short(value)}, expected text")
 
 
 def session_from_row(r: sqlite3.Row) -> SessionRow:
     return SessionRow(
         id=r["id"],
-        title=r["title"],
-        model=r["model"],
+        title=_text(r, "session", "title"),
+        model=_text(r, "session", "model"),
         created=r["created"],
         updated=r["updated"],
-        knobs=_load(r["knobs"]) or {},
+        knobs=_json(r, "session", "knobs", dict),
     )
 
 
 def message_from_row(r: sqlite3.Row) -> MessageRow:
+    if r["role"] not in ROLES:
+        raise MalformedRow(
+            "message",
+            r["id"],
+            "role",
+            f"{_short(r['role'])} is not a role (expected one of {', '.join(ROLES)})",
+        )
     return MessageRow(
         id=r["id"],
         session_id=r["session_id"],
         role=r["role"],
-        content=r["content"],
-        steering=_load(r["steering"]),
-        sampling=_load(r["sampling"]),
+        content=_text(r, "message", "content"),
+        steering=_json(r, "message", "steering", dict, nullable=True),
+        sampling=_json(r, "message", "sampling", dict, nullable=True),
         token_count=r["token_count"],
         tokens_per_second=r["tokens_per_second"],
         stopped=bool(r["stopped"]),
-        created=r["created"],
+        created=_stamp(r, "message", "created"),
     )
 
 
@@ -210,8 +274,8 @@ def feedback_from_row(r: sqlite3.Row) -> FeedbackEvent:
         kind=r["kind"],
         text=r["text"],
         dissatisfaction=r["dissatisfaction"],
-        directions=_load(r["directions"]) or {},
-        deltas=_load(r["deltas"]) or {},
+        directions=_json(r, "feedback event", "directions", dict),
+        deltas=_json(r, "feedback event", "deltas", dict),
         created=r["created"],
     )
 
@@ -220,19 +284,19 @@ def run_from_row(r: sqlite3.Row) -> RunRow:
     return RunRow(
         id=r["id"],
         kind=r["kind"],
-        config=_load(r["config"]) or {},
+        config=_json(r, "run", "config", dict),
         status=r["status"],
         seed=r["seed"],
         log_path=r["log_path"],
         started=r["started"],
         finished=r["finished"],
         best_score=r["best_score"],
-        best_candidate=_load(r["best_candidate"]),
+        best_candidate=_json(r, "run", "best_candidate", dict, nullable=True),
         baseline_score=r["baseline_score"],
         pid=r["pid"],
         host=r["host"],
         error=r["error"],
-        workers=_load(r["workers"]) or [],
+        workers=_json(r, "run", "workers", list),
     )
 
 
@@ -241,7 +305,7 @@ def trial_from_row(r: sqlite3.Row) -> TrialRow:
         id=r["id"],
         run_id=r["run_id"],
         iteration=r["iteration"],
-        candidate=_load(r["candidate"]) or {},
+        candidate=_json(r, "trial", "candidate", dict),
         score=r["score"],
         status=r["status"],
         error=r["error"],

@@ -194,4 +194,4 @@ class ProfileMixin(StoreBase):
             rows = self._rows("SELECT * FROM feedback ORDER BY id DESC")
         else:
             rows = self._rows("SELECT * FROM feedback ORDER BY id DESC LIMIT ?", (int(limit),))
-        return [feedback_from_row(r) for r in rows]
+        return self._each(rows, feedback_from_row)

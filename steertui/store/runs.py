@@ -10,6 +10,7 @@ from steertui.errors import StoreError
 from steertui.store.base import StoreBase, dumps, measurement, now
 from steertui.store.models import (
     TRIAL_STATUSES,
+    MalformedRow,
     RunRow,
     TrialRow,
     run_from_row,
@@ -147,9 +148,10 @@ class RunsMixin(StoreBase):
             raise StoreError(f"no run {run_id}")
         return run_from_row(row)
 
-    def list_runs(self) -> list[RunRow]:
-        """Newest first."""
-        return [run_from_row(r) for r in self._rows("SELECT * FROM runs ORDER BY id DESC")]
+    def list_runs(self, skipped: list[MalformedRow] | None = None) -> list[RunRow]:
+        """Newest first. A row that cannot be read is left out and added to `skipped` (logged
+        without it)."""
+        return self._each(self._rows("SELECT * FROM runs ORDER BY id DESC"), run_from_row, skipped)
 
     def delete_run(self, run_id: int) -> RunRow:
         """Delete a run and its trials (not one whose process is still running); returns it."""

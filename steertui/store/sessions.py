@@ -9,6 +9,8 @@ from steertui.errors import StoreError
 from steertui.store.base import StoreBase, dumps, measurement, now
 from steertui.store.models import (
     ROLES,
+    TITLE_MAX,
+    MalformedRow,
     MessageRow,
     SessionRow,
     message_from_row,
@@ -40,27 +42,39 @@ def _optional_int(value: Any, what: str) -> int | None:
     return value
 
 
+def _title(title: object) -> str:
+    """A session title as a user could type it: one line of text, not empty, at most
+    `TITLE_MAX` characters, no control characters (an escape sequence is refused, not kept)."""
+    from steertui.safe_text import plain_line
+
+    return plain_line(str(title), "a session title", TITLE_MAX, StoreError)
+
+
 class SessionsMixin(StoreBase):
     def create_session(
         self, title: str, model: str, knobs: dict[str, Any] | None = None
     ) -> SessionRow:
         knobs_text = dumps(knobs or {}, "session knobs")
+        title = _title(title)
         stamp = now()
 
         def write(c: sqlite3.Connection) -> SessionRow:
             cur = c.execute(
                 "INSERT INTO sessions (title, model, created, updated, knobs)"
                 " VALUES (?, ?, ?, ?, ?)",
-                (str(title), str(model), stamp, stamp, knobs_text),
+                (title, str(model), stamp, stamp, knobs_text),
             )
             return _session(c, int(cur.lastrowid or 0))
 
         return self._write(write)
 
-    def list_sessions(self, search: str | None = None) -> list[SessionRow]:
-        """Newest activity first; `search` keeps titles containing it, ignoring case."""
+    def list_sessions(
+        self, search: str | None = None, skipped: list[MalformedRow] | None = None
+    ) -> list[SessionRow]:
+        """Newest activity first; `search` keeps titles containing it, ignoring case. A row
+        that cannot be read is left out and added to `skipped` (logged without it)."""
         rows = self._rows("SELECT * FROM sessions ORDER BY updated DESC, id DESC")
-        sessions = [session_from_row(r) for r in rows]
+        sessions = self._each(rows, session_from_row, skipped)
         if search:
             needle = search.casefold()
             sessions = [s for s in sessions if needle in s.title.casefold()]
@@ -73,9 +87,7 @@ class SessionsMixin(StoreBase):
         return session_from_row(row)
 
     def rename_session(self, session_id: int, title: str) -> SessionRow:
-        title = str(title).strip()
-        if not title:
-            raise StoreError("a session title cannot be empty")
+        title = _title(title)
 
         def write(c: sqlite3.Connection) -> SessionRow:
             _session(c, session_id)

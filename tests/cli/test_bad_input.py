@@ -129,7 +129,7 @@ CASES = [
         "expected a folder",
         home=False,
     ),
-    C("home is a file", "profile set cost 10 --home {T}/files/a.txt", "data home", "not writable"),
+    C("home is a file", "profile set cost 10 --home {T}/files/a.txt", "data home", "a folder"),
     cfg_case("TSV log is a folder", {"log_path": 'log_path = "{T}"'}, "log_path", "a file path"),
     cfg_case("TSV log in /proc", {"log_path": 'log_path = "/proc/x.tsv"'}, "log_path", "/proc/x"),
     # ---- paths to read -------------------------------------------------------------------------
@@ -309,6 +309,44 @@ CASES = [
     C("steer a path", "generate -p hi --steer ../x=10", "dimension", "expected a name"),
     C("chat unknown dim", "chat --dims nosuch", "unknown dimension 'nosuch'", "available"),
     C("unknown option", "toy datasets --home x", "toy datasets", "No such option: --home"),
+    # issue 28: files, home, store
+    C("export to /proc/version", "sessions export 1 -o /proc/version", "--out", "proc file system"),
+    C("gguf in /proc: the cause", "vectors export cost --gguf /proc/x.gguf", "proc file system"),
+    C("gguf empty", ["vectors", "export", "cost", "--gguf", ""], "--gguf", "empty string"),
+    C("export, no folder", "sessions export 1 -o {T}/files/none/x.md", "none", "does not exist"),
+    C(
+        "export, 100k name",
+        ["sessions", "export", "1", "-o", "{T}/files/" + "n" * 100_000],
+        "--out",
+        "(100",
+        "characters)",
+    ),
+    C("home empty", ["sessions", "list", "--home", ""], "--home", "empty string"),
+    C("home /dev/null", "sessions list --home /dev/null", "character device", "expected a folder"),
+    C("home ~nosuchuser", "db path --home ~nosuchuser/x", "~nosuchuser/x", "no such user"),
+    C(
+        "sessions/ is a file: list",
+        "sessions list --home {T}/files",
+        "sessions is a regular file",
+        "expected the folder",
+        setup=(("files/sessions", "notes\n"),),
+    ),
+    C(
+        "sessions/ is a file: runs",
+        "runs list --home {T}/files",
+        "sessions is a regular file",
+        "expected the folder",
+        setup=(("files/sessions", "notes\n"),),
+    ),
+    C("title 201 chars", ["sessions", "rename", "1", "t" * 201], "title", "at most 200"),
+    C("title escape", ["sessions", "rename", "1", "a\x1b]0;x\x07"], "title", "control character"),
+    C("title not UTF-8", ["sessions", "rename", "1", "bad\udcff"], "title", "not valid UTF-8"),
+    cfg_case(
+        "search name escape",
+        {"mode": 'mode = "autosteer"\nname = "run \\u001b[2J"'},
+        "name",
+        "control character",
+    ),
 ]
 
 

@@ -42,8 +42,11 @@ def test_a_place_that_cannot_take_a_file_is_one_path_error(tmp_path: Path) -> No
         output_file(blocker / "a.md", "--out")
     with pytest.raises(PathError, match="it is a folder, expected a file path"):
         output_file(tmp_path, "--out")
-    assert output_file(tmp_path / "new" / "a.md", "--out") == tmp_path / "new" / "a.md"
+    with pytest.raises(PathError, match="new does not exist"):  # issue 28: never made
+        output_file(tmp_path / "new" / "a.md", "--out")
     assert not (tmp_path / "new").exists()  # checking creates nothing
+    assert output_file(tmp_path / "a.md", "--out") == tmp_path / "a.md"
+    assert not (tmp_path / "a.md").exists()
 
 
 def test_read_text_names_encoding_and_binary(tmp_path: Path) -> None:

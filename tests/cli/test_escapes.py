@@ -30,7 +30,10 @@ TERMINAL_ACTS_ON = ("\x1b", "\x07", "\x9b", "\x9d", "\x9c")
 def home(tmp_path: Path) -> str:
     root = Home.resolve(tmp_path / "home").ensure()
     with Store.open(root.db_path) as store:
-        s = store.create_session(TITLE, MODEL, knobs={"cost": 40})
+        s = store.create_session("dinner", MODEL, knobs={"cost": 40})
+        # steertui refuses such a title at entry (issue 28); an older one or another tool
+        # may have stored it, and it must still print harmlessly
+        store._write(lambda c: c.execute("UPDATE sessions SET title = ?", (TITLE,)))
         store.add_message(s.id, "user", f"where? {CLEAR}")
         store.add_message(s.id, "assistant", EVIL, steering={"knobs": {"cost": 40}})
     return str(root.root)

@@ -112,6 +112,7 @@ def test_show_prints_messages_and_how_each_answer_was_steered(home: str) -> None
 
 def test_export_json_holds_what_regenerating_each_answer_needs(home: str, tmp_path: Path) -> None:
     out_file = tmp_path / "exports" / "trip.json"
+    out_file.parent.mkdir()  # a missing folder is refused (issue 28), not made
     out = _ok("sessions", "export", "1", "--format", "json", "--out", str(out_file), "--home", home)
     assert str(out_file) in out
     doc = json.loads(out_file.read_text())

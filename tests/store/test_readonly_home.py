@@ -79,27 +79,30 @@ def test_a_home_that_is_a_file_is_one_line_before_any_work(
     code, _, err = run(monkeypatch, capsys, *args, "--home", str(home))
     assert code == 2, err
     assert err.startswith("error: ") and err.count("\n") == 1, err
-    assert "not writable" in err and str(home) in err
+    assert "is a regular file, expected a folder" in err and str(home) in err
     assert home.read_text(encoding="utf-8") == "not a folder\n"
 
 
 @pytest.mark.parametrize("args", READERS, ids=lambda a: " ".join(a))
-def test_reading_commands_work_on_a_home_that_is_a_file(
+def test_reading_commands_refuse_a_home_that_is_a_file(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
     args: list[str],
 ) -> None:
+    """A home that is a file (or `/dev/null`) is no home: one line, never read as an empty one
+    (issue 28)."""
     home = tmp_path / "home"
     home.write_text("not a folder\n", encoding="utf-8")
     code, out, err = run(monkeypatch, capsys, *args, "--home", str(home))
-    assert code == 0, err
-    assert "Traceback" not in err
+    assert code == 2, err
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    assert "is a regular file, expected a folder" in err and str(home) in err
 
 
 def test_ensure_probes_for_real(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x", encoding="utf-8")
-    with pytest.raises(HomeError, match="not writable"):
+    with pytest.raises(HomeError, match="expected a folder"):
         Home.resolve(tmp_path / "file").ensure()
     with pytest.raises(HomeError, match="not writable"):
         Home.resolve(tmp_path / "file" / "deeper").ensure()
@@ -239,18 +242,79 @@ def test_reading_commands_work_on_a_read_only_home(read_only_home, args: list[st
     assert res.returncode == 0, res.stderr
 
 
+@pytest.fixture
+def read_only_store(tmp_path: Path):
+    """A home with a session, a run and a profile value, every folder 0555 (no model needed)."""
+    home = Home.resolve(tmp_path / "home").ensure()
+    with Store.open(home.db_path) as store:
+        session = store.create_session("Trip [bold]x[/bold]", "toy")
+        store.add_message(session.id, "user", "where to eat?")
+        store.add_message(session.id, "assistant", "the noodle bar")
+        run = store.create_run({"model": "toy", "metric": {"name": "lexicon"}}, seed=1)
+        store.add_trial(run.id, 0, {}, 0.25, "baseline", run_fields={"baseline_score": 0.25})
+        store.update_run(run.id, status="finished", finished=True)
+        store.set_preference("cost", 40.0, "select", "set in a test")
+    folders = [p for p in home.root.rglob("*") if p.is_dir()] + [home.root]
+    for folder in folders:
+        folder.chmod(0o555)
+    yield home
+    for folder in folders:
+        folder.chmod(0o755)
+
+
 @needs_read_only
 @pytest.mark.parametrize(
-    "args", [["sessions", "list"], ["sessions", "show", "1"], ["profile", "show"]]
+    "args,shows",
+    [
+        (["sessions", "list"], "Trip [bold]x[/bold]"),
+        (["sessions", "show", "1"], "the noodle bar"),
+        (["sessions", "export", "1"], "the noodle bar"),
+        (["profile", "show"], "cost"),
+        (["runs", "list"], "lexicon"),
+        (["runs", "show", "1"], "baseline 0.25"),
+    ],
+    ids=[
+        "sessions list",
+        "sessions show",
+        "sessions export",
+        "profile show",
+        "runs list",
+        "runs show",
+    ],
 )
-def test_reading_the_store_of_a_read_only_home_is_never_a_traceback(read_only_home, args) -> None:
-    """Ideally these list and show; until the store can open a database read-only (it sets
-    PRAGMAs that write), one line with exit 2 is the least they owe."""
-    home, _ = read_only_home
+def test_reading_the_store_of_a_read_only_home_works(read_only_store, args, shows) -> None:
+    """The database is opened read-only there (issue 28: `runs list` was a traceback, `sessions
+    list` refused); nothing is written, not even SQLite's -wal and -shm."""
+    home = read_only_store
+    before = sorted(home.root.rglob("*"))
     res = steertui(*args, home=home)
-    assert "Traceback" not in res.stderr
-    if res.returncode != 0:
-        assert res.returncode == 2 and res.stderr.count("\n") == 1, res.stderr
+    assert res.returncode == 0, res.stderr
+    assert shows in res.stdout
+    assert sorted(home.root.rglob("*")) == before
+
+
+@needs_read_only
+@pytest.mark.parametrize(
+    "args", [["runs", "delete", "1", "--yes"], ["sessions", "rename", "1", "x"]], ids=" ".join
+)
+def test_writing_to_the_store_of_a_read_only_home_is_one_line(read_only_store, args) -> None:
+    res = steertui(*args, home=read_only_store)
+    assert res.returncode == 2 and res.stderr.count("\n") == 1, res.stderr
+    assert res.stderr.startswith("error: ") and "not writable" in res.stderr
+
+
+@needs_read_only
+def test_a_database_without_read_permission_says_so(tmp_path: Path) -> None:
+    home = Home.resolve(tmp_path / "home").ensure()
+    with Store.open(home.db_path) as store:
+        store.create_session("t", "toy")
+    home.db_path.chmod(0o000)
+    try:
+        res = steertui("sessions", "list", home=home)
+    finally:
+        home.db_path.chmod(0o600)
+    assert res.returncode == 2 and res.stderr.count("\n") == 1, res.stderr
+    assert "Permission denied" in res.stderr and "not a SQLite database" not in res.stderr
 
 
 def test_exports_to_a_folder_that_cannot_be_written_are_one_line(

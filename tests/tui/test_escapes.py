@@ -60,7 +60,10 @@ async def test_answer_escape_sequences_are_shown_as_text(make_app, store) -> Non
 
 @aio
 async def test_a_stored_answer_and_title_reopened_are_harmless(make_app, store) -> None:
-    session = store.create_session(f"Dinner {TITLE}[bold]x[/bold]", "fake/[link=http://x]m")
+    session = store.create_session("Dinner", "fake/[link=http://x]m")
+    # the store refuses such a title at entry (issue 28); an older steertui may have kept one
+    title = f"Dinner {TITLE}[bold]x[/bold]"
+    store._write(lambda c: c.execute("UPDATE sessions SET title = ?", (title,)))
     store.add_message(session.id, "user", f"hi {CLEAR}")
     store.add_message(session.id, "assistant", EVIL)
     app = make_app()
