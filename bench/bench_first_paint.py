@@ -35,7 +35,7 @@ def start_loading(model):
 app.start_loading = start_loading
 
 async def pilot(p):
-    while app.engine_state == "loading":
+    while app.model.state == "loading":
         await p.pause(0.05)
     marks["model_ready"] = time.time() - start
     app.exit()

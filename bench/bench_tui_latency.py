@@ -49,9 +49,11 @@ async def measure(
     rendered: dict[float, float] = {}
     async with app.run_test(size=(120, 40)) as pilot:
         main = app.main
-        while app.engine_state != "ready" or not all(d in main.vectors for d in main.active):
+        while app.model.state != "ready" or not all(
+            d in main.steering.vectors for d in main.steering.active
+        ):
             await pilot.pause(0.05)
-        found = main.knob(main.active[0])
+        found = main.knob_panel.knob(main.steering.active[0])
         assert found is not None
         knob: Knob = found
         original = knob.render
@@ -61,18 +63,18 @@ async def measure(
             return original()
 
         knob.render = render  # type: ignore[method-assign]
-        main.prompt.value = "Tell me about dinner options, at length."
-        main.prompt.focus()
+        main.chat_panel.prompt.value = "Tell me about dinner options, at length."
+        main.chat_panel.prompt.focus()
         await pilot.press("enter")
-        while main.generation is None or main.generation.tokens < 5:
+        while main.chat_panel.generation is None or main.chat_panel.generation.tokens < 5:
             await asyncio.sleep(0.001)
         knob.focus()
         await asyncio.sleep(0.05)
-        start_tokens, start = main.generation.tokens, time.perf_counter()
+        start_tokens, start = main.chat_panel.generation.tokens, time.perf_counter()
         cpu = time.thread_time()
         latencies: list[float] = []
         for i in range(presses):
-            if main.generation is None:
+            if main.chat_panel.generation is None:
                 break
             knob.value = -100.0 if i % 2 == 0 else knob.value
             await asyncio.sleep(gap)
@@ -87,7 +89,9 @@ async def measure(
             rendered.clear()
         elapsed = time.perf_counter() - start
         cpu = time.thread_time() - cpu
-        tokens = (main.generation.tokens if main.generation else start_tokens) - start_tokens
+        tokens = (
+            main.chat_panel.generation.tokens if main.chat_panel.generation else start_tokens
+        ) - start_tokens
         await main.action_stop()
     return latencies, tokens, elapsed, cpu
 

@@ -96,6 +96,18 @@ def test_screens_and_widgets_never_import_the_app() -> None:
     assert not wrong, wrong
 
 
+def test_screens_and_widgets_never_import_the_store() -> None:
+    """They are handed the parts that write (`tui.chat_session`, `tui.preferences`) or a
+    Protocol of what they read (`tui.stores`), never the store itself."""
+    wrong = []
+    for folder in ("screens", "widgets"):
+        for path in sorted((ROOT / "tui" / folder).rglob("*.py")):
+            for name in _imports(path):
+                if name == "steertui.store" or name.startswith("steertui.store."):
+                    wrong.append(f"{path.relative_to(ROOT)} imports {name}")
+    assert not wrong, "\n".join(wrong)
+
+
 def _module_name(path: Path) -> str:
     rel = path.relative_to(ROOT.parent).with_suffix("")
     parts = list(rel.parts)

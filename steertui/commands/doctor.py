@@ -22,7 +22,6 @@ PACKAGES = (
     "textual",
     "rich",
     "typer",
-    "sqlite-utils",
     "safetensors",
     "gguf",
 )

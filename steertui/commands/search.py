@@ -45,7 +45,7 @@ def command(
     from steertui.errors import ConfigError
     from steertui.home import Home
     from steertui.search.config import check_code_consent, code_named, code_origin, load_config
-    from steertui.search.service import check_run, new_run, run_config
+    from steertui.search.service import open_run, resume_config
     from steertui.store import Store
 
     console = Console(stderr=True)
@@ -53,30 +53,13 @@ def command(
         raise ConfigError("steertui search: expected --config FILE.toml or --resume RUN")
     where = Home.resolve(home).ensure()
     store = Store.open(where.db_path)
+    given = load_config(config, where, allow_code) if config is not None else None
     if resume is not None:
-        cfg = run_config(store, resume)
+        cfg = resume_config(store, resume, given, where=str(config))
         check_code_consent(cfg, f"run {resume}'s stored config", allow_code)
-        stored = store.get_run(resume)
-        if stored.live:
-            raise ConfigError(
-                f"run {resume} is still running (pid {stored.pid} on {stored.host}): "
-                "stop it before resuming"
-            )
-        if config is not None:
-            given = load_config(config, where, allow_code)
-            given.seed = given.seed if given.seed is not None else cfg.seed
-            mine, theirs = cfg.to_dict(), given.to_dict()
-            mine.pop("iterations", None)
-            theirs.pop("iterations", None)
-            if mine != theirs:
-                raise ConfigError(
-                    f"{config}: differs from run {resume}'s stored config (only iterations may "
-                    "change on resume): drop --config to continue the run as it was"
-                )
-            cfg.iterations = given.iterations
     else:
-        assert config is not None
-        cfg = load_config(config, where, allow_code)
+        assert given is not None
+        cfg = given
 
     code = code_named(cfg)
     if code is not None:  # said before anything of it runs
@@ -91,13 +74,7 @@ def command(
     # missing model, a bad device, an unknown dimension or a layer out of range leaves no run.
     loaded = load_model(cfg.model, device=cfg.device, dtype=cfg.dtype, home=where)
     engine = Engine(loaded)
-    check_run(engine, cfg, where)
-    if resume is not None:
-        if config is not None:
-            store.update_run(resume, config=cfg.to_dict())
-        run_id = resume
-    else:
-        run_id = new_run(store, cfg)
+    run_id = open_run(engine, cfg, store, where, resume=resume)
     console.print(f"run {run_id} ({shown(cfg.mode)}) in {shown(str(where.db_path))}")
     if cfg.log_path:
         console.print(f"TSV log: {shown(str(cfg.log_path))}")

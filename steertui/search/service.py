@@ -1,5 +1,6 @@
-"""A search run end to end, shared by `steertui search` and the app's worker: create a run,
-check it can start, and execute it: the one run loop both modes use.
+"""A search run end to end, shared by `steertui search` and the app's worker: the resume policy
+(`resume_config`), the checks and the run's creation (`open_run`, the one way a run starts), and
+its execution (`execute`, the one run loop both use).
 
 `execute` claims the run, builds what the mode needs, and drives it; every trial goes through
 one `RunRecorder` (the store first, then the TSV, both before the next trial is recorded). The
@@ -15,7 +16,7 @@ import contextlib
 import random
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from steertui.errors import ConfigError
@@ -29,6 +30,7 @@ from steertui.search.recorder import RunRecorder
 
 if TYPE_CHECKING:
     from steertui.engine import Engine
+    from steertui.engine.protocol import ChatEngine
     from steertui.store import Store
 
 
@@ -49,10 +51,67 @@ def run_config(store: Store, run_id: int) -> SearchConfig:
     return cfg
 
 
-def check_run(engine: Engine, cfg: SearchConfig, home: Home | None) -> None:
+DimensionCheck = Callable[[str], object]
+
+
+def resume_config(
+    store: Store, run_id: int, given: SearchConfig | None = None, where: str = "the config"
+) -> SearchConfig:
+    """The config run `run_id` continues with: its stored one. A run still running elsewhere
+    cannot be resumed; a config given along (`--config` with `--resume`) may change only the
+    iterations. Raises `ConfigError` saying which."""
+    cfg = run_config(store, run_id)
+    stored = store.get_run(run_id)
+    if stored.live:
+        raise ConfigError(
+            f"run {run_id} is still running (pid {stored.pid} on {stored.host}): "
+            "stop it before resuming"
+        )
+    if given is not None:
+        given.seed = given.seed if given.seed is not None else cfg.seed
+        mine, theirs = cfg.to_dict(), given.to_dict()
+        mine.pop("iterations", None)
+        theirs.pop("iterations", None)
+        if mine != theirs:
+            raise ConfigError(
+                f"{where}: differs from run {run_id}'s stored config "
+                "(only iterations may change on resume): drop --config to continue the run as it was"
+            )
+        cfg.iterations = given.iterations
+    return cfg
+
+
+def open_run(
+    engine: ChatEngine,
+    cfg: SearchConfig,
+    store: Store,
+    home: Home | None,
+    *,
+    resume: int | None = None,
+    dimension: DimensionCheck | None = None,
+) -> int:
+    """The one way a run starts, from the shell or the app: the config is checked against the
+    loaded model (`check_run`) before the run is created, so a bad config leaves no run. With
+    `resume`, the run continues (its config stored again if the iterations changed). Returns the
+    run's id."""
+    check_run(engine, cfg, home, dimension)
+    if resume is None:
+        return new_run(store, cfg)
+    if store.get_run(resume).config != cfg.to_dict():
+        store.update_run(resume, config=cfg.to_dict())
+    return resume
+
+
+def check_run(
+    engine: ChatEngine,
+    cfg: SearchConfig,
+    home: Home | None,
+    dimension: DimensionCheck | None = None,
+) -> None:
     """What would fail a run at its start, checked before the run is created: every dimension the
     config names exists, every layer it names is within the model, and a Ray backend is
-    installed and used for a mode it runs."""
+    installed and used for a mode it runs. `dimension(name)` raises for an unknown name (default:
+    the home's library for the model; the app passes its vector provider's)."""
     from steertui.search.execution import check_execution
 
     check_execution(cfg.mode, cfg.execution)
@@ -77,10 +136,11 @@ def check_run(engine: Engine, cfg: SearchConfig, home: Home | None) -> None:
         names = [d.lstrip("+-") for d in space.dimensions or ()]
     if cfg.metric.name == "probe" and cfg.metric.dimension:
         names.append(cfg.metric.dimension)
-    if names:
-        library = DimensionLibrary(home, str(engine.model_id))
-        for name in dict.fromkeys(names):
-            library.get(name)
+    if names and dimension is None:
+        dimension = DimensionLibrary(home, str(engine.model_id)).get
+    for name in dict.fromkeys(names):
+        assert dimension is not None
+        dimension(name)
 
 
 def fail_run(store: Store, run_id: int, exc: BaseException) -> None:
@@ -137,9 +197,25 @@ def execute(
             if cfg.mode == "adaptive":
                 from steertui.search.adaptive import adaptive_events
 
-                events = adaptive_events(engine, cfg, store, run_id, home, cancel, load_dimension)
+                events = adaptive_events(
+                    engine,
+                    cfg,
+                    store,
+                    run_id,
+                    home=home,
+                    cancel=cancel,
+                    load_dimension=load_dimension,
+                )
             else:
-                events = _autosteer_events(engine, cfg, store, run_id, home, cancel, load_dimension)
+                events = _autosteer_events(
+                    engine,
+                    cfg,
+                    store,
+                    run_id,
+                    home=home,
+                    cancel=cancel,
+                    load_dimension=load_dimension,
+                )
             yield from events
         settled = True
     except (KeyboardInterrupt, GeneratorExit):
@@ -162,6 +238,7 @@ def _autosteer_events(
     cfg: SearchConfig,
     store: Store,
     run_id: int,
+    *,
     home: Home | None,
     cancel: threading.Event | None,
     load_dimension: DimensionLoader | None,
@@ -194,13 +271,13 @@ def _autosteer_events(
                 lower,
                 cfg.iterations,
                 cfg.seed,
-                cfg.batch_size,
-                cfg.explore_after,
-                recorder.history,
-                recorder.record,
-                cancel,
-                run_id,
-                execution.batches_ahead,
+                batch_size=cfg.batch_size,
+                explore_after=cfg.explore_after,
+                history=recorder.history,
+                recorder=recorder.record,
+                cancel=cancel,
+                run_id=run_id,
+                lookahead=execution.batches_ahead,
             ):
                 if isinstance(event, WorkersChanged):
                     recorder.workers(event.workers)

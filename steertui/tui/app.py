@@ -1,19 +1,16 @@
 """The Textual app: one factory shared by `steertui chat` and the tests.
 
-The app only wires: it holds the services (store, home, engine factory, vector provider),
-loads the model in a worker, pushes the chat screen (`MainScreen`, which owns the
-conversation, knobs, heatmap and LEARN), runs the AutoSteer search worker and folds its
-progress, turns screens' messages into actions, and shows worker errors. Screens never import
-it: each is handed what it needs and answers with `dismiss` or a message.
+The app only wires: built from one `AppConfig`, it owns the model's lifecycle (a `ModelSlot`
+the chat screen reads), loads the model in a worker, pushes the chat screen (`ChatScreen`,
+which composes the chat, knob and heatmap panels), runs the AutoSteer search worker for its
+`SearchController`, turns screens' messages into actions, and shows worker errors. Screens never
+import it: each is handed what it needs and answers with `dismiss` or a message.
 """
 
 from __future__ import annotations
 
 import gc
-import threading
-import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from pathlib import Path
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from textual import events, work
@@ -24,10 +21,11 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from steertui.errors import SteertuiError, describe
-from steertui.home import Home
 from steertui.safe_text import visible
+from steertui.search.events import SearchFinished
 from steertui.store import Store
 from steertui.tui.chat_settings import load_settings
+from steertui.tui.config import AppConfig
 from steertui.tui.messages import (
     ApplyRun,
     CancelSearch,
@@ -41,32 +39,19 @@ from steertui.tui.messages import (
     SessionDeleted,
     StartSearch,
 )
+from steertui.tui.model import ModelSlot
+from steertui.tui.preferences import ChatPrefs
+from steertui.tui.screens.chat import ChatScreen
 from steertui.tui.screens.dialogs import ErrorModal, TextPrompt
 from steertui.tui.screens.help import HelpScreen
-from steertui.tui.screens.main import LEARN_GRACE_S, MainScreen, sampling_for
-from steertui.tui.search_state import SearchProgress, chat_search_data
-from steertui.tui.services import LibraryProvider, VectorProvider, memory_in_use
+from steertui.tui.search_controller import SearchController
+from steertui.tui.search_state import chat_search_data
+from steertui.tui.services import LibraryProvider, memory_in_use
 from steertui.tui.widgets.chat_view import KeyClock
 
 if TYPE_CHECKING:
     from steertui.engine.protocol import ChatEngine
-    from steertui.engine.sampling import SamplingParams
-
-EngineFactory = Callable[[str], "ChatEngine"]
-SearchRunner = Callable[..., Iterable[Any]]
-
-
-def default_engine_factory(
-    device: str, dtype: str, home: Home | None = None, fast: bool = False
-) -> EngineFactory:
-    """`fast`: the engine decodes through the compiled step (`steertui chat --compile`)."""
-
-    def factory(model: str) -> ChatEngine:
-        from steertui.engine import Engine, load_model
-
-        return Engine(load_model(model, device=device, dtype=dtype, home=home), fast=fast)
-
-    return factory
+    from steertui.search.config import SearchConfig
 
 
 class SteerApp(App[None]):
@@ -74,53 +59,39 @@ class SteerApp(App[None]):
 
     CSS_PATH = "app.tcss"
     TITLE = "steertui"
-    BINDINGS = [Binding("ctrl+q", "quit", "Quit", priority=True, id="app.quit")]
+    BINDINGS = [
+        Binding("ctrl+q", "quit", "Quit", priority=True, tooltip="Quit steertui", id="app.quit")
+    ]
+    # actions with no key, for the palette: (title, help, action)
+    KEYLESS_COMMANDS = (
+        ("Load model", "Load another model (hub id, local path, toy)", "load_model"),
+    )
 
-    def __init__(
-        self,
-        model: str = "toy",
-        home: Home | None = None,
-        dims: Sequence[str] | None = None,
-        session_id: int | None = None,
-        engine_factory: EngineFactory | None = None,
-        store: Store | None = None,
-        provider: VectorProvider | None = None,
-        device: str = "auto",
-        dtype: str = "auto",
-        memory_probe: Callable[[ChatEngine | None], str] | None = None,
-        clock: Callable[[], float] = time.perf_counter,
-        sampling: SamplingParams | None = None,
-        search_runner: SearchRunner | None = None,
-        learn_grace_s: float = LEARN_GRACE_S,
-        fast: bool = False,
-    ) -> None:
+    def __init__(self, config: AppConfig) -> None:
         super().__init__()
-        self.model_name = model
-        self.home = (home or Home.resolve(None)).ensure()
-        self.requested_session = session_id
-        self.engine_factory = engine_factory or default_engine_factory(
-            device, dtype, self.home, fast
-        )
-        self.store = store if store is not None else Store.open(self.home.db_path)
-        self._provider_override = provider
-        self.memory_probe = memory_probe or memory_in_use
-        self.clock = clock
-        self.sampling = sampling
-        self.search_runner = search_runner or _default_search_runner
-        self.search_progress: SearchProgress | None = None
-        self._search_cancel: threading.Event | None = None
-        self.engine: ChatEngine | None = None
-        self.engine_state = "loading"
+        self.config = config
+        self.home = config.resolved_home()
+        self.engine_factory = config.make_engine_factory(self.home)
+        self.store = config.store if config.store is not None else Store.open(self.home.db_path)
+        self.memory_probe = config.memory_probe or memory_in_use
+        self.model = ModelSlot(config.model, sampling=config.sampling)
+        self.requested_session = config.session_id
+        self.search = SearchController(self.store, self.home, config.search_runner)
         self.keys = KeyClock()
-        self.main = MainScreen(
-            self.store,
-            self.home,
-            dims,
-            clock,
-            learn_grace_s,
-            load_settings(self.home.root),
-            keys=self.keys,
+        prefs = ChatPrefs(
+            self.store, self.home, load_settings(self.home.root), config.dimension_names()
         )
+        self.main = ChatScreen(
+            model=self.model,
+            prefs=prefs,
+            learn_grace_s=config.learn_grace_s,
+            keys=self.keys,
+            clock=config.clock,
+        )
+
+    @property
+    def search_progress(self) -> Any:
+        return self.search.progress
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.Key) and not event.is_forwarded:
@@ -146,41 +117,39 @@ class SteerApp(App[None]):
             markup=markup,
         )
 
-    # -- the model --------------------------------------------------------------------
+    # -- the model (the app alone loads it; the chat screen reads `self.model`) ---------
     async def on_mount(self) -> None:
         await self.push_screen(self.main)
         # the model (and torch with it) loads once the first screen is on the terminal
-        self.call_after_refresh(self.start_loading, self.model_name)
+        self.call_after_refresh(self.start_loading, self.model.name)
 
     def start_loading(self, model: str) -> None:
-        self.model_name = model
-        self.engine_state = "loading"
+        self.model.loading(model)
         gc.unfreeze()  # the model loaded before may go: frozen, its cycles would never be freed
-        self.main.model_loading(model)
+        self.main.model_loading()
         self._load_engine(model)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="engine")
     def _load_engine(self, model: str) -> None:
-        start = self.clock()
+        clock = self.config.clock
+        start = clock()
         try:
             engine = self.engine_factory(model)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a message
             self.post_message(EngineFailed(model, describe(exc)))
             return
-        self.post_message(EngineLoaded(engine, self.clock() - start))
+        self.post_message(EngineLoaded(engine, clock() - start))
 
     def on_engine_failed(self, message: EngineFailed) -> None:
-        self.engine_state = "failed"
-        self.main.model_failed(message.model, message.reason)
+        self.model.failed()
+        self.main.model_failed(message.reason)
 
     async def on_engine_loaded(self, message: EngineLoaded) -> None:
-        engine = self.engine = message.engine
-        self.engine_state = "ready"
+        engine = message.engine
+        self.model.loaded(engine, self.main.prefs.settings)
         _freeze_the_heap()
-        if self.sampling is None:  # an explicit `sampling` (tests, the CLI) wins over settings
-            self.sampling = sampling_for(self.main.settings, engine=engine)
-        provider = self._provider_override or LibraryProvider(self.home, str(engine.model_id))
-        await self.main.engine_ready(engine, provider, self.sampling, self._memory())
+        provider = self.config.provider or LibraryProvider(self.home, str(engine.model_id))
+        await self.main.model_ready(provider, self._memory(engine))
         if self.requested_session is not None:
             session_id, self.requested_session = self.requested_session, None
             await self.main.open_session(session_id)
@@ -189,9 +158,9 @@ class SteerApp(App[None]):
         self.main.stop_all()
         self.start_loading(message.model)
 
-    def _memory(self) -> str:
+    def _memory(self, engine: ChatEngine) -> str:
         try:
-            return self.memory_probe(self.engine)
+            return self.memory_probe(engine)
         except Exception:  # noqa: BLE001 - the status bar never breaks the app
             return ""
 
@@ -209,17 +178,21 @@ class SteerApp(App[None]):
     def on_start_search(self, message: StartSearch) -> None:
         from steertui.search.config import load_config, parse_config
 
+        engine = self.model.engine
+        if engine is None or not self.model.ready:
+            self.notify("The model is not loaded.", severity="warning")
+            return
+        steering = self.main.steering
         try:
             if message.config_path is not None:
                 cfg = load_config(message.config_path, self.home)
             else:
-                main = self.main
                 data = chat_search_data(
-                    self.model_name,
-                    main.conversation.user_prompts(),
-                    main.active,
-                    main.focused_dim,
-                    main.knob_values,
+                    self.model.name,
+                    self.main.session.conversation.user_prompts(),
+                    steering.active,
+                    self.main.heatmap_panel.focused_dim,
+                    steering.knob_values,
                 )
                 if data is None:
                     self.notify(
@@ -228,42 +201,19 @@ class SteerApp(App[None]):
                     )
                     return
                 cfg = parse_config(data, where="search from chat")
+            models = (self.model.name, str(engine.model_id))
+            run_id = self.search.start(engine, cfg, models, _dimension_check(steering))
         except (SteertuiError, OSError) as exc:
-            self.notify(describe(exc), title="Search config", severity="error")
+            self.notify(describe(exc), title="Search", severity="error")
             return
-        self._start_search(cfg)
-
-    def _start_search(self, cfg: Any) -> None:
-        from steertui.search.service import new_run
-
-        engine = self.engine
-        if engine is None or self.engine_state != "ready":
-            self.notify("The model is not loaded.", severity="warning")
-            return
-        if self.search_progress is not None and self.search_progress.status == "running":
-            self.notify("A search is already running: x cancels it.", severity="warning")
-            return
-        if cfg.model not in (self.model_name, str(engine.model_id)):
-            self.notify(
-                f"the config's model {cfg.model!r} is not the loaded one ({self.model_name!r}); "
-                "load it first or run `steertui search --config` headless",
-                title="Search",
-                severity="error",
-            )
-            return
-        run_id = new_run(self.store, cfg)
-        self.search_progress = SearchProgress(run_id, total=cfg.iterations, status="running")
-        self._search_cancel = threading.Event()
-        self._run_search(engine, cfg, run_id, self._search_cancel)
+        self._run_search(engine, cfg, run_id)
         self._refresh_autosteer(runs=True)
         self.notify(f"Search run {run_id} started.", title="AutoSteer")
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="search")
-    def _run_search(
-        self, engine: ChatEngine, cfg: Any, run_id: int, cancel: threading.Event
-    ) -> None:
+    def _run_search(self, engine: ChatEngine, cfg: SearchConfig, run_id: int) -> None:
         try:
-            for event in self.search_runner(engine, cfg, self.store, run_id, self.home, cancel):
+            for event in self.search.events(engine, cfg, run_id):
                 self.post_message(SearchUpdate(run_id, event))
         except Exception as exc:  # noqa: BLE001 - a failed run is shown, the app goes on
             self.post_message(SearchEnded(run_id, describe(exc)))
@@ -271,38 +221,27 @@ class SteerApp(App[None]):
         self.post_message(SearchEnded(run_id))
 
     def on_search_update(self, message: SearchUpdate) -> None:
-        progress = self.search_progress
-        if progress is None or progress.run_id != message.run_id:
-            return
-        progress.apply(message.event)
-        self._refresh_autosteer(runs=type(message.event).__name__ == "SearchFinished")
+        if self.search.update(message.run_id, message.event):
+            self._refresh_autosteer(runs=isinstance(message.event, SearchFinished))
 
     def on_search_ended(self, message: SearchEnded) -> None:
-        progress = self.search_progress
-        if progress is None or progress.run_id != message.run_id:
-            return
-        if message.error:
-            progress.status, progress.error = "failed", message.error
-            self.notify(message.error, title=f"Search run {message.run_id}", severity="error")
-        elif progress.status == "running":
-            progress.status = "finished"
-        self._refresh_autosteer(runs=True)
+        if self.search.ended(message.run_id, message.error):
+            if message.error:
+                title = f"Search run {message.run_id}"
+                self.notify(message.error, title=title, severity="error")
+            self._refresh_autosteer(runs=True)
 
     def on_cancel_search(self, message: CancelSearch) -> None:
-        cancel = self._search_cancel
-        progress = self.search_progress
-        if cancel is None or progress is None or progress.status != "running":
+        if not self.search.cancel():
             self.notify("No search is running.", severity="warning")
             return
-        cancel.set()
-        progress.status = "cancelling"
         self._refresh_autosteer()
 
     def on_apply_run(self, message: ApplyRun) -> None:
         """Apply a run's best (the selected run, else the running one) to the chat."""
         run_id = message.run_id
-        if run_id is None and self.search_progress is not None:
-            run_id = self.search_progress.run_id
+        if run_id is None and self.search.progress is not None:
+            run_id = self.search.progress.run_id
         if run_id is None:
             self.notify("No run to apply.", severity="warning")
             return
@@ -321,7 +260,7 @@ class SteerApp(App[None]):
 
         for screen in self.screen_stack:
             if isinstance(screen, AutoSteerScreen) and screen.is_mounted:
-                screen.show_progress(self.search_progress)
+                screen.show_progress(self.search.progress)
                 if runs:
                     screen.refresh_runs()
 
@@ -341,96 +280,60 @@ class SteerApp(App[None]):
         from steertui.tui.screens.sessions import SessionsScreen
 
         if not isinstance(self.screen, SessionsScreen):
-            self.push_screen(SessionsScreen(self.store, self.main.session_id))
+            self.push_screen(SessionsScreen(self.store, self.main.session.session_id))
 
     def action_autosteer(self) -> None:
         from steertui.tui.screens.autosteer import AutoSteerScreen
 
         if not isinstance(self.screen, AutoSteerScreen):
-            self.push_screen(AutoSteerScreen(self.store, self.search_progress))
+            self.push_screen(AutoSteerScreen(self.store, self.search.progress))
 
     def action_load_model(self) -> None:
         def chosen(model: str | None) -> None:
             if model:
                 self.post_message(LoadModel(model))
 
-        self.push_screen(TextPrompt("Load model", self.model_name, "hub id, path or toy"), chosen)
+        self.push_screen(TextPrompt("Load model", self.model.name, "hub id, path or toy"), chosen)
 
     async def action_quit(self) -> None:
         """Stop a running generation first so its thread ends at the next token."""
         self.main.stop_all()
-        if self._search_cancel is not None:
-            self._search_cancel.set()
+        self.search.stop()
         self.exit()
 
-    # -- palette ----------------------------------------------------------------------
-    # (title, help, action, where): "chat" actions run on the chat screen, "app" ones here
-    COMMAND_ACTIONS: tuple[tuple[str, str, str, str], ...] = (
-        ("Stop", "Stop the answer being generated (Esc)", "stop", "chat"),
-        ("Regenerate", "Answer the last message again (Ctrl+R, F5)", "regenerate", "chat"),
-        (
-            "Edit last message",
-            "Put the last message back in the prompt (Ctrl+L, F4)",
-            "edit_last",
-            "chat",
-        ),
-        (
-            "Copy answer",
-            "Copy the last answer: OSC 52 and a file (Ctrl+Y, F6)",
-            "copy_answer",
-            "chat",
-        ),
-        (
-            "Sessions",
-            "List, open, rename, delete, search sessions (Ctrl+O, F2)",
-            "sessions",
-            "app",
-        ),
-        ("New session", "Start a new conversation (Ctrl+N)", "new_session", "chat"),
-        ("Compare", "Unsteered and steered answers side by side (Ctrl+T, F3)", "compare", "chat"),
-        (
-            "AutoSteer",
-            "Search runs, live progress, apply the best (Ctrl+G, F7)",
-            "autosteer",
-            "app",
-        ),
-        (
-            "Knobs: add or remove dimensions",
-            "Pick the active dimensions (Ctrl+B, F8)",
-            "pick_dimensions",
-            "chat",
-        ),
-        ("Calibrate", "Find a dimension's value from A/B answers (F9)", "calibrate", "chat"),
-        ("Side panel", "Fold or unfold the knobs and layers panel (F10)", "toggle_panel", "chat"),
-        ("Profile", "See and edit the learned preferences (Ctrl+F)", "profile", "chat"),
-        (
-            "Settings",
-            "Temperature, max tokens, seed, system prompt (Ctrl+S, F11)",
-            "settings",
-            "chat",
-        ),
-        ("Thumbs up", "The last answer was good (Ctrl+Up, Alt+Up)", "thumbs(1)", "chat"),
-        (
-            "Thumbs down",
-            "The last answer was not what I wanted (Ctrl+Down, Alt+Down)",
-            "thumbs(-1)",
-            "chat",
-        ),
-        (
-            "Refuse learn",
-            "Keep the knobs as they are when LEARN proposes a change (Ctrl+X)",
-            "refuse_learning",
-            "chat",
-        ),
-        ("Load model", "Load another model (hub id, local path, toy)", "load_model", "app"),
-        ("Help", "Every key binding (F1)", "help", "app"),
-    )
-
+    # -- palette: made from the bindings, so a key is written once ---------------------
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        for title, help_text, action, where in self.COMMAND_ACTIONS:
-            target = self.main if where == "chat" else self
+        for title, help_text, action, target in palette_entries(self):
             yield SystemCommand(title, help_text, _action_callback(self, action, target))
+
+
+def palette_entries(app: SteerApp) -> list[tuple[str, str, str, Any]]:
+    """(title, help, action, target) for every binding of the chat screen and the app with a
+    help line, then the keyless commands; "app." actions run on the app."""
+    entries: list[tuple[str, str, str, Any]] = []
+    for binding in [*ChatScreen.BINDINGS, *SteerApp.BINDINGS]:
+        if not isinstance(binding, Binding) or not binding.tooltip:
+            continue
+        keys = ", ".join(_key_name(k) for k in binding.key.split(","))
+        target: Any = app if binding.action.startswith("app.") else app.main
+        if binding in SteerApp.BINDINGS:
+            target = app
+        action = binding.action.removeprefix("app.")
+        entries.append((binding.description, f"{binding.tooltip} ({keys})", action, target))
+    for title, help_text, action in SteerApp.KEYLESS_COMMANDS:
+        entries.append((title, help_text, action, app))
+    return entries
+
+
+def _key_name(key: str) -> str:
+    """ "ctrl+r" -> "Ctrl+R", "f5" -> "F5", "escape" -> "Esc"."""
+    key = key.strip()
+    if key == "escape":
+        return "Esc"
+    return "+".join(
+        p.upper() if len(p) <= 3 and p[0] == "f" else p.capitalize() for p in key.split("+")
+    )
 
 
 def binding_rows() -> list[tuple[str, str, str]]:
@@ -446,7 +349,7 @@ def binding_rows() -> list[tuple[str, str, str]]:
     rows: list[tuple[str, str, str]] = [("Prompt", "enter", "Send the message")]
     for where, bindings in (
         ("App", SteerApp.BINDINGS),
-        ("Chat", MainScreen.BINDINGS),
+        ("Chat", ChatScreen.BINDINGS),
         ("Knob", Knob.BINDINGS),
         ("Sessions", SessionsScreen.BINDINGS),
         ("Compare", CompareScreen.BINDINGS),
@@ -470,56 +373,31 @@ def _action_callback(app: SteerApp, action: str, target: Any) -> Callable[[], An
     return run
 
 
-def _default_search_runner(*args: Any) -> Iterator[Any]:
-    from steertui.search.service import execute
+def create_app(config: AppConfig | None = None, **options: Any) -> SteerApp:
+    """The one app factory: `steertui chat`, the tests and the benchmarks build the app here,
+    from an `AppConfig` or its fields by keyword."""
+    if config is None:
+        config = AppConfig(**options)
+    elif options:
+        from dataclasses import replace
 
-    yield from execute(*args)
+        config = replace(config, **options)
+    return SteerApp(config)
 
 
-def create_app(
-    model: str = "toy",
-    home: str | Path | Home | None = None,
-    dims: Sequence[str] | str | None = None,
-    session_id: int | None = None,
-    engine_factory: EngineFactory | None = None,
-    store: Store | None = None,
-    provider: VectorProvider | None = None,
-    device: str = "auto",
-    dtype: str = "auto",
-    memory_probe: Callable[[ChatEngine | None], str] | None = None,
-    clock: Callable[[], float] = time.perf_counter,
-    sampling: SamplingParams | None = None,
-    search_runner: SearchRunner | None = None,
-    learn_grace_s: float = LEARN_GRACE_S,
-    fast: bool = False,
-) -> SteerApp:
-    """The one app factory: `steertui chat` and the tests both build the app here.
+def _dimension_check(steering: Any) -> Callable[[str], object]:
+    """A search from the app names the dimensions the loaded model's provider offers."""
 
-    `engine_factory(model)` returns an object with the `steertui.engine.Engine` API; the
-    default loads the model with `load_model(model, device, dtype)` (decoding through the
-    compiled step with `fast`). It runs in a worker, so the first screen paints before the
-    model has loaded.
-    """
-    resolved = home if isinstance(home, Home) else Home.resolve(home)
-    if isinstance(dims, str):
-        dims = [d.strip() for d in dims.split(",") if d.strip()]
-    return SteerApp(
-        model=model,
-        home=resolved,
-        dims=dims,
-        session_id=session_id,
-        engine_factory=engine_factory,
-        store=store,
-        provider=provider,
-        device=device,
-        dtype=dtype,
-        memory_probe=memory_probe,
-        clock=clock,
-        sampling=sampling,
-        search_runner=search_runner,
-        learn_grace_s=learn_grace_s,
-        fast=fast,
-    )
+    def check(name: str) -> object:
+        found = steering.dimension(name)
+        if found is None:
+            from steertui.errors import VectorError
+
+            names = ", ".join(d.name for d in steering.dimensions)
+            raise VectorError(f"no dimension {name!r} for this model (available: {names})")
+        return found
+
+    return check
 
 
 def _freeze_the_heap() -> None:

@@ -223,3 +223,55 @@ class ApplyRun(Message):
     """Apply a run's best configuration to the knobs (None: the running one)."""
 
     run_id: int | None
+
+
+# -- between the chat screen's parts (they bubble to the screen, which routes them) ----------
+@dataclass
+class Sent(Message):
+    """The user sent a message (stored and shown); `reacting`: it follows an answer, so LEARN
+    reads it as a reaction before the next answer."""
+
+    text: str
+    reacting: bool
+
+
+@dataclass
+class AnswerDone(Message):
+    """An answer finished and became the last answer (the heatmap follows it)."""
+
+
+@dataclass
+class StatusChanged(Message):
+    """The chat's state for the status bar ("generating", "ready", ...)."""
+
+    state: str
+    tokens_per_second: float | None = None
+
+
+@dataclass
+class Notice(Message):
+    """A line above the prompt ("" hides it)."""
+
+    text: str
+    error: bool = False
+
+
+@dataclass
+class KnobsLearned(Message):
+    """Another mode (LEARN, calibrate, the profile) saved these knob values: show them."""
+
+    knobs: dict[str, float]
+
+
+@dataclass
+class LearnDone(Message):
+    """LEARN is done with a reaction; `answer_next`: the answer it held back starts now."""
+
+    answer_next: bool
+
+
+@dataclass
+class VectorArrived(Message):
+    """A dimension's vector is loaded (the heatmap may be waiting for it)."""
+
+    dimension: str

@@ -33,16 +33,23 @@ class SearchProgress:
 
     def apply(self, event: Any) -> None:
         """Fold one `SearchStarted | BaselineDone | TrialDone | SearchFinished` event in."""
-        kind = type(event).__name__
-        if kind == "SearchStarted":
+        from steertui.search.events import (
+            BaselineDone,
+            SearchFinished,
+            SearchStarted,
+            TrialDone,
+            WorkersChanged,
+        )
+
+        if isinstance(event, SearchStarted):
             self.total = int(event.total)
             self.done = max(0, int(event.next_iteration) - 1)
             self.status = "running"
-        elif kind == "BaselineDone":
+        elif isinstance(event, BaselineDone):
             self.baseline = event.score
             if event.score is not None:
                 self.scores.append(float(event.score))
-        elif kind == "TrialDone":
+        elif isinstance(event, TrialDone):
             self.done = int(event.iteration)
             self.total = int(event.total)
             self.best = event.best_score
@@ -50,11 +57,11 @@ class SearchProgress:
             self.keeps, self.discards, self.crashes = event.keeps, event.discards, event.crashes
             if event.score is not None:
                 self.scores.append(float(event.score))
-        elif kind == "WorkersChanged":
+        elif isinstance(event, WorkersChanged):
             self.workers = [w.describe() for w in event.workers]
             if event.message:
                 self.worker_note = event.message
-        elif kind == "SearchFinished":
+        elif isinstance(event, SearchFinished):
             self.baseline = event.baseline_score
             self.best = event.best_score
             self.best_candidate = event.best_candidate

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from textual.message import Message
@@ -51,17 +52,31 @@ class ChunkBatcher:
         return out
 
 
+@dataclass(frozen=True)
+class StreamRequest:
+    """How one request streams: its id (stale messages are dropped by it), its cancel event,
+    its sampling and the clock its speed is read on."""
+
+    request_id: int
+    cancel: threading.Event
+    sampling: SamplingParams | None = None
+    clock: Callable[[], float] = field(default=time.perf_counter)
+
+
 def stream_rows(
     engine: ChatEngine,
     conversations: Sequence[Sequence[ChatMessage]],
     plans: Any,
-    sampling: SamplingParams | None,
-    cancel: threading.Event,
-    request_id: int,
+    request: StreamRequest,
     post: Callable[[Message], object],
-    clock: Callable[[], float] = time.perf_counter,
 ) -> None:
     """Stream every row of one request; posts its chunks and one `AnswerFinished` per row."""
+    request_id, cancel, sampling, clock = (
+        request.request_id,
+        request.cancel,
+        request.sampling,
+        request.clock,
+    )
     start = clock()
     pieces: dict[int, list[str]] = {row: [] for row in range(len(conversations))}
     ids: dict[int, list[int]] = {row: [] for row in range(len(conversations))}
@@ -75,7 +90,16 @@ def stream_rows(
                     post(chunk)
                 reason = "stopped" if cancel.is_set() else event.finish_reason
                 text = "".join(pieces[row])
-                post(AnswerFinished(request_id, row, text, ids[row], reason, clock() - start))
+                post(
+                    AnswerFinished(
+                        request_id,
+                        row,
+                        text,
+                        token_ids=ids[row],
+                        finish_reason=reason,
+                        seconds=clock() - start,
+                    )
+                )
                 continue
             pieces[row].append(event.text)
             if event.token_id is not None:

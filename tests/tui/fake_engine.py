@@ -328,9 +328,10 @@ def as_provider(provider: FakeProvider) -> VectorProvider:
     return provider
 
 
-def fake_search(*args: Any) -> Iterator[Any]:
-    """Three trials on dimension `cost`; the best pushes it by 4.0 (knob +50 with c_max 8)."""
-    cancel: threading.Event = args[5]
+def fake_search(*args: Any, **kwargs: Any) -> Iterator[Any]:
+    """Three trials on dimension `cost`; the best pushes it by 4.0 (knob +50 with c_max 8).
+    Called as the search service's `execute(engine, cfg, store, run_id, home=, cancel=)`."""
+    cancel: threading.Event = kwargs["cancel"]
     best = SteerCandidate((CandidateVector(2, 4.0, "cost", "dimension"),))
     yield SearchStarted(args[3], 3, 1, False, False)
     yield BaselineDone(0.2, None, 0.1)

@@ -59,18 +59,26 @@ async def ready(pilot: Any, timeout: float = 180.0) -> SteerApp:
     """Wait until the model is loaded and every active knob has its vector (a real model's
     vectors are built on first use: on a busy 2-core machine that takes a while)."""
     app = pilot.app
-    await wait_for(pilot, lambda: app.engine_state == "ready", timeout)
-    await wait_for(pilot, lambda: all(d in app.main.vectors for d in app.main.active), timeout)
+    await wait_for(pilot, lambda: app.model.state == "ready", timeout)
+    await wait_for(
+        pilot,
+        lambda: all(d in app.main.steering.vectors for d in app.main.steering.active),
+        timeout,
+    )
     return app
 
 
 async def ask(pilot: Any, text: str, timeout: float = 30.0) -> None:
     """Type a message, press Enter, wait (up to `timeout` seconds) for the answer to finish."""
     app = pilot.app
-    before = app.main.last
-    app.main.prompt.focus()
-    app.main.prompt.value = text
+    before = app.main.session.last
+    app.main.chat_panel.prompt.focus()
+    app.main.chat_panel.prompt.value = text
     await pilot.press("enter")
     await wait_for(
-        pilot, lambda: app.main.generation is None and app.main.last not in (None, before), timeout
+        pilot,
+        lambda: (
+            app.main.chat_panel.generation is None and app.main.session.last not in (None, before)
+        ),
+        timeout,
     )

@@ -21,7 +21,7 @@ async def test_answer_streams_and_is_saved(make_app, store, engine) -> None:
     async with app.run_test(size=(100, 30), message_hook=posted.append) as pilot:
         await ready(pilot)
         await ask(pilot, "Where should I eat tonight?")
-        answer = app.main.chat.last_answer()
+        answer = app.main.chat_panel.chat.last_answer()
         assert answer is not None and answer.text == BASELINE_SCRIPT
         # the hook sees a message at each pump that dispatches it: count each message once
         chunks = list({id(m): m for m in posted if isinstance(m, TokenChunk)}.values())
@@ -46,7 +46,7 @@ async def test_markup_in_user_text_is_shown_literally(make_app) -> None:
     async with app.run_test() as pilot:
         await ready(pilot)
         await ask(pilot, "say [bold red]hi[/bold red]")
-        user = app.main.chat.query_one(UserMessage)
+        user = app.main.chat_panel.chat.query_one(UserMessage)
         assert "[bold red]hi[/bold red]" in str(user.render())
 
 
@@ -56,17 +56,23 @@ async def test_escape_stops_at_once_and_saves_stopped(make_app, store) -> None:
     app = make_app(engine_factory=lambda model: slow)
     async with app.run_test() as pilot:
         await ready(pilot)
-        app.main.prompt.value = "Tell me everything"
+        app.main.chat_panel.prompt.value = "Tell me everything"
         await pilot.press("enter")
         await wait_for(
-            pilot, lambda: app.main.generation is not None and app.main.generation.tokens >= 2
+            pilot,
+            lambda: (
+                app.main.chat_panel.generation is not None
+                and app.main.chat_panel.generation.tokens >= 2
+            ),
         )
         await pilot.press("escape")
-        await wait_for(pilot, lambda: app.main.generation is None)
-        rows = store.messages(app.main.session_id)
+        await wait_for(pilot, lambda: app.main.chat_panel.generation is None)
+        rows = store.messages(app.main.session.session_id)
         assert rows[-1].role == "assistant" and rows[-1].stopped is True
         assert len(rows[-1].content) < len(BASELINE_SCRIPT)
-        assert "stopped" in str(app.main.chat.last_answer().query_one(".answer-footer").render())
+        assert "stopped" in str(
+            app.main.chat_panel.chat.last_answer().query_one(".answer-footer").render()
+        )
 
 
 @aio
@@ -77,10 +83,13 @@ async def test_regenerate_replaces_the_last_answer(make_app, store, engine) -> N
         await ask(pilot, "Dinner ideas?")
         await pilot.press("ctrl+r")
         await wait_for(pilot, lambda: len(engine.calls) == 2)
-        await wait_for(pilot, lambda: app.main.generation is None and app.main.last is not None)
-        rows = store.messages(app.main.session_id)
+        await wait_for(
+            pilot,
+            lambda: app.main.chat_panel.generation is None and app.main.session.last is not None,
+        )
+        rows = store.messages(app.main.session.session_id)
         assert [r.role for r in rows] == ["user", "assistant"]
-        assert len(app.main.chat.children) == 2
+        assert len(app.main.chat_panel.chat.children) == 2
         assert len(engine.calls) == 2
         assert engine.calls[1].prompts == engine.calls[0].prompts
         # LEARN records the regenerate without pointing at the answer it dropped
@@ -95,14 +104,17 @@ async def test_edit_and_resend_the_last_message(make_app, store, engine) -> None
         await ready(pilot)
         await ask(pilot, "Dinner for two?")
         await pilot.press("ctrl+l")
-        assert app.main.prompt.value == "Dinner for two?"
-        assert not app.main.chat.children
-        assert store.messages(app.main.session_id) == []
-        app.main.prompt.value = "Dinner for four?"
-        app.main.last = None
+        assert app.main.chat_panel.prompt.value == "Dinner for two?"
+        assert not app.main.chat_panel.chat.children
+        assert store.messages(app.main.session.session_id) == []
+        app.main.chat_panel.prompt.value = "Dinner for four?"
+        app.main.session.last = None
         await pilot.press("enter")
-        await wait_for(pilot, lambda: app.main.generation is None and app.main.last is not None)
-        rows = store.messages(app.main.session_id)
+        await wait_for(
+            pilot,
+            lambda: app.main.chat_panel.generation is None and app.main.session.last is not None,
+        )
+        rows = store.messages(app.main.session.session_id)
         assert [(r.role, r.content) for r in rows][0] == ("user", "Dinner for four?")
         assert engine.calls[-1].prompts == [{"role": "user", "content": "Dinner for four?"}]
 
@@ -126,7 +138,7 @@ async def test_engine_error_becomes_a_modal_and_the_app_keeps_running(make_app, 
     app = make_app()
     async with app.run_test() as pilot:
         await ready(pilot)
-        app.main.prompt.value = "Hello"
+        app.main.chat_panel.prompt.value = "Hello"
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, ErrorModal))
         assert "out of memory" in app.screen.message
@@ -134,7 +146,7 @@ async def test_engine_error_becomes_a_modal_and_the_app_keeps_running(make_app, 
         await wait_for(pilot, lambda: app.screen is app.main)
         engine.error = None
         await ask(pilot, "Hello again")
-        assert app.main.chat.last_answer().text == BASELINE_SCRIPT
+        assert app.main.chat_panel.chat.last_answer().text == BASELINE_SCRIPT
 
 
 @aio
@@ -143,10 +155,10 @@ async def test_quit_during_a_stream_stops_it(make_app) -> None:
     app = make_app(engine_factory=lambda model: slow)
     async with app.run_test() as pilot:
         await ready(pilot)
-        app.main.prompt.value = "A long answer please"
+        app.main.chat_panel.prompt.value = "A long answer please"
         await pilot.press("enter")
-        await wait_for(pilot, lambda: app.main.generation is not None)
-        gen = app.main.generation
+        await wait_for(pilot, lambda: app.main.chat_panel.generation is not None)
+        gen = app.main.chat_panel.generation
         await pilot.press("ctrl+q")
     assert gen.cancel.is_set()
     assert app.return_code == 0
@@ -164,7 +176,7 @@ async def test_first_screen_paints_before_the_model_loads(make_app, engine) -> N
     async with app.run_test() as pilot:
         await pilot.pause()
         assert app.screen is app.main
-        assert app.engine_state == "loading"
+        assert app.model.state == "loading"
         assert "Loading model fake" in str(app.main.query_one("#notice").render())
         release.set()
         await ready(pilot)
@@ -180,14 +192,14 @@ async def test_load_failure_shows_why_and_another_model_can_be_picked(make_app, 
 
     app = make_app(model="missing/model", engine_factory=factory)
     async with app.run_test() as pilot:
-        await wait_for(pilot, lambda: app.engine_state == "failed")
+        await wait_for(pilot, lambda: app.model.state == "failed")
         notice = str(app.main.query_one("#notice").render())
         assert "not found" in notice
-        assert app.main.prompt.has_class("model-mode")
-        app.main.prompt.value = "fake"
+        assert app.main.chat_panel.prompt.has_class("model-mode")
+        app.main.chat_panel.prompt.value = "fake"
         await pilot.press("enter")
         await ready(pilot)
-        assert app.engine is engine
+        assert app.model.engine is engine
         await ask(pilot, "Works now?")
 
 
@@ -199,11 +211,11 @@ async def test_a_steered_answer_that_collapses_says_so_and_how_out(make_app) -> 
     async with app.run_test(size=(120, 30)) as pilot:
         await ready(pilot)
         await ask(pilot, "Where to eat?")
-        footer = app.main.chat.last_answer().query_one(".answer-footer")
+        footer = app.main.chat_panel.chat.last_answer().query_one(".answer-footer")
         assert "collapsed" not in str(footer.render())  # unsteered: the model's own answer
-        app.main.knob("cost").focus()
+        app.main.knob_panel.knob("cost").focus()
         await pilot.press("end")
         await ask(pilot, "Where to eat?")
-        footer = app.main.chat.last_answer().query_one(".answer-footer")
+        footer = app.main.chat_panel.chat.last_answer().query_one(".answer-footer")
         text = str(footer.render())
         assert "collapsed: it repeats itself" in text and "lower the knob" in text

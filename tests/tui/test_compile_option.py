@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from steertui.tui.app import default_engine_factory
+from steertui.tui.config import AppConfig
 from tests.cli_runner import in_process
 from tests.tui.fake_engine import FakeEngine
 from tests.tui.pilot import aio, ready, wait_for
@@ -34,7 +34,8 @@ def test_chat_compile_reaches_the_engine(
         code, _, err = in_process(monkeypatch, capsys, "chat", "--home", str(tmp_path), *args)
         assert code == 0, err
         assert made[-1]["fast"] is fast
-    engine: Any = default_engine_factory("cpu", "float32", fast=True)("toy")
+    config = AppConfig(device="cpu", dtype="float32", fast=True, home=tmp_path)
+    engine: Any = config.make_engine_factory(config.resolved_home())("toy")
     assert engine.fast is True
 
 
@@ -47,12 +48,12 @@ async def test_the_first_compiled_answer_says_it_compiles(make_app, engine: Fake
         await ready(pilot)
         footers = []
         for question in ("Where should I eat tonight?", "And tomorrow?"):
-            app.main.prompt.value = question
+            app.main.chat_panel.prompt.value = question
             await pilot.press("enter")
-            await wait_for(pilot, lambda: app.main.generation is not None)
-            answer = app.main.chat.last_answer()
+            await wait_for(pilot, lambda: app.main.chat_panel.generation is not None)
+            answer = app.main.chat_panel.chat.last_answer()
             assert answer is not None
             footers.append(answer.footer)
-            await wait_for(pilot, lambda: app.main.generation is None)
+            await wait_for(pilot, lambda: app.main.chat_panel.generation is None)
         assert footers[0].startswith("compiling the decode step first")
         assert footers[1] == "streaming... (Esc stops)"

@@ -64,24 +64,24 @@ async def test_a_real_chat_of_three_turns_with_a_knob_compare_and_heatmap(
     async with app.run_test(size=(120, 40)) as pilot:
         # On a fresh home the app builds the cost vector for this model and calibrates its range
         # first (minutes on two CPU cores; cached in the home afterwards).
-        await wait_for(pilot, lambda: app.engine_state == "ready", timeout=120)
-        await wait_for(pilot, lambda: "cost" in app.main.vectors, timeout=1500)
+        await wait_for(pilot, lambda: app.model.state == "ready", timeout=120)
+        await wait_for(pilot, lambda: "cost" in app.main.steering.vectors, timeout=1500)
         await ready(pilot)
         await ask(pilot, QUESTIONS[0], timeout=300)
-        answers.append(app.main.last.text)
+        answers.append(app.main.session.last.text)
         # The heatmap reads the answer's residual on the cost direction, layer by layer.
-        heatmap = app.main.heatmap
+        heatmap = app.main.heatmap_panel.heatmap
         await wait_for(pilot, lambda: bool(heatmap.values), timeout=120)
         assert heatmap.dimension == "cost"
         assert len(heatmap.values) == smollm2.engine.n_layers
         assert all(math.isfinite(v) for row in heatmap.values for v in row)
 
-        app.main.knob("cost").focus()
+        app.main.knob_panel.knob("cost").focus()
         await pilot.press("end")
-        assert app.main.knob_values["cost"] == 100
+        assert app.main.steering.knob_values["cost"] == 100
         for question in QUESTIONS[1:]:
             await ask(pilot, question, timeout=300)
-            answers.append(app.main.last.text)
+            answers.append(app.main.session.last.text)
 
         await pilot.press("ctrl+t")
         await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen))

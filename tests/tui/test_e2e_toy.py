@@ -33,22 +33,22 @@ async def test_cost_knob_steers_the_toy_model_towards_luxury(home, store) -> Non
     request = sample_requests(1, seed=0)[0]
     async with app.run_test(size=(100, 30)) as pilot:
         await ready(pilot)
-        assert app.engine.model_id
+        assert app.model.engine.model_id
         await ask(pilot, request)
-        first = app.main.last.text
+        first = app.main.session.last.text
         assert first.strip()
-        assert app.main.chat.last_answer().text == first
+        assert app.main.chat_panel.chat.last_answer().text == first
 
-        app.main.knob("cost").focus()
+        app.main.knob_panel.knob("cost").focus()
         await pilot.press("end")
-        assert app.main.knob_values["cost"] == 100
+        assert app.main.steering.knob_values["cost"] == 100
         # The toy knows single-turn chats only (README, Known limits): ask again in a new
         # session, which starts from the profile the knob just set.
         await pilot.press("ctrl+n")
         await pilot.pause()
-        assert app.main.knob_values["cost"] == 100
+        assert app.main.steering.knob_values["cost"] == 100
         await ask(pilot, request)
-        second = app.main.last.text
+        second = app.main.session.last.text
 
     luxury_before = pole_counts(first, "cost")[1]
     neg_after, luxury_after = pole_counts(second, "cost")

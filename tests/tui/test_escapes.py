@@ -50,11 +50,11 @@ async def test_answer_escape_sequences_are_shown_as_text(make_app, store) -> Non
     async with app.run_test(size=(120, 30)) as pilot:
         await ready(pilot)
         await ask(pilot, "Plan my evening")
-        answer = app.main.chat.last_answer()
+        answer = app.main.chat_panel.chat.last_answer()
         assert answer is not None and answer.text == EVIL  # the raw text, as stored
         assert "Here" in screen_text(app) and "plan with" in screen_text(app)
         assert_harmless(app)
-        rows = store.messages(app.main.session_id)
+        rows = store.messages(app.main.session.session_id)
         assert rows[-1].content == EVIL  # the database keeps the answer exactly
 
 
@@ -87,7 +87,7 @@ async def test_compare_panes_are_harmless(make_app) -> None:
     async with app.run_test(size=(140, 30)) as pilot:
         await ready(pilot)
         screen = CompareScreen(
-            engine, app.main.current_plan(), app.main.sampling, "Plan my evening"
+            engine, app.main.steering.current_plan(), app.model.sampling, "Plan my evening"
         )
         await app.push_screen(screen)
         await pilot.pause()
@@ -104,11 +104,15 @@ async def test_a_streamed_answer_is_harmless_while_it_streams(make_app) -> None:
     app = make_app(engine_factory=lambda model: engine)
     async with app.run_test(size=(120, 30)) as pilot:
         await ready(pilot)
-        app.main.prompt.value = "Plan my evening"
+        app.main.chat_panel.prompt.value = "Plan my evening"
         await pilot.press("enter")
         await wait_for(
-            pilot, lambda: app.main.generation is not None and app.main.generation.tokens >= 6
+            pilot,
+            lambda: (
+                app.main.chat_panel.generation is not None
+                and app.main.chat_panel.generation.tokens >= 6
+            ),
         )
         assert_harmless(app)
-        await wait_for(pilot, lambda: app.main.generation is None)
+        await wait_for(pilot, lambda: app.main.chat_panel.generation is None)
         assert_harmless(app)

@@ -43,11 +43,11 @@ async def test_heatmap_recomputes_after_an_answer_and_on_focus(make_app, engine)
         ready_msg = next(m for m in posted if isinstance(m, HeatmapReady))
         assert ready_msg.dimension == "cost"
         assert len(ready_msg.values) == engine.n_layers
-        assert len(ready_msg.values[0]) == len(app.main.last.token_ids)
-        prompt_len = len(engine.chat_ids(app.main.last.messages))
-        assert len(engine.captures[-1][0]) == prompt_len + len(app.main.last.token_ids)
-        assert app.main.heatmap.dimension == "cost"
-        app.main.knob("age").focus()
-        await wait_for(pilot, lambda: app.main.heatmap.dimension == "age")
+        assert len(ready_msg.values[0]) == len(app.main.session.last.token_ids)
+        prompt_len = len(engine.chat_ids(app.main.session.last.messages))
+        assert len(engine.captures[-1][0]) == prompt_len + len(app.main.session.last.token_ids)
+        assert app.main.heatmap_panel.heatmap.dimension == "cost"
+        app.main.knob_panel.knob("age").focus()
+        await wait_for(pilot, lambda: app.main.heatmap_panel.heatmap.dimension == "age")
         assert len(engine.captures) == 2
-        assert "adults" in app.main.heatmap.render().plain
+        assert "adults" in app.main.heatmap_panel.heatmap.render().plain

@@ -93,14 +93,14 @@ async def test_the_app_tells_the_chat_of_every_key(make_app, engine: FakeEngine)
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
         await ready(pilot)
-        assert app.main.chat.keys is app.keys
+        assert app.main.chat_panel.chat.keys is app.keys
         before = app.keys.at
-        knob = app.main.knob(app.main.active[0])
+        knob = app.main.knob_panel.knob(app.main.steering.active[0])
         assert knob is not None
         knob.focus()
         await pilot.press("right")
         assert app.keys.at > before
-        app.main.prompt.focus()
+        app.main.chat_panel.prompt.focus()
         before = app.keys.at
         await pilot.press("a")  # the prompt takes the key; the app still saw it
-        assert app.keys.at > before and app.main.prompt.value.endswith("a")
+        assert app.keys.at > before and app.main.chat_panel.prompt.value.endswith("a")

@@ -12,10 +12,10 @@ from textual.widgets import Input
 from steertui.tui.app import SteerApp
 from steertui.tui.screens.autosteer import AutoSteerScreen
 from steertui.tui.screens.calibrate import CalibrateScreen
+from steertui.tui.screens.chat import ChatScreen
 from steertui.tui.screens.compare import CompareScreen
 from steertui.tui.screens.dialogs import ConfirmModal, DimensionPicker, ErrorModal, TextPrompt
 from steertui.tui.screens.help import HelpScreen
-from steertui.tui.screens.main import MainScreen
 from steertui.tui.screens.profile import ProfileScreen
 from steertui.tui.screens.sessions import SessionsScreen
 from steertui.tui.widgets.knob import Knob
@@ -43,7 +43,7 @@ async def test_every_knob_label_value_and_pole_is_whole_at_80x24_and_120x40(make
         app = make_app(provider=FakeProvider(LONG))
         async with app.run_test(size=size) as pilot:
             await ready(pilot)
-            app.main.knob("cost").status = "(loading)"
+            app.main.knob_panel.knob("cost").status = "(loading)"
             await pilot.pause()
             text = "\n".join(screen_lines(app))
             for dim in LONG:
@@ -82,13 +82,13 @@ async def test_text_typed_on_a_knob_goes_to_the_prompt_and_knob_keys_still_work(
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
         await ready(pilot)
-        cost = app.main.knob("cost")
+        cost = app.main.knob_panel.knob("cost")
         await pilot.press("tab")  # from the prompt straight to the first knob
         assert app.focused is cost
         await pilot.press("right", "0")
         assert cost.value == 0
         await pilot.press("h", "i")
-        assert app.main.prompt.value == "hi"
+        assert app.main.chat_panel.prompt.value == "hi"
         await pilot.pause(0.5)  # once the typing pauses
         assert isinstance(app.focused, Input) and app.focused.id == "prompt"
         assert cost.value == 0
@@ -102,18 +102,23 @@ async def test_text_typed_fast_on_a_knob_arrives_whole_and_in_order(make_app, st
     question = "Quick question: a table for 10 in Tallinn today?"  # "0" is a knob key too
     async with app.run_test(size=(100, 30)) as pilot:
         await ready(pilot)
-        app.main.knob("cost").focus()
+        app.main.knob_panel.knob("cost").focus()
         await pilot.press("right")
-        before = app.main.knob("cost").value
+        before = app.main.knob_panel.knob("cost").value
         for char in question:
             key = "space" if char == " " else char
             app.post_message(events.Key(key, char))
         app.post_message(events.Key("enter", "\r"))
-        await wait_for(pilot, lambda: app.main.generation is None and app.main.last is not None)
-        sent = [m.content for m in store.messages(app.main.session_id) if m.role == "user"]
+        await wait_for(
+            pilot,
+            lambda: app.main.chat_panel.generation is None and app.main.session.last is not None,
+        )
+        sent = [m.content for m in store.messages(app.main.session.session_id) if m.role == "user"]
         assert sent == [question]
-        assert app.main.prompt.value == ""
-        assert app.main.knob("cost").value == before  # typed through, "0" did not reset it
+        assert app.main.chat_panel.prompt.value == ""
+        assert (
+            app.main.knob_panel.knob("cost").value == before
+        )  # typed through, "0" did not reset it
 
 
 @aio
@@ -123,20 +128,23 @@ async def test_enter_that_reaches_a_knob_sends_the_text_typed_through_it(make_ap
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
         await ready(pilot)
-        app.main.knob("cost").focus()
+        app.main.knob_panel.knob("cost").focus()
         await pilot.pause()
-        app.main.prompt.value = "Where to eat?"
+        app.main.chat_panel.prompt.value = "Where to eat?"
         await pilot.press("enter")
-        assert app.main.prompt.value == ""
-        await wait_for(pilot, lambda: app.main.generation is None and app.main.last is not None)
-        sent = [m.content for m in store.messages(app.main.session_id) if m.role == "user"]
+        assert app.main.chat_panel.prompt.value == ""
+        await wait_for(
+            pilot,
+            lambda: app.main.chat_panel.generation is None and app.main.session.last is not None,
+        )
+        sent = [m.content for m in store.messages(app.main.session.session_id) if m.role == "user"]
         assert sent == ["Where to eat?"]
 
 
 def test_every_binding_has_a_unique_id() -> None:
     owners = (
         SteerApp,
-        MainScreen,
+        ChatScreen,
         Knob,
         SessionsScreen,
         CompareScreen,

@@ -44,15 +44,15 @@ async def test_the_knobs_picked_are_kept_for_the_next_launch(make_app) -> None:
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
         await ready(pilot)
-        assert app.main.active == ["cost", "age", "time"]
+        assert app.main.steering.active == ["cost", "age", "time"]
         await pilot.press("ctrl+b")
         await wait_for(pilot, lambda: isinstance(app.screen, DimensionPicker))
         app.screen.dismiss(["time", "cost"])
-        await wait_for(pilot, lambda: app.main.active == ["time", "cost"])
+        await wait_for(pilot, lambda: app.main.steering.active == ["time", "cost"])
     again = make_app()
     async with again.run_test(size=(100, 30)) as pilot:
         await ready(pilot)
-        assert again.main.active == ["time", "cost"]
+        assert again.main.steering.active == ["time", "cost"]
 
 
 @aio
@@ -66,7 +66,7 @@ async def test_a_reopened_sessions_answer_can_be_rated_and_copied(make_app, stor
         await pilot.press("ctrl+o")
         await wait_for(pilot, lambda: isinstance(app.screen, SessionsScreen))
         await pilot.press("enter")
-        await wait_for(pilot, lambda: app.main.session_id == session.id)
+        await wait_for(pilot, lambda: app.main.session.session_id == session.id)
         await pilot.press("ctrl+up")
         await wait_for(pilot, lambda: bool(store.feedback()))
         await pilot.press("ctrl+y")
@@ -96,7 +96,7 @@ async def test_the_sessions_list_keeps_its_cursor_after_a_rename_and_shows_dates
         await wait_for(pilot, lambda: isinstance(app.screen, SessionsScreen))
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.screen is app.main)
-        assert app.main.session_id == older.id
+        assert app.main.session.session_id == older.id
 
 
 @aio

@@ -5,12 +5,12 @@ from __future__ import annotations
 from textual.binding import Binding
 
 from steertui.search.space import CandidateVector, SteerCandidate
-from steertui.tui.app import SteerApp
+from steertui.tui.app import palette_entries
 from steertui.tui.screens.autosteer import AutoSteerScreen
+from steertui.tui.screens.chat import ChatScreen
 from steertui.tui.screens.compare import CompareScreen
 from steertui.tui.screens.dialogs import ConfirmModal, TextPrompt
 from steertui.tui.screens.help import HelpScreen
-from steertui.tui.screens.main import MainScreen
 from steertui.tui.screens.sessions import SessionsScreen
 from steertui.tui.widgets.knob import Knob
 from tests.tui.fake_engine import BASELINE_SCRIPT, STEERED_SCRIPT, fake_search
@@ -22,7 +22,7 @@ async def test_compare_runs_one_batch_of_two_rows(make_app, engine) -> None:
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
         await ready(pilot)
-        app.main.knob("cost").focus()
+        app.main.knob_panel.knob("cost").focus()
         await pilot.press("end")
         await ask(pilot, "Where to eat?")
         calls = len(engine.calls)
@@ -47,17 +47,17 @@ async def test_sessions_list_search_open_rename_delete(make_app, store) -> None:
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
         await ready(pilot)
-        app.main.knob("cost").focus()
+        app.main.knob_panel.knob("cost").focus()
         await pilot.press("shift+right")
         await ask(pilot, "Pizza near the station?")
-        first = app.main.session_id
+        first = app.main.session.session_id
         await pilot.pause(0.7)
         await pilot.press("ctrl+n")
-        assert app.main.session_id is None and not app.main.chat.children
-        app.main.knob("cost").set_quietly(0)
-        app.main.knob_values["cost"] = 0
+        assert app.main.session.session_id is None and not app.main.chat_panel.chat.children
+        app.main.knob_panel.knob("cost").set_quietly(0)
+        app.main.steering.knob_values["cost"] = 0
         await ask(pilot, "Sushi for lunch?")
-        second = app.main.session_id
+        second = app.main.session.session_id
         assert second != first
 
         await pilot.press("ctrl+o")
@@ -77,9 +77,9 @@ async def test_sessions_list_search_open_rename_delete(make_app, store) -> None:
         assert store.get_session(first).title == "Pizza plans"
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.screen is app.main)
-        assert app.main.session_id == first
-        assert app.main.knob("cost").value == 25
-        assert app.main.conversation.user_prompts()[0] == "Pizza near the station?"
+        assert app.main.session.session_id == first
+        assert app.main.knob_panel.knob("cost").value == 25
+        assert app.main.session.conversation.user_prompts()[0] == "Pizza near the station?"
 
         await pilot.press("ctrl+o")
         await wait_for(pilot, lambda: isinstance(app.screen, SessionsScreen))
@@ -96,7 +96,7 @@ async def test_autosteer_runs_shows_progress_and_applies_the_best(make_app, stor
     app = make_app(search_runner=fake_search)
     async with app.run_test(size=(120, 40)) as pilot:
         await ready(pilot)
-        app.main.knob("cost").focus()
+        app.main.knob_panel.knob("cost").focus()
         await ask(pilot, "Where to eat?")
         await pilot.press("ctrl+g")
         await wait_for(pilot, lambda: isinstance(app.screen, AutoSteerScreen))
@@ -118,10 +118,10 @@ async def test_autosteer_runs_shows_progress_and_applies_the_best(make_app, stor
         assert run.config["metric"]["dimension"] == "cost"
         assert run.config["prompts"] == ["Where to eat?"]
         await pilot.press("a")
-        assert app.main.knob_values["cost"] == 50
+        assert app.main.steering.knob_values["cost"] == 50
         await pilot.press("escape")
         await wait_for(pilot, lambda: app.screen is app.main)
-        assert app.main.knob("cost").value == 50
+        assert app.main.knob_panel.knob("cost").value == 50
 
 
 @aio
@@ -132,19 +132,20 @@ async def test_help_lists_every_binding_and_the_palette_every_action(make_app) -
         await pilot.press("f1")
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
         keys = {row[1] for row in app.screen.rows}
-        screens = (MainScreen, Knob, SessionsScreen, CompareScreen, AutoSteerScreen)
+        screens = (ChatScreen, Knob, SessionsScreen, CompareScreen, AutoSteerScreen)
         for binding in (b for s in screens for b in s.BINDINGS if isinstance(b, Binding)):
             assert binding.key.replace(",", " / ") in keys
         await pilot.press("escape")
         titles = {c.title for c in app.get_system_commands(app.main)}
-        for entry in MainScreen.BINDINGS:
+        entries = {entry[2]: entry for entry in palette_entries(app)}
+        for entry in ChatScreen.BINDINGS:
             assert isinstance(entry, Binding)
             action = entry.action.removeprefix("app.")
             if action == "send":
                 continue
-            command = next((c for c in SteerApp.COMMAND_ACTIONS if c[2] == action), None)
-            assert command is not None, action
-            target = app.main if command[3] == "chat" else app
+            assert action in entries, action  # every key is in the palette, written once
+            title, help_text, _, target = entries[action]
+            assert title == entry.description and entry.tooltip and entry.tooltip in help_text
             assert hasattr(target, "action_" + action.split("(")[0]), action
         assert {"Regenerate", "Compare", "Sessions", "AutoSteer", "Load model"} <= titles
 
@@ -177,17 +178,19 @@ async def test_apply_best_steers_as_the_search_ran_it_layers_schedules_texts_unc
         await pilot.press("ctrl+g")
         await wait_for(pilot, lambda: isinstance(app.screen, AutoSteerScreen))
         await pilot.press("a")
-        await wait_for(pilot, lambda: app.main.applied is not None)
-        assert app.main.knob("cost").value == 100  # the knob shows its end; the plan does not
+        await wait_for(pilot, lambda: app.main.steering.applied is not None)
+        assert (
+            app.main.knob_panel.knob("cost").value == 100
+        )  # the knob shows its end; the plan does not
         await pilot.press("escape")
         await ask(pilot, "Where to eat?")
-        answer = app.main.chat.last_answer()
+        answer = app.main.chat_panel.chat.last_answer()
         assert answer is not None and f"run {run.id} best" in str(
             answer.query_one(".answer-footer").render()
         )
-        app.main.knob("age").focus()
+        app.main.knob_panel.knob("age").focus()
         await pilot.press("right")
-        assert app.main.applied is None
+        assert app.main.steering.applied is None
         await ask(pilot, "And for lunch?")
     rows = [r for r in store.messages(store.list_sessions()[0].id) if r.role == "assistant"]
     applied = rows[0].steering

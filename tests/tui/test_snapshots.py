@@ -33,11 +33,11 @@ async def settle(pilot: Any) -> None:
 
 async def chatted(pilot: Any) -> None:
     app = await ready(pilot)
-    app.main.knob("cost").focus()
+    app.main.knob_panel.knob("cost").focus()
     await pilot.press("shift+right", "shift+right")
     await ask(pilot, "Where should we eat tonight? [not markup]")
-    await wait_for(pilot, lambda: bool(app.main.heatmap.values))
-    app.main.prompt.focus()
+    await wait_for(pilot, lambda: bool(app.main.heatmap_panel.heatmap.values))
+    app.main.chat_panel.prompt.focus()
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -55,7 +55,7 @@ def test_load_failure(snap_compare, make_app, size) -> None:
         raise EngineError(f"model {model!r} not found: expected a hub id or a local path")
 
     async def run_before(pilot: Any) -> None:
-        await wait_for(pilot, lambda: pilot.app.engine_state == "failed")
+        await wait_for(pilot, lambda: pilot.app.model.state == "failed")
         await settle(pilot)
 
     app = make_app(model="no/such-model", engine_factory=factory)
@@ -129,7 +129,7 @@ def test_error_modal(snap_compare, make_app, engine, size) -> None:
 
     async def run_before(pilot: Any) -> None:
         await ready(pilot)
-        pilot.app.main.prompt.value = "Hello"
+        pilot.app.main.chat_panel.prompt.value = "Hello"
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(pilot.app.screen, ErrorModal))
         await settle(pilot)

@@ -13,10 +13,10 @@ from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Label, Sparkline, Static
 
-from steertui.store import Store
 from steertui.tui.messages import ApplyRun, CancelSearch, StartSearch
 from steertui.tui.screens.dialogs import TextPrompt
 from steertui.tui.search_state import SearchProgress
+from steertui.tui.stores import RunStore
 
 
 def _num(x: float | None) -> str:
@@ -29,6 +29,9 @@ def _workers(workers: list[dict[str, Any]]) -> str:
         return "local"
     states = Counter(str(w.get("state", "?")) for w in workers)
     return ", ".join(f"{n} {state}" for state, n in sorted(states.items()))
+
+
+RUN_COLUMNS = ("#", "Kind", "Status", "Baseline", "Best", "Trials", "Workers")
 
 
 class AutoSteerScreen(Screen[None]):
@@ -44,7 +47,7 @@ class AutoSteerScreen(Screen[None]):
         Binding("r,f6", "refresh_runs", "Refresh", id="autosteer.refresh"),
     ]
 
-    def __init__(self, store: Store, progress: SearchProgress | None = None) -> None:
+    def __init__(self, store: RunStore, progress: SearchProgress | None = None) -> None:
         super().__init__()
         self.store = store
         self.progress = progress
@@ -61,7 +64,7 @@ class AutoSteerScreen(Screen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns("#", "Kind", "Status", "Baseline", "Best", "Trials", "Workers")
+        table.add_columns(*RUN_COLUMNS)
         self.refresh_runs()
         self.show_progress(self.progress)
         table.focus()
@@ -72,16 +75,16 @@ class AutoSteerScreen(Screen[None]):
         store = self.store
         for run in store.list_runs():
             trials = len(store.trials(run.id))
-            table.add_row(
-                Text(str(run.id)),
-                Text(run.kind),
-                Text(run.shown_status),
-                Text(_num(run.baseline_score)),
-                Text(_num(run.best_score)),
-                Text(str(trials)),
-                Text(_workers(run.workers)),
-                key=str(run.id),
+            cells = (
+                str(run.id),
+                run.kind,
+                run.shown_status,
+                _num(run.baseline_score),
+                _num(run.best_score),
+                str(trials),
+                _workers(run.workers),
             )
+            table.add_row(*(Text(c) for c in cells), key=str(run.id))
 
     def show_progress(self, progress: SearchProgress | None) -> None:
         self.progress = progress

@@ -190,11 +190,16 @@ class CalibrateScreen(Screen[float | None]):
             Content(f"Asking: {self.question}  (A and B are generated together)")
         )
         self._set_busy(True)
-        self._generate(self.round_id, self.question, a, b, self.seed, self.cancel)
+        self._generate(self.round_id, self.question, (a, b), self.seed, self.cancel)
 
     @work(thread=True, exclusive=True, group="calibrate", exit_on_error=False)
     def _generate(
-        self, round_id: int, question: str, a: float, b: float, seed: int, cancel: threading.Event
+        self,
+        round_id: int,
+        question: str,
+        values: tuple[float, float],
+        seed: int,
+        cancel: threading.Event,
     ) -> None:
         try:
             text_a, text_b = generate_pair(
@@ -202,8 +207,8 @@ class CalibrateScreen(Screen[float | None]):
                 self.vectors,
                 self.name_,
                 question,
-                a,
-                b,
+                a=values[0],
+                b=values[1],
                 base_knobs=self.base_knobs,
                 sampling=self.sampling,
                 cancel=cancel,

@@ -18,7 +18,7 @@ from textual.widgets import Footer, Input, Label
 from steertui.safe_text import visible
 from steertui.tui.messages import AnswerFinished, GenerationFailed, TokenChunk
 from steertui.tui.services import PlanLike
-from steertui.tui.streaming import stream_rows
+from steertui.tui.streaming import StreamRequest, stream_rows
 from steertui.tui.widgets.chat_view import AnswerMessage
 
 if TYPE_CHECKING:
@@ -113,16 +113,8 @@ class CompareScreen(Screen[None]):
         plans: object,
         cancel: threading.Event,
     ) -> None:
-        stream_rows(
-            self.engine,
-            conversations,
-            plans,
-            self.sampling,
-            cancel,
-            request_id,
-            self.post_message,
-            self.clock,
-        )
+        request = StreamRequest(request_id, cancel, self.sampling, self.clock)
+        stream_rows(self.engine, conversations, plans, request, self.post_message)
 
     async def on_token_chunk(self, message: TokenChunk) -> None:
         message.stop()

@@ -46,6 +46,9 @@ def gauge(value: float | None, width: int = GAUGE_WIDTH) -> str:
     return "".join(cells)
 
 
+PROFILE_COLUMNS = ("dimension", "poles", "value", "mode", "when", "reactions")
+
+
 class ProfileScreen(Screen[dict[str, float] | None]):
     """See and edit the preference profile (see the module docstring for the contract)."""
 
@@ -87,7 +90,7 @@ class ProfileScreen(Screen[dict[str, float] | None]):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns("dimension", "poles", "value", "mode", "when", "reactions")
+        table.add_columns(*PROFILE_COLUMNS)
         self.refresh_rows()
         table.focus()
 
@@ -104,15 +107,15 @@ class ProfileScreen(Screen[dict[str, float] | None]):
                 if row.negative
                 else gauge(row.value)
             )
-            table.add_row(
+            cells = (
                 Text(row.dimension),
                 Text(poles),
                 value,
                 row.mode or "-",
                 describe_when(row.updated),
                 str(len(row.reactions)) if row.reactions else "-",
-                key=row.dimension,
             )
+            table.add_row(*cells, key=row.dimension)
         if self.rows:
             table.move_cursor(row=min(max(keep, 0), len(self.rows) - 1))
         self.show_detail()

@@ -12,9 +12,9 @@ from textual.widgets import DataTable, Footer, Input, Label
 from steertui.errors import SteertuiError
 from steertui.prefs.profile import describe_when
 from steertui.safe_text import visible
-from steertui.store import Store
 from steertui.tui.messages import NewSession, OpenSession, SessionDeleted
 from steertui.tui.screens.dialogs import ConfirmModal, TextPrompt
+from steertui.tui.stores import SessionStore
 
 
 class SessionsScreen(Screen[None]):
@@ -30,7 +30,7 @@ class SessionsScreen(Screen[None]):
         Binding("slash,ctrl+f", "search", "Search", id="sessions.search"),
     ]
 
-    def __init__(self, store: Store, current: int | None = None) -> None:
+    def __init__(self, store: SessionStore, current: int | None = None) -> None:
         super().__init__()
         self.store = store
         self.current = current
