@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 if TYPE_CHECKING:  # types only: importing this module must not load torch
     import torch
 
+    from steertui.engine.guard import GuardRecord
     from steertui.engine.lock import Priority
     from steertui.engine.sampling import SamplingParams
 
@@ -35,6 +36,11 @@ class StreamEvent(Protocol):
 
     @property
     def finish_reason(self) -> str | None: ...
+
+    @property
+    def guard(self) -> GuardRecord | None:
+        """On a row's last event: what the coherence guard did to it (None: not watched)."""
+        ...
 
 
 class SteeringHandle(Protocol):

@@ -59,10 +59,15 @@ class OpenedSession:
     messages: list[ShownMessage]
 
 
-def answer_record(live: LiveAnswer, final_knobs: Mapping[str, float]) -> dict[str, Any]:
+def answer_record(
+    live: LiveAnswer,
+    final_knobs: Mapping[str, float],
+    guard: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """What the store keeps with an answer: the plan's exact snapshot, the knobs it applied (and
-    only those), the run whose best steered it, the knobs it could not apply and why, and the
-    knob moves made while it streamed."""
+    only those), the run whose best steered it, the knobs it could not apply and why, the
+    knob moves made while it streamed, and what the coherence guard did (`GuardRecord.to_dict`,
+    kept only when it acted)."""
     record: dict[str, Any] = {
         "plan": live.plan.snapshot() if live.plan is not None else None,
         "knobs": {k: float(v) for k, v in live.knobs.items()},
@@ -76,6 +81,8 @@ def answer_record(live: LiveAnswer, final_knobs: Mapping[str, float]) -> dict[st
     if live.changes:
         record["changes"] = list(live.changes)
         record["final_knobs"] = {k: float(v) for k, v in final_knobs.items()}
+    if guard is not None and guard.get("events"):
+        record["guard"] = dict(guard)
     return record
 
 
@@ -95,6 +102,9 @@ def answer_footer(tokens: int, tps: float, stopped: bool, record: Mapping[str, A
     parts.append(steered_by(record) or "unsteered")
     for dim, info in (record.get("not_applied") or {}).items():
         parts.append(f"{dim} {float(info['knob']):+.0f} not applied: {info['reason']}")
+    guard = record.get("guard")
+    if isinstance(guard, Mapping) and guard.get("summary"):
+        parts.append(str(guard["summary"]))  # "guard eased cost +100 to +55 at token 71"
     return " · ".join(parts)
 
 
@@ -127,10 +137,11 @@ class ChatSession:
         *,
         final_knobs: Mapping[str, float],
         sampling: Mapping[str, Any],
+        guard: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Store an answer with its steering record; it becomes the last answer. Returns the
         record."""
-        record = answer_record(live, final_knobs)
+        record = answer_record(live, final_knobs, guard)
         message_id = None
         if self.session_id is not None:
             row = self.store.add_message(

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from textual.message import Message
 
 if TYPE_CHECKING:
+    from steertui.engine.guard import GuardRecord
     from steertui.engine.protocol import ChatEngine
     from steertui.prefs.learn import LearnUpdate
     from steertui.tui.learning import PendingReaction
@@ -98,6 +99,7 @@ class AnswerFinished(Message):
     token_ids: list[int]
     finish_reason: str
     seconds: float
+    guard: GuardRecord | None = None  # what the coherence guard did to the row
 
     @property
     def tokens_per_second(self) -> float:

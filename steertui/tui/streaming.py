@@ -97,6 +97,7 @@ def stream_rows(
                         text,
                         token_ids=ids[row],
                         finish_reason=reason,
+                        guard=event.guard,
                         seconds=clock() - start,
                     )
                 )

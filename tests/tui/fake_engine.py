@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from steertui.engine.guard import GuardRecord
 from steertui.engine.lock import Priority
 from steertui.engine.protocol import ChatEngine
 from steertui.search.events import BaselineDone, SearchFinished, SearchStarted, TrialDone
@@ -46,6 +47,7 @@ class FakeTokenEvent:
     token_id: int
     text: str
     finish_reason: str | None = None
+    guard: GuardRecord | None = None
 
 
 @dataclass
@@ -93,6 +95,7 @@ class FakeEngine:
         self.captures: list[list[list[int]]] = []
         self.lock = threading.RLock()
         self.gate: threading.Event | None = None
+        self.guard_record: GuardRecord | None = None  # what the guard did, on each row's end
 
     # -- prompts -----------------------------------------------------------------------
     def take_notices(self) -> list[str]:
@@ -160,10 +163,10 @@ class FakeEngine:
                     yield FakeTokenEvent(row, 100 + step, tokens[step])
                 else:
                     done[row] = True
-                    yield FakeTokenEvent(row, 0, "", "eos")
+                    yield FakeTokenEvent(row, 0, "", "eos", self.guard_record)
         for row in range(rows):
             if not done[row]:
-                yield FakeTokenEvent(row, 0, "", "eos")
+                yield FakeTokenEvent(row, 0, "", "eos", self.guard_record)
 
     def _wait(self, cancel: threading.Event | None) -> bool:
         """Sleep one token's delay in small slices; True if cancelled."""

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from textual import events, on, work
 from textual.app import ComposeResult
@@ -234,6 +235,7 @@ class ChatPanel(Vertical):
             gen.messages,
             final_knobs=self.steering.applied_knobs(gen.live),
             sampling=sampling_dict(self.model.sampling),
+            guard=self._guard_record(message),
         )
         if not gen.widget.is_attached:
             return  # the app is closing: the answer is saved, the screen is gone
@@ -344,6 +346,13 @@ class ChatPanel(Vertical):
             clock=self.clock,
         )
         self.app.push_screen(screen)
+
+    def _guard_record(self, message: AnswerFinished) -> dict[str, Any] | None:
+        """What the coherence guard did, in knob values (each dimension's range)."""
+        if message.guard is None or not message.guard.acted:
+            return None
+        ranges = {d: v.c_max for d, v in self.steering.loaded().items()}
+        return message.guard.to_dict(ranges)
 
     def edit_settings(self) -> None:
         from steertui.tui.chat_settings import ChatSettings
