@@ -34,6 +34,7 @@ from steertui.serve.errors import ApiError
 
 if TYPE_CHECKING:
     from steertui.engine import Engine, RowPlan
+    from steertui.engine.guard import GuardRecord
     from steertui.serve.steering import SteeringResolver
 
 MAX_BODY = 4 * 1024 * 1024
@@ -178,13 +179,14 @@ def create_app(state: ServeState) -> Starlette:
             raise ApiError(str(exc), None, 429, "rate_limit_error", "rate_limit_exceeded") from None
         ident = f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex}"
         state.streams[ident] = _Stream(ticket, steering)
+        c_max = state.resolver.knob_ranges(plan, steering)
         if req.stream:
             return StreamingResponse(
-                _sse(ident, req, ticket, queue, len(token_ids)),
+                _sse(ident, req, ticket, queue, len(token_ids), c_max),
                 media_type="text/event-stream",
                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
             )
-        return await _whole(request, ident, req, ticket, queue, len(token_ids))
+        return await _whole(request, ident, req, ticket, queue, len(token_ids), c_max)
 
     def _steering_of(req: GenRequest) -> Steering | None:
         default = state.config.default_steering
@@ -240,6 +242,10 @@ def create_app(state: ServeState) -> Starlette:
         choice = {"index": 0, "text": text or "", "finish_reason": finish, "logprobs": None}
         return {**base, "object": "text_completion", "choices": [choice]}
 
+    def _guard_field(record: GuardRecord | None, c_max: dict[str, float]) -> dict[str, Any]:
+        """The coherence guard's record beside `choices` (absent where it did not watch)."""
+        return {} if record is None else {"steering": {"guard": record.to_dict(c_max)}}
+
     def _usage(n_prompt: int, n_new: int) -> dict[str, int]:
         return {
             "prompt_tokens": n_prompt,
@@ -253,6 +259,7 @@ def create_app(state: ServeState) -> Starlette:
         ticket: Ticket,
         queue: asyncio.Queue[RowEvent],
         n_prompt: int,
+        c_max: dict[str, float],
     ) -> AsyncIterator[str]:
         def line(payload: dict[str, Any]) -> str:
             return f"data: {json.dumps(payload)}\n\n"
@@ -270,7 +277,8 @@ def create_app(state: ServeState) -> Starlette:
                     yield line(error.body())
                     break
                 if event.finish_reason is not None:
-                    yield line(_chunk(ident, req, None, FINISH.get(event.finish_reason, "stop")))
+                    last = _chunk(ident, req, None, FINISH.get(event.finish_reason, "stop"))
+                    yield line({**last, **_guard_field(event.guard, c_max)})
                     if req.include_usage:
                         usage = {**_chunk(ident, req, None, None), "choices": []}
                         usage["usage"] = _usage(n_prompt, n_new)
@@ -291,19 +299,22 @@ def create_app(state: ServeState) -> Starlette:
         ticket: Ticket,
         queue: asyncio.Queue[RowEvent],
         n_prompt: int,
+        c_max: dict[str, float],
     ) -> Response:
         parts: list[str] = []
         n_new = 0
         finish = "stop"
+        record: GuardRecord | None = None
 
         async def collect() -> None:
-            nonlocal n_new, finish
+            nonlocal n_new, finish, record
             while True:
                 event = await queue.get()
                 if event.finish_reason == "error":
                     raise ApiError(event.error or "generation failed", None, 500, "server_error")
                 if event.finish_reason is not None:
                     finish = FINISH.get(event.finish_reason, "stop")
+                    record = event.guard
                     return
                 n_new += 1
                 parts.append(event.text)
@@ -343,6 +354,7 @@ def create_app(state: ServeState) -> Starlette:
             choice = {"index": 0, "text": text, "finish_reason": finish, "logprobs": None}
             body = {**base, "object": "text_completion", "choices": [choice]}
         body["usage"] = _usage(n_prompt, n_new)
+        body.update(_guard_field(record, c_max))
         return JSONResponse(body)
 
     async def change_steering(request: Request) -> Response:
