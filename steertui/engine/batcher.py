@@ -153,13 +153,18 @@ def _live_plan(plan: RowPlan | None) -> tuple[RowPlan | None, list[tuple[str, fl
 
 
 def _same_shape(a: RowPlan | None, b: RowPlan | None) -> bool:
-    """Whether `b` differs from `a` only in named coefficients (so `set_coeff` can apply it)."""
+    """Whether `b` differs from `a` only in named coefficients (so `set_coeff` can apply it;
+    a changed steering method needs a rebuilt plan)."""
     if a is None or b is None:
         return a is b
     if a.positions != b.positions or len(a.vectors) != len(b.vectors):
         return False
     return all(
-        x.name and x.name == y.name and x.layer == y.layer and is_constant(y.schedule)
+        x.name
+        and x.name == y.name
+        and x.layer == y.layer
+        and x.method == y.method
+        and is_constant(y.schedule)
         for x, y in zip(a.vectors, b.vectors, strict=True)
     )
 
