@@ -156,7 +156,7 @@ def create_app(state: ServeState) -> Starlette:
             )
         steering = _steering_of(req)
         state.resolver.check(steering)
-        token_ids, plan = await anyio.to_thread.run_sync(_prepare, req, steering)
+        token_ids, plan, c_max = await anyio.to_thread.run_sync(_prepare, req, steering)
         max_new = _budget(req, len(token_ids))
         from steertui.engine import SamplingParams
 
@@ -179,7 +179,6 @@ def create_app(state: ServeState) -> Starlette:
             raise ApiError(str(exc), None, 429, "rate_limit_error", "rate_limit_exceeded") from None
         ident = f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex}"
         state.streams[ident] = _Stream(ticket, steering)
-        c_max = state.resolver.knob_ranges(plan, steering)
         if req.stream:
             return StreamingResponse(
                 _sse(ident, req, ticket, queue, len(token_ids), c_max),
@@ -194,10 +193,15 @@ def create_app(state: ServeState) -> Starlette:
             return default
         return req.steering.over(default)
 
-    def _prepare(req: GenRequest, steering: Steering | None) -> tuple[list[int], RowPlan | None]:
-        """The prompt's token ids and the plan, in one worker thread (each hop between the
-        event loop and a thread waits for the GIL the decode loop holds between kernels)."""
-        return _token_ids(req), state.resolver.plan(steering)
+    def _prepare(
+        req: GenRequest, steering: Steering | None
+    ) -> tuple[list[int], RowPlan | None, dict[str, float]]:
+        """The prompt's token ids, the plan and its knobs' ranges (for the guard's record), in
+        one worker thread (each hop between the event loop and a thread waits for the GIL the
+        decode loop holds between kernels)."""
+        ids = _token_ids(req)
+        plan = state.resolver.plan(steering)
+        return ids, plan, state.resolver.knob_ranges(plan, steering)
 
     def _token_ids(req: GenRequest) -> list[int]:
         engine = state.engine
