@@ -85,11 +85,19 @@ def command(
     method: Annotated[
         str, typer.Option("--method", help="Extraction method of the knobs' vectors.")
     ] = "diffmean",
+    steer_method: Annotated[
+        str | None,
+        typer.Option(
+            "--steer-method",
+            help="How vectors push unless a request's steering.method says: add, clamp, "
+            "rotate or adaptive (default: each vector file's recorded method).",
+        ),
+    ] = None,
     home: HomeOpt = None,
     device: DeviceOpt = "auto",
     dtype: DtypeOpt = "auto",
 ) -> None:
-    from steertui.commands.generate import parse_steer
+    from steertui.commands.generate import check_steer_method, parse_steer
 
     if not is_loopback(host) and not api_key:
         raise ConfigError(
@@ -97,6 +105,7 @@ def command(
             "(anyone who reaches the port could use the model); or use an SSH tunnel"
         )
     knobs = parse_steer(steer or [])
+    check_steer_method(steer_method)
     try:
         import starlette  # noqa: F401
         import uvicorn
@@ -120,7 +129,8 @@ def command(
         for notice in engine.loaded.notices:
             print(f"note: {notice}", file=sys.stderr)
         resolver = SteeringResolver(engine, resolved, method)
-        default = Steering(knobs) if knobs else None
+        options = {"method": steer_method} if steer_method else {}
+        default = Steering(knobs, options=options) if knobs or options else None
         try:
             resolver.check(default, "--steer ")
             for name in knobs:  # built (or loaded) now: the first request does not wait

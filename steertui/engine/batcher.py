@@ -12,6 +12,11 @@ rebuilt when the batch changes; a steering change to a running row lands at its 
 (`CompiledPlan.set_coeff` where only coefficients moved, else the plan is rebuilt). Schedules
 count each row's own steps (step 0 is its prefill), as in a solo generate call.
 
+A row whose plan asks for the coherence guard (`RowPlan.guard`, on by default) is watched as in
+`Engine._decode`, through the same `CoherenceGuard` code: the row's `GuardState` travels with
+the request (the guard of each step is built over the rows' states at their current positions,
+and a rebuilt plan gets each row's eased scale back), and its last event carries the record.
+
 Forwards go through the engine's lock one step at a time, so a search or a chat on the same
 engine interleaves between steps. Models whose KV cache is not a plain dynamic one (sliding
 windows, linear attention) are refused with one line.
@@ -30,6 +35,7 @@ import torch
 
 from steertui.engine.context import cache_kwarg, output_cache
 from steertui.engine.detok import Detokenizer
+from steertui.engine.guard import CoherenceGuard, GuardRecord, GuardState
 from steertui.engine.plan import CompiledPlan, RowPlan, VectorSpec
 from steertui.engine.sampling import BatchSampler, SamplingParams
 from steertui.engine.schedules import Schedule, is_constant
@@ -44,12 +50,14 @@ _SCHEDULED = "\x00scheduled:"  # internal names of scheduled specs (never a user
 @dataclass(frozen=True)
 class RowEvent:
     """New text of one request; its last event carries `finish_reason` ("eos", "length",
-    "stopped" or "error", with `error` the one-line reason)."""
+    "stopped" or "error", with `error` the one-line reason, and `guard` what the coherence
+    guard did where it watched the row)."""
 
     token_id: int | None
     text: str
     finish_reason: str | None = None
     error: str | None = None
+    guard: GuardRecord | None = None
 
 
 Sink = Callable[[RowEvent], None]
@@ -115,6 +123,15 @@ class _Row:
     next_token: torch.Tensor  # [1] on the device
     count: int = 0
     step: int = 0  # decode steps done (its prefill is step 0)
+    guard: GuardState | None = None  # the coherence guard's state of this request
+
+    @property
+    def guarded(self) -> bool:
+        return self.guard is not None and _guarded(self.guard.plan)
+
+
+def _guarded(plan: RowPlan | None) -> bool:
+    return plan is not None and plan.guard and not plan.is_empty
 
 
 def _live_plan(plan: RowPlan | None) -> tuple[RowPlan | None, list[tuple[str, float, Schedule]]]:
@@ -132,17 +149,22 @@ def _live_plan(plan: RowPlan | None) -> tuple[RowPlan | None, list[tuple[str, fl
         name = f"{_SCHEDULED}{i}"
         scheduled.append((name, float(spec.coeff), spec.schedule))
         specs.append(replace(spec, schedule=None, name=name))
-    return RowPlan(specs, positions=plan.positions), scheduled
+    return RowPlan(specs, positions=plan.positions, guard=plan.guard), scheduled
 
 
 def _same_shape(a: RowPlan | None, b: RowPlan | None) -> bool:
-    """Whether `b` differs from `a` only in named coefficients (so `set_coeff` can apply it)."""
+    """Whether `b` differs from `a` only in named coefficients (so `set_coeff` can apply it;
+    a changed steering method needs a rebuilt plan)."""
     if a is None or b is None:
         return a is b
     if a.positions != b.positions or len(a.vectors) != len(b.vectors):
         return False
     return all(
-        x.name and x.name == y.name and x.layer == y.layer and is_constant(y.schedule)
+        x.name
+        and x.name == y.name
+        and x.layer == y.layer
+        and x.method == y.method
+        and is_constant(y.schedule)
         for x, y in zip(a.vectors, b.vectors, strict=True)
     )
 
@@ -262,7 +284,8 @@ class Batcher:
 
     def _finish(self, row: _Row, reason: str) -> None:
         if not row.ticket.done.is_set():
-            self._emit(row.ticket, RowEvent(None, "", reason))
+            record = row.guard.record() if row.guard is not None else None
+            self._emit(row.ticket, RowEvent(None, "", reason, guard=record))
             _end(row.ticket)
 
     def _take_change(self, ticket: Ticket, tokens: int) -> tuple[bool, RowPlan | None]:
@@ -285,15 +308,15 @@ class Batcher:
         if changed:
             ticket.request.plan = new_plan
         try:
-            row, logits, cache = self._prefill(ticket)
-            self._accept(row, logits)
+            row, logits, cache, compiled = self._prefill(ticket)
+            self._accept(row, logits, compiled)
         except Exception as exc:  # noqa: BLE001 - one request failing never stops the others
             self._fail(ticket, exc)
             return
         if not row.ticket.done.is_set():
             self._join(row, cache)
 
-    def _prefill(self, ticket: Ticket) -> tuple[_Row, torch.Tensor, Any]:
+    def _prefill(self, ticket: Ticket) -> tuple[_Row, torch.Tensor, Any, CompiledPlan | None]:
         from transformers import DynamicCache
 
         engine = self.engine
@@ -345,7 +368,21 @@ class Batcher:
             position=len(ids),
             next_token=torch.zeros(1, dtype=torch.long, device=device),
         )
-        return row, logits, cache
+        if _guarded(request.plan):
+            row.guard = self._guard_state(ids, request.plan)
+        return row, logits, cache, compiled
+
+    def _guard_state(self, ids: Sequence[int], plan: RowPlan | None) -> GuardState:
+        prompt = self.engine.tokenizer.decode(list(ids), skip_special_tokens=True)
+        return GuardState.for_prompt(prompt, plan)
+
+    def _guard(
+        self, plan: CompiledPlan | None, states: dict[int, GuardState]
+    ) -> CoherenceGuard | None:
+        if plan is None or not states:
+            return None
+        engine = self.engine
+        return CoherenceGuard.over(plan, states, engine._token_text, engine.guard_options)
 
     def _join(self, row: _Row, cache: Any) -> None:
         """Stack the row's cache under the batch's, left-padding the shorter side."""
@@ -370,14 +407,29 @@ class Batcher:
         self._plan_dirty = True
 
     # ----- decoding ----------------------------------------------------------------------
-    def _accept(self, row: _Row, logits: torch.Tensor) -> None:
-        """Pick the row's next token from its `[1, V]` logits and emit it."""
+    def _accept(self, row: _Row, logits: torch.Tensor, plan: CompiledPlan | None) -> None:
+        """Pick the row's first token from its `[1, V]` prefill logits (`plan`: the prefill's)
+        and emit it."""
+        guard = self._guard(plan, {0: row.guard} if row.guarded and row.guard else {})
+        spread: list[float] | None = None
+        if guard is not None:
+            logits, spread = guard.guard_logits(logits)
         tokens = row.sampler.pick(logits)
         finite = torch.isfinite(logits).all().view(1).to(tokens.dtype)
         tok, ok = torch.cat([tokens, finite]).tolist()
-        self._take(row, tokens, int(tok), bool(ok))
+        watch = (guard, 0, spread) if guard is not None and spread is not None else None
+        self._take(row, tokens, int(tok), bool(ok), watch)
 
-    def _take(self, row: _Row, token: torch.Tensor, tok: int, ok: bool) -> None:
+    def _take(
+        self,
+        row: _Row,
+        token: torch.Tensor,
+        tok: int,
+        ok: bool,
+        watch: tuple[CoherenceGuard, int, list[float]] | None = None,
+    ) -> None:
+        """Emit the row's picked token (or its end); `watch`: the step's guard, the row's
+        position in it and the step's entropies, where the guard watches the row."""
         ticket = row.ticket
         if not ok:
             self._fail(
@@ -391,6 +443,9 @@ class Batcher:
             row.sampler.finish(0)
             self._finish(row, "eos")
             return
+        if watch is not None:
+            guard, b, spread = watch
+            guard.observe({b: tok}, spread)
         text = row.detok.push([(0, tok)])[0]
         row.count += 1
         if not self._emit(ticket, RowEvent(tok, text)):
@@ -406,6 +461,12 @@ class Batcher:
             if not changed:
                 continue
             live, scheduled = _live_plan(new_plan)
+            if row.guard is None and _guarded(new_plan):
+                row.guard = self._guard_state(row.ticket.request.token_ids, new_plan)
+            elif row.guard is not None:
+                if row.guarded and not _guarded(new_plan):
+                    self._plan_dirty = True  # a rebuilt plan drops the row's eased scale
+                row.guard.plan = new_plan
             if (
                 not self._plan_dirty
                 and self._plan is not None
@@ -426,6 +487,10 @@ class Batcher:
         plans = [row.plan for row in self._rows]
         self._plan = self.engine.compile(plans, len(plans))
         self._plan_dirty = False
+        if self._plan is not None:  # the guard's easing moves with its row
+            for b, row in enumerate(self._rows):
+                if row.guarded and row.guard is not None and row.guard.scale != 1.0:
+                    self._plan.set_row_scale(b, row.guard.scale)
 
     def _step_all(self) -> None:
         engine = self.engine
@@ -465,12 +530,18 @@ class Batcher:
         self._cache = output_cache(out, self._cache_name) or self._cache
         self.steps += 1
         logits = out.logits[:, -1, :].float()
+        states = {b: row.guard for b, row in enumerate(rows) if row.guarded and row.guard}
+        guard = self._guard(self._plan, states)
+        spread: list[float] | None = None
+        if guard is not None:
+            logits, spread = guard.guard_logits(logits)
         picked = [row.sampler.pick(logits[b : b + 1]) for b, row in enumerate(rows)]
         finite = torch.isfinite(logits).all(dim=-1).to(torch.long)
         host = torch.cat([*picked, finite]).tolist()
         for b, row in enumerate(rows):
             row.position += 1
-            self._take(row, picked[b], int(host[b]), bool(host[batch + b]))
+            watch = (guard, b, spread) if guard is not None and b in states and spread else None
+            self._take(row, picked[b], int(host[b]), bool(host[batch + b]), watch)
 
     def _drop_ended(self) -> None:
         """Rows that ended, were cancelled or whose client left: out before the next step."""

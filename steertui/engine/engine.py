@@ -25,7 +25,7 @@ from steertui.engine.context import (
 )
 from steertui.engine.decode_steps import DecodeSteps, EagerSteps, FastPath, is_oom
 from steertui.engine.detok import Detokenizer, decode_rows
-from steertui.engine.guard import CoherenceGuard, GuardOptions, GuardRecord, entropies
+from steertui.engine.guard import CoherenceGuard, GuardOptions, GuardRecord
 from steertui.engine.layers import module_device
 from steertui.engine.limits import context_length, fit_context
 from steertui.engine.loading import LoadedModel
@@ -36,7 +36,6 @@ from steertui.errors import EngineError
 
 Prompt = str | Sequence[Message]
 PlansArg = RowPlan | Sequence[RowPlan | None] | CompiledPlan | None
-BANNED_LOGIT = -1e9  # a token the coherence guard blocks for one pick
 
 
 @dataclass(frozen=True)
@@ -395,12 +394,7 @@ class Engine:
             for step in range(1, params.max_new_tokens + 1):
                 spread = None
                 if guard is not None:
-                    spread = entropies(logits)
-                    bans = guard.bans()
-                    if bans:
-                        logits = logits.clone()
-                        for b, tok in bans:  # finite: the sampler refuses non-finite logits
-                            logits[b, tok] = BANNED_LOGIT
+                    logits, spread = guard.guard_logits(logits)
                 step_ids, picked = sampler.step(logits)
                 pushed: list[tuple[int, int]] = []
                 for b, tok in enumerate(picked):

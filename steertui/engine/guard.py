@@ -24,9 +24,10 @@ from typing import TYPE_CHECKING, Any, Literal
 import torch
 
 if TYPE_CHECKING:
-    from steertui.engine.plan import CompiledPlan
+    from steertui.engine.plan import CompiledPlan, RowPlan
 
 EventKind = Literal["eased", "restored", "blocked"]
+BANNED_LOGIT = -1e9  # a token the guard blocks for one pick (finite: the sampler refuses others)
 
 
 @dataclass(frozen=True)
@@ -144,7 +145,10 @@ def dominant_script(text: str) -> str | None:
 
 
 @dataclass
-class _Row:
+class GuardState:
+    """What the guard knows of one row: kept by whoever owns the row (a decode's guard, or a
+    continuous batch's request, which moves between batch positions)."""
+
     script: str | None
     tokens: list[int] = field(default_factory=list)
     seen: Counter[tuple[int, ...]] = field(default_factory=Counter)
@@ -158,10 +162,20 @@ class _Row:
     last_change: int | None = None  # the token of the last easing or restoring step
     calm: int = 0
     events: list[GuardEvent] = field(default_factory=list)
+    # the plan whose pushes the guard watches and reports (None: the compiled plan's row)
+    plan: RowPlan | None = None
+
+    @classmethod
+    def for_prompt(cls, prompt_text: str, plan: RowPlan | None = None) -> GuardState:
+        return cls(dominant_script(prompt_text), plan=plan)
+
+    def record(self) -> GuardRecord:
+        return GuardRecord(tuple(self.events), self.scale, self.min_scale)
 
 
 class CoherenceGuard:
-    """The guard of one batch decode (made by the engine when some row is guarded)."""
+    """The guard of one batch decode (made by the engine when some row is guarded), or of one
+    step of a continuous batch (`over`: the rows' own states at their current positions)."""
 
     def __init__(
         self,
@@ -169,26 +183,58 @@ class CoherenceGuard:
         prompt_texts: Sequence[str],
         token_text: Callable[[int], str],
         options: GuardOptions | None = None,
+        *,
+        states: Mapping[int, GuardState] | None = None,
     ) -> None:
         self.plan = plan
         self.options = options or GuardOptions()
         self.token_text = token_text
-        self.rows: dict[int, _Row] = {
-            b: _Row(dominant_script(prompt_texts[b]))
-            for b in range(plan.batch_size)
-            if plan.guarded[b]
-        }
+        self.rows: dict[int, GuardState] = (
+            dict(states)
+            if states is not None
+            else {
+                b: GuardState.for_prompt(prompt_texts[b])
+                for b in range(plan.batch_size)
+                if plan.guarded[b]
+            }
+        )
+
+    @classmethod
+    def over(
+        cls,
+        plan: CompiledPlan,
+        states: Mapping[int, GuardState],
+        token_text: Callable[[int], str],
+        options: GuardOptions | None = None,
+    ) -> CoherenceGuard:
+        """A guard over existing row states, keyed by their row in `plan`."""
+        return cls(plan, (), token_text, options, states=states)
 
     @property
     def wants_entropy(self) -> bool:
         return bool(self.rows)
 
+    def guard_logits(self, logits: torch.Tensor) -> tuple[torch.Tensor, list[float]]:
+        """The step's `[B, V]` float logits with this step's blocked tokens banned, and each
+        row's entropy (for `observe`): what every decode runs before it picks."""
+        spread = entropies(logits)
+        bans = self.bans()
+        if bans:
+            logits = logits.clone()
+            for b, tok in bans:
+                logits[b, tok] = BANNED_LOGIT
+        return logits, spread
+
+    def _watched(self, b: int) -> RowPlan:
+        row = self.rows.get(b)
+        return row.plan if row is not None and row.plan is not None else self.plan.rows[b]
+
     def _pushing(self, b: int) -> bool:
-        return any(v.coeff != 0 for v in self.plan.rows[b].vectors)
+        return any(v.coeff != 0 for v in self._watched(b).vectors)
 
     def _coeffs(self, b: int) -> tuple[tuple[str, float], ...]:
         out: dict[str, float] = {}
-        for v in self.plan.rows[b].vectors:
+        for v in self._watched(b).vectors:
             out.setdefault(v.name or v.source or "push", float(v.coeff))
         return tuple(out.items())
 
@@ -215,7 +261,7 @@ class CoherenceGuard:
                 self._note_block(row, len(row.tokens) + 1)
         return out
 
-    def _note_block(self, row: _Row, token: int) -> None:
+    def _note_block(self, row: GuardState, token: int) -> None:
         last = row.events[-1] if row.events else None
         ngram = self.options.block_context + 1
         if last is not None and last.kind == "blocked" and token - last.until <= 16:
@@ -247,7 +293,7 @@ class CoherenceGuard:
             _push(row.letters, (len(scripts), foreign), opt.window)
             self._decide(b, row)
 
-    def _distress(self, row: _Row) -> str:
+    def _distress(self, row: GuardState) -> str:
         opt = self.options
         if len(row.repeated) < opt.window // 2:
             return ""
@@ -265,7 +311,7 @@ class CoherenceGuard:
             return "collapse"
         return ""
 
-    def _decide(self, b: int, row: _Row) -> None:
+    def _decide(self, b: int, row: GuardState) -> None:
         opt = self.options
         token = len(row.tokens)
         reason = self._distress(row) if self._pushing(b) else ""
@@ -280,7 +326,7 @@ class CoherenceGuard:
             row.calm = 0
             self._set(b, row, min(1.0, row.scale + opt.restore), "")
 
-    def _set(self, b: int, row: _Row, scale: float, reason: str) -> None:
+    def _set(self, b: int, row: GuardState, scale: float, reason: str) -> None:
         token = len(row.tokens)
         before = row.scale
         row.scale, row.last_change = scale, token
@@ -304,9 +350,7 @@ class CoherenceGuard:
 
     def record(self, b: int) -> GuardRecord | None:
         row = self.rows.get(b)
-        if row is None:
-            return None
-        return GuardRecord(tuple(row.events), row.scale, row.min_scale)
+        return None if row is None else row.record()
 
 
 def _push(queue: deque[Any], value: Any, size: int) -> None:

@@ -34,6 +34,7 @@ from steertui.serve.errors import ApiError
 
 if TYPE_CHECKING:
     from steertui.engine import Engine, RowPlan
+    from steertui.engine.guard import GuardRecord
     from steertui.serve.steering import SteeringResolver
 
 MAX_BODY = 4 * 1024 * 1024
@@ -155,7 +156,7 @@ def create_app(state: ServeState) -> Starlette:
             )
         steering = _steering_of(req)
         state.resolver.check(steering)
-        token_ids, plan = await anyio.to_thread.run_sync(_prepare, req, steering)
+        token_ids, plan, c_max = await anyio.to_thread.run_sync(_prepare, req, steering)
         max_new = _budget(req, len(token_ids))
         from steertui.engine import SamplingParams
 
@@ -180,11 +181,11 @@ def create_app(state: ServeState) -> Starlette:
         state.streams[ident] = _Stream(ticket, steering)
         if req.stream:
             return StreamingResponse(
-                _sse(ident, req, ticket, queue, len(token_ids)),
+                _sse(ident, req, ticket, queue, len(token_ids), c_max),
                 media_type="text/event-stream",
                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
             )
-        return await _whole(request, ident, req, ticket, queue, len(token_ids))
+        return await _whole(request, ident, req, ticket, queue, len(token_ids), c_max)
 
     def _steering_of(req: GenRequest) -> Steering | None:
         default = state.config.default_steering
@@ -192,10 +193,15 @@ def create_app(state: ServeState) -> Starlette:
             return default
         return req.steering.over(default)
 
-    def _prepare(req: GenRequest, steering: Steering | None) -> tuple[list[int], RowPlan | None]:
-        """The prompt's token ids and the plan, in one worker thread (each hop between the
-        event loop and a thread waits for the GIL the decode loop holds between kernels)."""
-        return _token_ids(req), state.resolver.plan(steering)
+    def _prepare(
+        req: GenRequest, steering: Steering | None
+    ) -> tuple[list[int], RowPlan | None, dict[str, float]]:
+        """The prompt's token ids, the plan and its knobs' ranges (for the guard's record), in
+        one worker thread (each hop between the event loop and a thread waits for the GIL the
+        decode loop holds between kernels)."""
+        ids = _token_ids(req)
+        plan = state.resolver.plan(steering)
+        return ids, plan, state.resolver.knob_ranges(plan, steering)
 
     def _token_ids(req: GenRequest) -> list[int]:
         engine = state.engine
@@ -240,6 +246,10 @@ def create_app(state: ServeState) -> Starlette:
         choice = {"index": 0, "text": text or "", "finish_reason": finish, "logprobs": None}
         return {**base, "object": "text_completion", "choices": [choice]}
 
+    def _guard_field(record: GuardRecord | None, c_max: dict[str, float]) -> dict[str, Any]:
+        """The coherence guard's record beside `choices` (absent where it did not watch)."""
+        return {} if record is None else {"steering": {"guard": record.to_dict(c_max)}}
+
     def _usage(n_prompt: int, n_new: int) -> dict[str, int]:
         return {
             "prompt_tokens": n_prompt,
@@ -253,6 +263,7 @@ def create_app(state: ServeState) -> Starlette:
         ticket: Ticket,
         queue: asyncio.Queue[RowEvent],
         n_prompt: int,
+        c_max: dict[str, float],
     ) -> AsyncIterator[str]:
         def line(payload: dict[str, Any]) -> str:
             return f"data: {json.dumps(payload)}\n\n"
@@ -270,7 +281,8 @@ def create_app(state: ServeState) -> Starlette:
                     yield line(error.body())
                     break
                 if event.finish_reason is not None:
-                    yield line(_chunk(ident, req, None, FINISH.get(event.finish_reason, "stop")))
+                    last = _chunk(ident, req, None, FINISH.get(event.finish_reason, "stop"))
+                    yield line({**last, **_guard_field(event.guard, c_max)})
                     if req.include_usage:
                         usage = {**_chunk(ident, req, None, None), "choices": []}
                         usage["usage"] = _usage(n_prompt, n_new)
@@ -291,19 +303,22 @@ def create_app(state: ServeState) -> Starlette:
         ticket: Ticket,
         queue: asyncio.Queue[RowEvent],
         n_prompt: int,
+        c_max: dict[str, float],
     ) -> Response:
         parts: list[str] = []
         n_new = 0
         finish = "stop"
+        record: GuardRecord | None = None
 
         async def collect() -> None:
-            nonlocal n_new, finish
+            nonlocal n_new, finish, record
             while True:
                 event = await queue.get()
                 if event.finish_reason == "error":
                     raise ApiError(event.error or "generation failed", None, 500, "server_error")
                 if event.finish_reason is not None:
                     finish = FINISH.get(event.finish_reason, "stop")
+                    record = event.guard
                     return
                 n_new += 1
                 parts.append(event.text)
@@ -343,6 +358,7 @@ def create_app(state: ServeState) -> Starlette:
             choice = {"index": 0, "text": text, "finish_reason": finish, "logprobs": None}
             body = {**base, "object": "text_completion", "choices": [choice]}
         body["usage"] = _usage(n_prompt, n_new)
+        body.update(_guard_field(record, c_max))
         return JSONResponse(body)
 
     async def change_steering(request: Request) -> Response:

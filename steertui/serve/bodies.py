@@ -4,8 +4,9 @@ Steering rides in the body (the `openai` client's `extra_body`) under `steering`
 a dimension's knob on the -100..100 scale, except four reserved ones: `vectors` (raw vectors,
 each `{"layer", "coeff", "text" | "vector", "schedule"?}`: a text's own vector or a dimension's
 built vector at one layer, the coefficient in DESIGN.md's unit, as `generate --text/--vector`),
-`positions` (`all` or `generated`), and `method` / `guard` (the engine's steering method and
-coherence guard, passed through where the engine has them).
+`positions` (`all` or `generated`), `method` (how every vector pushes: add, clamp, rotate or
+adaptive, as `generate --steer-method`) and `guard` (the coherence guard, a boolean, on by
+default as in `generate`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
+from steertui.engine.methods import METHODS
 from steertui.errors import SteertuiError
 from steertui.serve.errors import ApiError
 from steertui.validation import MAX_NEW_TOKENS, SEED_MAX, integer, knob, number
@@ -182,7 +184,23 @@ def parse_steering(value: Any, n_layers: int, param: str = "steering") -> Steeri
             f"{param}.positions: expected 'all' or 'generated', got {positions!r:.40}",
             f"{param}.positions",
         )
-    options = {k: value[k] for k in ("method", "guard") if k in value and value[k] is not None}
+    options: dict[str, Any] = {}
+    method = value.get("method")
+    if method is not None:
+        if method not in METHODS:
+            raise ApiError(
+                f"{param}.method: unknown steering method {method!r:.40}: expected one of "
+                f"{', '.join(METHODS)}",
+                f"{param}.method",
+            )
+        options["method"] = method
+    guard = value.get("guard")
+    if guard is not None:
+        if not isinstance(guard, bool):
+            raise ApiError(
+                f"{param}.guard: expected true or false, got {guard!r:.40}", f"{param}.guard"
+            )
+        options["guard"] = guard
     return Steering(knobs, vectors, positions, options)
 
 

@@ -9,7 +9,6 @@ vector at one layer, with a schedule). Everything is cached for the server's lif
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -66,13 +65,6 @@ class SteeringResolver:
                     f"expected one of {have}",
                     where,
                 )
-        for key, value in steering.options.items():
-            if key not in _plan_fields():
-                raise ApiError(
-                    f"{param}.{key}: this server's engine has no steering {key} option "
-                    f"(got {value!r:.40})",
-                    f"{param}.{key}",
-                )
 
     def _bound_text_cache(self) -> None:
         """Text vectors are cached per text; a server's clients may send any number of texts,
@@ -105,11 +97,25 @@ class SteeringResolver:
                     specs.extend(self._builder.spec(candidate))
             if not specs:
                 return None
-            return RowPlan(specs, positions=steering.positions or "all", **steering.options)  # type: ignore[arg-type]
+            plan = RowPlan(
+                specs,
+                positions=steering.positions or "all",  # type: ignore[arg-type]
+                guard=steering.options.get("guard", True),
+            )
+            method = steering.options.get("method")
+            return plan.with_method(method) if method else plan
         except ApiError:
             raise
         except (SteertuiError, TypeError, ValueError) as exc:
             raise ApiError(f"steering: {exc}", "steering") from None
+
+    def knob_ranges(self, plan: RowPlan | None, steering: Steering | None) -> dict[str, float]:
+        """Each knob's c_max (its vector is built once `plan` is), so that the guard's
+        record speaks in knob values, as `generate`'s does."""
+        if plan is None or steering is None:
+            return {}
+        with self._lock:
+            return {name: float(self._builder.dimension(name).c_max) for name in steering.knobs}
 
     def dimensions(self) -> list[dict[str, Any]]:
         """Each dimension, its poles, and this model's range where its vector is built."""
@@ -138,11 +144,3 @@ class SteeringResolver:
                 entry.update(c_max=meta.c_max, c_max_source=meta.c_max_source, built=True)
             out.append(entry)
         return out
-
-
-def _plan_fields() -> set[str]:
-    """The options `RowPlan` takes besides its vectors and positions (a steering method, a
-    coherence guard, where the engine has them)."""
-    from steertui.engine import RowPlan
-
-    return {f.name for f in dataclasses.fields(RowPlan)} - {"vectors", "positions"}

@@ -12,6 +12,7 @@ from steertui.engine import DecaySchedule, RowPlan, SamplingParams, VectorSpec
 from steertui.engine.batcher import Batcher, QueueFull, Request, RowEvent
 from steertui.errors import EngineError
 from steertui.toy import sample_requests
+from tests.tiny_models import tiny_engine
 
 GREEDY = SamplingParams(temperature=0, max_new_tokens=16)
 
@@ -72,12 +73,15 @@ class Collector:
 
 
 def test_each_greedy_row_equals_its_solo_run_among_15_others(engine):
+    """The coherence guard is on (the plans' default) in both: a healthy row it leaves alone,
+    and each steered row's record comes back as its solo run's."""
     prompts = sample_requests(16, seed=3)
     plans = _plans(engine, 16)
-    solo = [
-        engine.generate([p], plans=[plan], sampling=GREEDY)[0].token_ids
+    results = [
+        engine.generate([p], plans=[plan], sampling=GREEDY)[0]
         for p, plan in zip(prompts, plans, strict=True)
     ]
+    solo = [r.token_ids for r in results]
     batcher = Batcher(engine).start()
     try:
         sinks = []
@@ -87,9 +91,11 @@ def test_each_greedy_row_equals_its_solo_run_among_15_others(engine):
             batcher.submit(Request(engine.prompt_ids(prompt), plan, GREEDY), sink)
             if i % 4 == 3:  # later rows join a batch already decoding
                 threading.Event().wait(0.02)
-        for sink, alone in zip(sinks, solo, strict=True):
+        for sink, alone, result in zip(sinks, solo, results, strict=True):
             assert sink.finish.finish_reason in ("eos", "length")
             assert sink.tokens == alone
+            assert sink.finish.guard == result.guard
+        assert sum(r.guard is not None for r in results) >= 10  # the steered rows: watched
         assert batcher.steps < sum(len(s) for s in solo)  # they did share steps
     finally:
         batcher.close()
@@ -203,3 +209,43 @@ def test_requests_over_the_bounded_queue_are_refused(engine):
     with pytest.raises(QueueFull, match="retry later"):
         batcher.submit(Request(ids), sink.put)
     assert isinstance(QueueFull("x"), EngineError)
+
+
+def _pushed(engine, guard: bool) -> RowPlan:
+    """A push far past any range on the tiny model: its answer loops (tests/engine/test_guard)."""
+    g = torch.Generator().manual_seed(11)
+    spec = VectorSpec(1, torch.randn(engine.hidden_size, generator=g), 6.0, scale=4.0)
+    return RowPlan([spec], guard=guard)
+
+
+@pytest.mark.parametrize("guard", [True, False])
+def test_a_degenerate_row_is_guarded_in_the_batch_as_alone(guard):
+    """The guarded row's state moves with it: a row ahead of it leaves after the guard eased
+    it (the batch's plan is rebuilt, the row moves up), another joins; its tokens and record
+    are its solo run's. With the guard off, nothing watches it."""
+    engine = tiny_engine("llama", seed=1)
+    params = SamplingParams(temperature=0, max_new_tokens=64)
+    prompt = "the quick brown fox"
+    alone = engine.generate([prompt], plans=[_pushed(engine, guard)], sampling=params)[0]
+    if guard:
+        assert alone.guard is not None and alone.guard.acted
+        eased = [e.token for e in alone.guard.events if e.kind == "eased"]
+        assert eased
+        leave = eased[0] + 2
+    else:
+        assert alone.guard is None
+        leave = 20
+    ahead = SamplingParams(temperature=0, max_new_tokens=leave, ignore_eos=True)
+    batcher = Batcher(engine).start()
+    try:
+        first, row, later = Collector(), Collector(), Collector()
+        batcher.submit(Request(engine.prompt_ids("the lazy dog"), None, ahead), first)
+        batcher.submit(Request(engine.prompt_ids(prompt), _pushed(engine, guard), params), row)
+        batcher.submit(Request(engine.prompt_ids("a red hat"), None, params), later)
+        assert first.finish.finish_reason == "length" and len(first.tokens) == leave
+        assert row.finish.finish_reason in ("eos", "length")
+        assert row.tokens == alone.token_ids
+        assert row.finish.guard == alone.guard
+        assert later.finish.guard is None
+    finally:
+        batcher.close()

@@ -106,7 +106,8 @@ def _error(reply: httpx.Response, status: int, param: str | None, *words: str) -
             ("decay",),
         ),
         ({"positions": "some"}, "steering.positions", ("generated",)),
-        ({"method": "mean_shift"}, "steering.method", ("method",)),
+        ({"method": "mean_shift"}, "steering.method", ("mean_shift", "clamp", "adaptive")),
+        ({"guard": "off"}, "steering.guard", ("true or false",)),
         ([1, 2], "steering", ("object",)),
     ],
 )
@@ -260,3 +261,11 @@ def test_an_unknown_default_dimension_is_one_line(tmp_path: Path):
     done = _cli("--steer", "cots=5", "--port", "0", "--home", str(tmp_path))
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1].startswith("error: --steer cots: unknown dimension")
+
+
+def test_an_unknown_default_steer_method_is_one_line(tmp_path: Path):
+    done = _cli("--steer-method", "mean_shift", "--port", "0", "--home", str(tmp_path))
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert lines == [lines[-1]] and lines[0].startswith("error: --steer-method 'mean_shift'")
+    assert "rotate" in lines[0]

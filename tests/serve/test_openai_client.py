@@ -112,6 +112,24 @@ def test_steering_in_extra_body_moves_the_pole_words(client):
     )
 
 
+@pytest.mark.parametrize("method", ["clamp", "rotate", "adaptive"])
+def test_a_steering_method_in_extra_body_pushes_as_generate_does(
+    client, engine, serve_home, method
+):
+    """`steering.method` is `generate --steer-method`: each answer is the engine's own with
+    the plan's method, and the knob's sign still moves the pole words."""
+    prompts = sample_requests(4, seed=23)
+    with ThreadPoolExecutor(8) as pool:
+        up = list(pool.map(lambda p: _ask(client, p, {"cost": 100, "method": method}), prompts))
+        down = list(pool.map(lambda p: _ask(client, p, {"cost": -100, "method": method}), prompts))
+    params = SamplingParams(temperature=0, max_new_tokens=48)
+    for knob, answers in ((100, up), (-100, down)):
+        plan = _knob_plan(engine, serve_home, {"cost": knob}).with_method(method)
+        alone = [engine.generate([p], plans=[plan], sampling=params)[0].text for p in prompts]
+        assert answers == alone
+    assert pole_share(up, "cost") > pole_share(down, "cost")
+
+
 def test_raw_vectors_steer_like_a_knob(client):
     """A dimension's vector at one layer, and a text's own vector, from the body."""
     prompts = sample_requests(8, seed=22)
