@@ -129,7 +129,7 @@ def parse_number(
             f"{what}: expected {_bounds('a finite number', lo, hi, lo_open)}, got {_got(text)}{why}"
         )
     try:
-        return number(value, what, lo, hi, lo_open, error)
+        return number(value=value, what=what, lo=lo, hi=hi, lo_open=lo_open, error=error)
     except SteertuiError:
         raise error(
             f"{what}: expected {_bounds('a number', lo, hi, lo_open)}, got {_got(text)}"

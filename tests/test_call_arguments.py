@@ -11,23 +11,11 @@ import steertui
 ROOT = Path(steertui.__file__).parent
 MAX_POSITIONAL = 5
 
-# Not checked yet: other engineers were editing these when this test was written (steertui/tui/
-# and search/service.py are checked and clean). The lead empties this list after merging their
-# branches, and fixes what the test then finds.
+# Not checked yet: another engineer was editing these when the rest of the package was made
+# clean. The lead empties this list after merging that branch, and fixes what the test finds.
 NOT_YET_CHECKED = (
-    "engine",
-    "vectors",
-    "prefs",
-    "store",
-    "commands",
     "serve",
-    "validation.py",
-    "search/calibrate.py",
-    "search/adaptive.py",
-    "search/judge.py",
-    "search/loop.py",
-    "search/recorder.py",
-    "search/runner.py",
+    "engine/batcher.py",
 )
 
 

@@ -341,12 +341,12 @@ def command(
     for notice in engine.loaded.notices:
         print(f"note: {notice}", file=sys.stderr)
     plan = build_plan(
-        engine,
-        knobs,
-        steer_args,
-        resolved,
-        method,
-        positions,
+        engine=engine,
+        knobs=knobs,
+        steer_args=steer_args,
+        home=resolved,
+        method=method,
+        positions=positions,
         steer_method=steer_method,
         guard=guard,
     )

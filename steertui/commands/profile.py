@@ -10,6 +10,8 @@ from steertui.commands.common import HomeOpt, cell, open_store, shown
 from steertui.safe_text import visible
 
 if TYPE_CHECKING:
+    from rich.console import RenderableType
+
     from steertui.store import Store
 
 app = typer.Typer(no_args_is_help=True)
@@ -79,14 +81,15 @@ def show(home: HomeOpt = None) -> None:
         value = "-" if row.value is None else f"{row.value:+.0f}"
         moved = "; ".join(f"{r.text or r.kind} ({r.delta:+.0f})" for r in row.reactions[:3])
         why = " | ".join(x for x in (row.reason, moved) if x)
-        table.add_row(
+        cells: list[RenderableType] = [
             cell(row.dimension),
             cell(poles),
             value,
             cell(row.mode or "-"),
             cell(describe_when(row.updated)),
             cell(why or "-"),
-        )
+        ]
+        table.add_row(*cells)
     console = Console(highlight=False)
     console.print(table)
     console.print(f"database: {shown(_db(home))}")

@@ -62,9 +62,8 @@ def list_runs(home: HomeOpt = None) -> None:
             f"no runs yet in {store.path} (start one with: steertui search --config FILE)"
         )
         return
-    table = Table(
-        "run", "kind", "status", "model", "metric", "trials", "baseline", "best", "started"
-    )
+    headers = ["run", "kind", "status", "model", "metric", "trials", "baseline", "best", "started"]
+    table = Table(*headers)
     for r in runs:
         model, metric = _config_bits(r.config)
         n = trials[r.id]

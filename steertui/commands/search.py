@@ -78,7 +78,9 @@ def command(
     console.print(f"run {run_id} ({shown(cfg.mode)}) in {shown(str(where.db_path))}")
     if cfg.log_path:
         console.print(f"TSV log: {shown(str(cfg.log_path))}")
-    _run_with_progress(console, engine, cfg, store, run_id, where)
+    _run_with_progress(
+        console=console, engine=engine, cfg=cfg, store=store, run_id=run_id, where=where
+    )
 
 
 def _run_with_progress(
@@ -96,7 +98,7 @@ def _run_with_progress(
     from steertui.search.service import execute
 
     total = cfg.iterations if cfg.mode == "autosteer" else 0
-    with Progress(
+    columns = [
         TextColumn("[bold]run {task.fields[run]}"),
         BarColumn(),
         MofNCompleteColumn(),
@@ -105,6 +107,9 @@ def _run_with_progress(
         TextColumn("discard {task.fields[discards]}"),
         TextColumn("[red]crash {task.fields[crashes]}"),
         TimeElapsedColumn(),
+    ]
+    with Progress(
+        *columns,
         console=console,
         transient=False,
     ) as progress:

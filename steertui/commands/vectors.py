@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -18,6 +18,9 @@ from steertui.commands.common import (
     shown,
 )
 from steertui.validation import MAX_BATCH
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -272,14 +275,15 @@ def list_(
             table.add_column(col)
         for b in built:
             m = b.meta
-            table.add_row(
+            cells: list[RenderableType] = [
                 cell(m.dimension),
                 cell(m.model_id),
                 cell(m.method + (" (imported)" if is_imported(m) else "")),
                 _ranges(m.recommended_layers),
                 f"{m.c_max:g}",
                 cell(m.created.replace("T", " ").replace("+00:00", " UTC")),
-            )
+            ]
+            table.add_row(*cells)
         console.print(table)
     else:
         console.print(f"no built vectors in {shown(the_home.root)}")
@@ -341,7 +345,7 @@ def show(
         a = acc[layer] if layer < len(acc) else None
         d = sep[layer] if layer < len(sep) else None
         n = m.norm[layer] if layer < len(m.norm) else None
-        table.add_row(
+        cells = [
             str(layer),
             _bar(max(0.0, (a - 0.5) * 2), 1.0) if a is not None else "",
             f"{a:.2f}" if a is not None else "-",
@@ -350,7 +354,8 @@ def show(
             _bar(n, top_norm, 12) if n is not None else "",
             f"{n:.1f}" if n is not None else "-",
             "●" if layer in vec.recommended_layers else "",
-        )
+        ]
+        table.add_row(*cells)
     console.print(table)
     console.print("accuracy bars start at chance (0.5); ● marks the recommended layers")
     console.print(f"recommended layers: {_ranges(vec.recommended_layers)}")
@@ -442,7 +447,15 @@ def import_(
     n_layers = layer_count(config)
     if n_layers is None:
         raise VectorError(f"cannot tell the layer count of model {model!r} from its config")
-    vec = import_gguf(file, dimension, model_id, hidden_size(config), n_layers, negative, positive)
+    vec = import_gguf(
+        path=file,
+        dimension=dimension,
+        model_id=model_id,
+        hidden_size=hidden_size(config),
+        n_layers=n_layers,
+        negative=negative,
+        positive=positive,
+    )
     made_for = foreign_model(file, model_id, getattr(config, "model_type", None))
     if made_for is not None:
         import sys

@@ -238,7 +238,15 @@ class FastPath:
                 live = self._live.get(ids.shape[0])
                 if live is None:
                     live = self._live[ids.shape[0]] = LiveAddends(self.engine, ids.shape[0])
-                return StaticSteps(self, shape, ids, mask, positions, plan, live)
+                return StaticSteps(
+                    fast=self,
+                    shape=shape,
+                    ids=ids,
+                    mask=mask,
+                    positions=positions,
+                    plan=plan,
+                    live=live,
+                )
         self.engine._notice_once(
             "fast_path", f"fast decode is off: {self.broken}; decoding eagerly"
         )

@@ -309,7 +309,14 @@ class Engine:
         """
         token_rows = [self.prompt_ids(p) for p in self._rows(prompts)]
         if token_rows:
-            yield from self.stream_ids(token_rows, plans, sampling, cancel, priority, row_seeds)
+            yield from self.stream_ids(
+                token_rows=token_rows,
+                plans=plans,
+                sampling=sampling,
+                cancel=cancel,
+                priority=priority,
+                row_seeds=row_seeds,
+            )
 
     def stream_ids(
         self,
@@ -321,7 +328,15 @@ class Engine:
         row_seeds: Sequence[int | None] | None = None,
     ) -> Iterator[TokenEvent]:
         """Like `stream`, from token ids the caller built (no chat template applied)."""
-        yield from self._run(token_rows, plans, sampling, cancel, priority, row_seeds, True)
+        yield from self._run(
+            token_rows=token_rows,
+            plans=plans,
+            sampling=sampling,
+            cancel=cancel,
+            priority=priority,
+            row_seeds=row_seeds,
+            texts=True,
+        )
 
     def _run(
         self,
@@ -344,7 +359,12 @@ class Engine:
         compiled = self.compile(plans, len(token_rows))
         with self.lock.hold(priority):
             steps = self._decode(
-                token_rows, compiled, sampling or SamplingParams(), cancel, row_seeds, texts
+                token_rows=token_rows,
+                plan=compiled,
+                params=sampling or SamplingParams(),
+                cancel=cancel,
+                row_seeds=row_seeds,
+                texts=texts,
             )
             for events in steps:
                 yield from events
@@ -389,7 +409,12 @@ class Engine:
         with self._steering(plan, width):
             logits = steps.prefill()
             sampler = BatchSampler(
-                params, generators, logits.shape[-1], logits.device, self.pad_id, sorted(eos)
+                params=params,
+                generators=generators,
+                vocab_size=logits.shape[-1],
+                device=logits.device,
+                pad_id=self.pad_id,
+                stop_ids=sorted(eos),
             )
             for step in range(1, params.max_new_tokens + 1):
                 spread = None
@@ -493,7 +518,15 @@ class Engine:
         results = [GenerationResult() for _ in rows]
         start = time.perf_counter()
         token_rows = [self.prompt_ids(p) for p in rows]
-        events = self._run(token_rows, plans, sampling, cancel, priority, row_seeds, False)
+        events = self._run(
+            token_rows=token_rows,
+            plans=plans,
+            sampling=sampling,
+            cancel=cancel,
+            priority=priority,
+            row_seeds=row_seeds,
+            texts=False,
+        )
         for event in events if token_rows else ():
             res = results[event.row]
             if event.finish_reason is not None:

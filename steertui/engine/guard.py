@@ -339,11 +339,27 @@ class CoherenceGuard:
             if last is not None and last.kind == "eased" and last.scale_to == before:
                 i = row.events.index(last)
                 row.events[i] = GuardEvent(
-                    last.token, "eased", last.scale_from, scale, token, last.reason, 0, 1, coeffs
+                    token=last.token,
+                    kind="eased",
+                    scale_from=last.scale_from,
+                    scale_to=scale,
+                    until=token,
+                    reason=last.reason,
+                    ngram=0,
+                    count=1,
+                    coeffs=coeffs,
                 )
             else:
                 row.events.append(
-                    GuardEvent(token, "eased", before, scale, token, reason, coeffs=coeffs)
+                    GuardEvent(
+                        token=token,
+                        kind="eased",
+                        scale_from=before,
+                        scale_to=scale,
+                        until=token,
+                        reason=reason,
+                        coeffs=coeffs,
+                    )
                 )
         elif scale >= 1.0:
             row.events.append(GuardEvent(token, "restored", before, scale, token, coeffs=coeffs))

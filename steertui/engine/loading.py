@@ -334,15 +334,15 @@ def load_model(
     local_only = check_hub_model(name)
     with quiet_transformers():
         return _load_model(
-            name,
-            device,
-            dtype,
-            device_map,
-            layers_path,
-            trust_remote_code,
-            home,
-            status,
-            local_only,
+            name=name,
+            device=device,
+            dtype=dtype,
+            device_map=device_map,
+            layers_path=layers_path,
+            trust_remote_code=trust_remote_code,
+            home=home,
+            status=status,
+            local_only=local_only,
         )
 
 

@@ -289,7 +289,14 @@ class CompiledPlan:
                 dirs = slots.dirs[:, k, :]
                 scale = dirs.norm(dim=-1)
                 unit = dirs / scale.clamp_min(1e-12).unsqueeze(-1)
-                hidden = apply_method(method, hidden, unit, coefs[:, k] * select, scale, keep)
+                hidden = apply_method(
+                    method=method,
+                    hidden=hidden,
+                    unit=unit,
+                    coeff=coefs[:, k] * select,
+                    scale=scale,
+                    keep=keep,
+                )
         return hidden
 
     def row_mask(self, device: Any) -> torch.Tensor:

@@ -138,7 +138,13 @@ class Steer:
                 f"vector has size {spec.direction.numel()}, but the model's hidden size is {self._engine.hidden_size}"
             )
         entry = _Entry(
-            layer, float(coeff), text, spec.delta_vector(), coeff_schedule, positions, spec.name
+            layer=layer,
+            coeff=float(coeff),
+            text=text,
+            vector=spec.delta_vector(),
+            schedule=coeff_schedule,
+            positions=positions,
+            name=spec.name,
         )
         self._entries.append(entry)
         self._rebuild(layer)

@@ -220,7 +220,16 @@ class Learner:
             directions.update(found)
             sources.update(found_sources)
         is_reaction = reading.judges or any(directions.values())
-        return Assessment("reply", text, s, directions, sources, lexicon_s, model_s, is_reaction)
+        return Assessment(
+            kind="reply",
+            text=text,
+            dissatisfaction=s,
+            directions=directions,
+            sources=sources,
+            lexicon_dissatisfaction=lexicon_s,
+            model_dissatisfaction=model_s,
+            is_reaction=is_reaction,
+        )
 
     # ---- applying -----------------------------------------------------------------------
     def react(
@@ -249,13 +258,13 @@ class Learner:
         kind, text = assessment.kind, assessment.text
         deltas = {d: round(after[d] - before[d], 3) for d in after if after[d] != before[d]}
         event = self.store.add_feedback(
-            kind,
-            text,
-            assessment.dissatisfaction,
-            {d: r for d, r in assessment.directions.items() if r},
-            deltas,
-            session_id,
-            message_id,
+            kind=kind,
+            text=text,
+            dissatisfaction=assessment.dissatisfaction,
+            directions={d: r for d, r in assessment.directions.items() if r},
+            deltas=deltas,
+            session_id=session_id,
+            message_id=message_id,
         )
         feedback_id = getattr(event, "id", None)
         label = text if text else kind.replace("_", " ")

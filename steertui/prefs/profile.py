@@ -68,12 +68,12 @@ def profile_view(
             if name in moved and delta and len(moved[name]) < reactions_per_dimension:
                 moved[name].append(
                     Reaction(
-                        event.id,
-                        event.kind,
-                        event.text,
-                        float(delta),
-                        float(event.dissatisfaction),
-                        event.created,
+                        feedback_id=event.id,
+                        kind=event.kind,
+                        text=event.text,
+                        delta=float(delta),
+                        dissatisfaction=float(event.dissatisfaction),
+                        created=event.created,
                     )
                 )
     out = []

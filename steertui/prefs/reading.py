@@ -235,7 +235,11 @@ def _clause_hits(tokens: list[str], cues: DimensionCues) -> list[Hit]:
             pull, why = -pole, "complaint"
         else:
             pull, why = pole, "mention"
-        hits.append(Hit(cues.name, phrase, pole, pull, strength, why))
+        hits.append(
+            Hit(
+                dimension=cues.name, phrase=phrase, pole=pole, pull=pull, strength=strength, why=why
+            )
+        )
     return hits
 
 

@@ -111,7 +111,12 @@ def adaptive_search(
         out = evaluator.evaluate([None])[0]
         commit(
             TrialRecord(
-                0, SteerCandidate(), out.score, "baseline", out.error, time.perf_counter() - t0
+                iteration=0,
+                candidate=SteerCandidate(),
+                score=out.score,
+                status="baseline",
+                error=out.error,
+                duration=time.perf_counter() - t0,
             )
         )
         yield BaselineDone(out.score, out.error, done[0].duration)
@@ -162,7 +167,15 @@ def adaptive_search(
                     error = out.error
                     if error is None and not holds:
                         error = f"below the coherence floor (coherence {out.coherence:.4g})"
-                    rec = TrialRecord(its[layer], cand, out.score, status, error, per, details)
+                    rec = TrialRecord(
+                        iteration=its[layer],
+                        candidate=cand,
+                        score=out.score,
+                        status=status,
+                        error=error,
+                        duration=per,
+                        details=details,
+                    )
                     commit(rec)
                 else:
                     rec = done[its[layer]]
@@ -185,19 +198,19 @@ def adaptive_search(
                 track.step(holds, p)
                 if layer in fresh:
                     yield TrialDone(
-                        rec.iteration,
-                        rec.candidate,
-                        rec.score,
-                        rec.status,
-                        rec.error,
-                        rec.duration,
-                        best_trait,
-                        None,
-                        keeps,
-                        discards,
-                        crashes,
-                        total,
-                        dict(rec.details),
+                        iteration=rec.iteration,
+                        candidate=rec.candidate,
+                        score=rec.score,
+                        status=rec.status,
+                        error=rec.error,
+                        duration=rec.duration,
+                        best_score=best_trait,
+                        best_candidate=None,
+                        keeps=keeps,
+                        discards=discards,
+                        crashes=crashes,
+                        total=total,
+                        details=dict(rec.details),
                     )
         results[dim] = _result(dim, tracks, baseline, sign, orient)
         if cancelled:
@@ -205,15 +218,15 @@ def adaptive_search(
     best = [r for r in results.values() if r.trait is not None]
     best_score = sum(r.trait for r in best) / len(best) if best else None
     yield SearchFinished(
-        baseline,
-        best_score,
-        best_candidate(results),
-        keeps,
-        discards,
-        crashes,
-        max(done, default=0),
-        cancelled,
-        results,
+        baseline_score=baseline,
+        best_score=best_score,
+        best_candidate=best_candidate(results),
+        keeps=keeps,
+        discards=discards,
+        crashes=crashes,
+        iterations=max(done, default=0),
+        cancelled=cancelled,
+        results=results,
     )
 
 
@@ -230,11 +243,25 @@ def _result(
     }
     scored = [(layer, t) for layer, t in tracks.items() if t.best is not None]
     if not scored:
-        return DimensionResult(dim, None, None, None, baseline, None, per_layer)
+        return DimensionResult(
+            dimension=dim,
+            best_layer=None,
+            best_coeff=None,
+            trait=None,
+            baseline=baseline,
+            c_max=None,
+            per_layer=per_layer,
+        )
     layer, track = max(scored, key=lambda lt: orient * lt[1].best[0])  # type: ignore[index]
     assert track.best is not None
     return DimensionResult(
-        dim, layer, sign * track.best[1], track.best[0], baseline, track.max_coherent, per_layer
+        dimension=dim,
+        best_layer=layer,
+        best_coeff=sign * track.best[1],
+        trait=track.best[0],
+        baseline=baseline,
+        c_max=track.max_coherent,
+        per_layer=per_layer,
     )
 
 
@@ -285,7 +312,14 @@ def adaptive_events(
         recorder.record(rec)
 
     for event in adaptive_search(
-        evaluator, p, layers, bases, recorder.history, record, cancel, run_id
+        evaluator=evaluator,
+        p=p,
+        layers=layers,
+        bases=bases,
+        history=recorder.history,
+        recorder=record,
+        cancel=cancel,
+        run_id=run_id,
     ):
         if isinstance(event, SearchFinished):
             written = {}

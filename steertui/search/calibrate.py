@@ -561,7 +561,15 @@ def calibrate_vector(
     """Calibrate and write the range (and the layers it holds for) into the vector file."""
     from steertui.vectors.file import set_calibration
 
-    cal = calibrate(engine, vector, dimension, layers, settings, progress, cancel)
+    cal = calibrate(
+        engine=engine,
+        vector=vector,
+        dimension=dimension,
+        layers=layers,
+        settings=settings,
+        progress=progress,
+        cancel=cancel,
+    )
     where = path if path is not None else vector.path
     if cancel is not None and cancel.is_set():
         return vector

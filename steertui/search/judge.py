@@ -195,14 +195,14 @@ class ProbeJudge:
         layer = layer % feats.shape[1]
         w, b, mu, sc = _fit(pos[:, layer : layer + 1], neg[:, layer : layer + 1], l2)
         return cls(
-            str(dimension.name),
-            layer,
-            w[0],
-            float(b[0]),
-            mu[0, 0],
-            float(sc[0, 0]),
-            float(acc[layer]),
-            max_tokens,
+            dimension=str(dimension.name),
+            layer=layer,
+            weight=w[0],
+            bias=float(b[0]),
+            mu=mu[0, 0],
+            scale=float(sc[0, 0]),
+            accuracy=float(acc[layer]),
+            max_tokens=max_tokens,
         )
 
     def logits(self, features: torch.Tensor) -> torch.Tensor:

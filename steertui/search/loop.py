@@ -93,7 +93,15 @@ def _record(
     error = out.error
     if error is None and not out.floor_ok and out.coherence is not None:
         error = f"below the coherence floor (coherence {out.coherence:.4g})"
-    return TrialRecord(iteration, cand, out.score, status, error, secs, dict(out.details))
+    return TrialRecord(
+        iteration=iteration,
+        candidate=cand,
+        score=out.score,
+        status=status,
+        error=error,
+        duration=secs,
+        details=dict(out.details),
+    )
 
 
 class BatchRunner(Protocol):
@@ -165,17 +173,17 @@ def run_search(
     """Run (or continue) a search in this process; yields events as trials end. `history`
     holds the trials a resumed run already recorded; they are replayed, never re-run."""
     yield from drive(
-        LocalRunner(evaluator),
-        space.resolved(evaluator.engine.n_layers),
-        evaluator.lower_is_better,
-        iterations,
-        seed,
-        batch_size,
-        explore_after,
-        history,
-        recorder,
-        cancel,
-        run_id,
+        runner=LocalRunner(evaluator),
+        space=space.resolved(evaluator.engine.n_layers),
+        lower=evaluator.lower_is_better,
+        iterations=iterations,
+        seed=seed,
+        batch_size=batch_size,
+        explore_after=explore_after,
+        history=history,
+        recorder=recorder,
+        cancel=cancel,
+        run_id=run_id,
     )
 
 
@@ -227,7 +235,16 @@ def drive(
             yield from collect()
         outcomes, secs = results.pop(BASELINE_KEY)
         out = outcomes[0]
-        commit(TrialRecord(0, SteerCandidate(), out.score, "baseline", out.error, secs))
+        commit(
+            TrialRecord(
+                iteration=0,
+                candidate=SteerCandidate(),
+                score=out.score,
+                status="baseline",
+                error=out.error,
+                duration=secs,
+            )
+        )
         yield BaselineDone(out.score, out.error, secs)
 
     first = state.last_iteration + 1
@@ -267,30 +284,30 @@ def drive(
                 rec = _record(i, cand, out, state.decide(out), per)
                 commit(rec)
                 yield TrialDone(
-                    i,
-                    cand,
-                    rec.score,
-                    rec.status,
-                    rec.error,
-                    per,
-                    state.best_score,
-                    state.best_candidate,
-                    state.keeps,
-                    state.discards,
-                    state.crashes,
-                    iterations,
-                    dict(rec.details),
+                    iteration=i,
+                    candidate=cand,
+                    score=rec.score,
+                    status=rec.status,
+                    error=rec.error,
+                    duration=per,
+                    best_score=state.best_score,
+                    best_candidate=state.best_candidate,
+                    keeps=state.keeps,
+                    discards=state.discards,
+                    crashes=state.crashes,
+                    total=iterations,
+                    details=dict(rec.details),
                 )
             done_b += 1
     yield SearchFinished(
-        state.baseline,
-        state.best_score,
-        state.best_candidate,
-        state.keeps,
-        state.discards,
-        state.crashes,
-        state.last_iteration,
-        cancelled,
+        baseline_score=state.baseline,
+        best_score=state.best_score,
+        best_candidate=state.best_candidate,
+        keeps=state.keeps,
+        discards=state.discards,
+        crashes=state.crashes,
+        iterations=state.last_iteration,
+        cancelled=cancelled,
     )
 
 

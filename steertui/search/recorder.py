@@ -97,13 +97,13 @@ class RunRecorder:
             fields["best_score"] = state.best_score
             fields["best_candidate"] = (state.best_candidate or SteerCandidate()).to_dict()
         self.store.add_trial(
-            self.run_id,
-            rec.iteration,
-            cand,
-            rec.score,
-            rec.status,
-            rec.error,
-            rec.duration,
+            run_id=self.run_id,
+            iteration=rec.iteration,
+            candidate=cand,
+            score=rec.score,
+            status=rec.status,
+            error=rec.error,
+            duration=rec.duration,
             run_fields=fields,
         )
         if self.tsv is not None:

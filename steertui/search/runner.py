@@ -151,14 +151,14 @@ class AutoSteerRunner:
         finished: SearchFinished | None = None
         self.history = []
         for event in run_search(
-            self.evaluator,
-            self.search_space,
-            max_iterations,
-            self.seed,
-            self.batch_size,
-            self.explore_after,
-            (),
-            record,
+            evaluator=self.evaluator,
+            space=self.search_space,
+            iterations=max_iterations,
+            seed=self.seed,
+            batch_size=self.batch_size,
+            explore_after=self.explore_after,
+            history=(),
+            recorder=record,
         ):
             if isinstance(event, TrialDone):
                 self.history.append(

@@ -77,7 +77,15 @@ class ProfileMixin(StoreBase):
         stamp = now()
 
         def write(c: sqlite3.Connection) -> ProfileEntry:
-            _record(c, "set", dimension, number, mode, reason, stamp)
+            _record(
+                c=c,
+                action="set",
+                dimension=dimension,
+                value=number,
+                mode=mode,
+                reason=reason,
+                stamp=stamp,
+            )
             return ProfileEntry(dimension, number, mode, stamp, reason)
 
         return self._write(write)
@@ -89,7 +97,15 @@ class ProfileMixin(StoreBase):
         def write(c: sqlite3.Connection) -> None:
             exists = c.execute("SELECT 1 FROM profile WHERE dimension = ?", (dimension,))
             if exists.fetchone() is not None:
-                _record(c, "clear", dimension, None, "clear", reason, now())
+                _record(
+                    c=c,
+                    action="clear",
+                    dimension=dimension,
+                    value=None,
+                    mode="clear",
+                    reason=reason,
+                    stamp=now(),
+                )
 
         self._write(write)
 
@@ -126,7 +142,15 @@ class ProfileMixin(StoreBase):
             stamp = now()
             shown = "unset" if last["value"] is None else f"{last['value']:g}"
             reason = f"undo {last['mode']} {shown}"
-            _record(c, "undo", dimension, last["previous_value"], "undo", reason, stamp)
+            _record(
+                c=c,
+                action="undo",
+                dimension=dimension,
+                value=last["previous_value"],
+                mode="undo",
+                reason=reason,
+                stamp=stamp,
+            )
             c.execute("UPDATE preference_history SET undone = 1 WHERE id = ?", (last["id"],))
             if last["previous_value"] is None:
                 return ProfileEntry(dimension, None, "undo", stamp, reason)

@@ -84,7 +84,14 @@ def build_vector(
             f"dimension {dimension.name!r} ({dimension.path}) is written for model "
             f"{dimension.model or 'real chat models'!r}, not {engine.model_id!r}"
         )
-    vector = extract(engine, dimension, method, batch_size, max_tokens, progress)
+    vector = extract(
+        engine=engine,
+        dimension=dimension,
+        method=method,
+        batch_size=batch_size,
+        max_tokens=max_tokens,
+        progress=progress,
+    )
     path = cache_path(home, str(engine.model_id), dimension, method, max_tokens)
     return save_built(home, vector, path)
 
@@ -123,7 +130,15 @@ def get_or_build(
             and meta.n_layers == int(engine.n_layers)
         ):
             return path
-    return build_vector(engine, dimension, method, home, progress, batch_size, max_tokens)
+    return build_vector(
+        engine=engine,
+        dimension=dimension,
+        method=method,
+        home=home,
+        progress=progress,
+        batch_size=batch_size,
+        max_tokens=max_tokens,
+    )
 
 
 def load_for_model(

@@ -162,14 +162,14 @@ def extract(
     pos = pool_rows(engine, pos_rows, batch_size, sub(0))
     neg = pool_rows(engine, neg_rows, batch_size, sub(len(pos_rows))) if neg_rows else None
     return vector_from_pooled(
-        engine,
-        pos,
-        neg,
-        paired,
-        method,
-        dimension.name,
-        dimension.negative,
-        dimension.positive,
+        engine=engine,
+        pos=pos,
+        neg=neg,
+        paired=paired,
+        method=method,
+        dimension=dimension.name,
+        negative_label=dimension.negative,
+        positive_label=dimension.positive,
         dataset_hash=dimension.content_hash,
         push=dimension.push,
     )
@@ -196,11 +196,11 @@ def extract_text_vector(
     assert tv.positive is not None
     digest = hashlib.sha256(json.dumps([pos_list, neg_list]).encode()).hexdigest()
     return vector_from_pooled(
-        engine,
-        tv.positive,
-        tv.negative,
-        len(pos_list) == len(neg_list),
-        "text",
-        name,
+        engine=engine,
+        pos=tv.positive,
+        neg=tv.negative,
+        paired=len(pos_list) == len(neg_list),
+        method="text",
+        dimension=name,
         dataset_hash=digest,
     )
