@@ -355,7 +355,12 @@ class Batcher:
         _check_cache(cache, engine.model_id)
         logits = out.logits[:, -1, :].float()
         sampler = BatchSampler(
-            params, [gen], logits.shape[-1], logits.device, engine.pad_id, sorted(eos)
+            params,
+            [gen],
+            vocab_size=logits.shape[-1],
+            device=logits.device,
+            pad_id=engine.pad_id,
+            stop_ids=sorted(eos),
         )
         row = _Row(
             ticket=ticket,

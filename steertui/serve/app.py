@@ -181,11 +181,13 @@ def create_app(state: ServeState) -> Starlette:
         state.streams[ident] = _Stream(ticket, steering)
         if req.stream:
             return StreamingResponse(
-                _sse(ident, req, ticket, queue, len(token_ids), c_max),
+                _sse(ident, req, ticket, queue, n_prompt=len(token_ids), c_max=c_max),
                 media_type="text/event-stream",
                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
             )
-        return await _whole(request, ident, req, ticket, queue, len(token_ids), c_max)
+        return await _whole(
+            request, ident, req, ticket, queue, n_prompt=len(token_ids), c_max=c_max
+        )
 
     def _steering_of(req: GenRequest) -> Steering | None:
         default = state.config.default_steering

@@ -217,10 +217,15 @@ def _vectors(value: Any, n_layers: int, param: str) -> tuple[RawVector, ...] | N
         if not isinstance(item, Mapping):
             raise ApiError(f"{where}: expected an object {{layer, coeff, text | vector}}", where)
         layer = _checked(
-            f"{where}.layer", integer, item.get("layer"), f"{where}.layer", -n_layers, n_layers - 1
+            f"{where}.layer",
+            integer,
+            item.get("layer"),
+            f"{where}.layer",
+            lo=-n_layers,
+            hi=n_layers - 1,
         )
         coeff = _checked(
-            f"{where}.coeff", number, item.get("coeff"), f"{where}.coeff", -1000.0, 1000.0
+            f"{where}.coeff", number, item.get("coeff"), f"{where}.coeff", lo=-1000.0, hi=1000.0
         )
         has_text, has_vector = item.get("text") is not None, item.get("vector") is not None
         if has_text == has_vector:
@@ -269,12 +274,12 @@ def parse_request(data: Mapping[str, Any], chat: bool, n_layers: int) -> GenRequ
     )
     max_tokens = data.get(limit_key)
     if max_tokens is not None:
-        max_tokens = _checked(limit_key, integer, max_tokens, limit_key, 1, MAX_NEW_TOKENS)
+        max_tokens = _checked(limit_key, integer, max_tokens, limit_key, lo=1, hi=MAX_NEW_TOKENS)
     temperature = _number_or(data, "temperature", 1.0, 0.0, 2.0)
     top_p = _number_or(data, "top_p", 1.0, 0.0, 1.0, lo_open=True)
     seed = data.get("seed")
     if seed is not None:
-        seed = _checked("seed", integer, seed, "seed", 0, SEED_MAX)
+        seed = _checked("seed", integer, seed, "seed", lo=0, hi=SEED_MAX)
     stream = data.get("stream", False)
     if not isinstance(stream, bool) and stream is not None:
         raise ApiError(f"stream: expected true or false, got {stream!r:.40}", "stream")
@@ -305,4 +310,4 @@ def _number_or(
     value = data.get(key)
     if value is None:
         return default
-    return _checked(key, number, value, key, lo, hi, lo_open)
+    return _checked(key, number, value, key, lo=lo, hi=hi, lo_open=lo_open)
