@@ -139,13 +139,15 @@ class _EvilEngine:
         from types import SimpleNamespace
 
         for i in range(0, len(EVIL), 3):
-            yield SimpleNamespace(text=EVIL[i : i + 3], finish_reason=None)
+            yield SimpleNamespace(text=EVIL[i : i + 3], finish_reason=None, guard=None)
 
     def generate(self, rows: list[object], **kwargs: object) -> list[object]:
         from types import SimpleNamespace
 
         return [
-            SimpleNamespace(text=EVIL, n_tokens=9, finish_reason="eos", tokens_per_second=1.0)
+            SimpleNamespace(
+                text=EVIL, n_tokens=9, finish_reason="eos", tokens_per_second=1.0, guard=None
+            )
             for _ in rows
         ]
 
