@@ -8,11 +8,15 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from steertui.store.models import RunRow, SessionRow, TrialRow
+    from steertui.store.models import MalformedRow, RunRow, SessionRow, TrialRow
 
 
 class SessionStore(Protocol):
-    def list_sessions(self, search: str | None = None) -> Sequence[SessionRow]: ...
+    def list_sessions(
+        self, search: str | None = None, skipped: list[MalformedRow] | None = None
+    ) -> Sequence[SessionRow]:
+        """A row that cannot be read is left out and added to `skipped`."""
+        ...
 
     def message_counts(self) -> dict[int, int]: ...
 
@@ -24,6 +28,15 @@ class SessionStore(Protocol):
 
 
 class RunStore(Protocol):
-    def list_runs(self) -> Sequence[RunRow]: ...
+    def list_runs(self, skipped: list[MalformedRow] | None = None) -> Sequence[RunRow]:
+        """A row that cannot be read is left out and added to `skipped`."""
+        ...
 
     def trials(self, run_id: int) -> Sequence[TrialRow]: ...
+
+
+def left_out(skipped: Sequence[Exception]) -> str:
+    """The toast for rows a list left out ("" when none): each named, one line each."""
+    if not skipped:
+        return ""
+    return "Left out, unreadable:\n" + "\n".join(str(exc) for exc in skipped)

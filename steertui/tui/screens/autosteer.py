@@ -16,7 +16,7 @@ from textual.widgets import DataTable, Footer, Label, Sparkline, Static
 from steertui.tui.messages import ApplyRun, CancelSearch, StartSearch
 from steertui.tui.screens.dialogs import TextPrompt
 from steertui.tui.search_state import SearchProgress
-from steertui.tui.stores import RunStore
+from steertui.tui.stores import RunStore, left_out
 
 
 def _num(x: float | None) -> str:
@@ -51,6 +51,7 @@ class AutoSteerScreen(Screen[None]):
         super().__init__()
         self.store = store
         self.progress = progress
+        self._left_out = ""  # the rows last named as left out
 
     def compose(self) -> ComposeResult:
         with Vertical(id="autosteer"):
@@ -73,7 +74,13 @@ class AutoSteerScreen(Screen[None]):
         table = self.query_one(DataTable)
         table.clear()
         store = self.store
-        for run in store.list_runs():
+        skipped: list[Any] = []  # the store's MalformedRow errors
+        runs = store.list_runs(skipped)
+        said = left_out(skipped)
+        if said and said != self._left_out:  # named once, not at every refresh
+            self.notify(said, title="AutoSteer", severity="warning", markup=False)
+        self._left_out = said
+        for run in runs:
             trials = len(store.trials(run.id))
             cells = (
                 str(run.id),

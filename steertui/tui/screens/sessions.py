@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -14,7 +16,7 @@ from steertui.prefs.profile import describe_when
 from steertui.safe_text import visible
 from steertui.tui.messages import NewSession, OpenSession, SessionDeleted
 from steertui.tui.screens.dialogs import ConfirmModal, TextPrompt
-from steertui.tui.stores import SessionStore
+from steertui.tui.stores import SessionStore, left_out
 
 
 class SessionsScreen(Screen[None]):
@@ -34,6 +36,7 @@ class SessionsScreen(Screen[None]):
         super().__init__()
         self.store = store
         self.current = current
+        self._left_out = ""  # the rows last named as left out
 
     def compose(self) -> ComposeResult:
         with Vertical(id="sessions"):
@@ -55,7 +58,10 @@ class SessionsScreen(Screen[None]):
         table.clear()
         store = self.store
         counts = store.message_counts()
-        for s in store.list_sessions(search):
+        skipped: list[Any] = []  # the store's MalformedRow errors
+        sessions = store.list_sessions(search, skipped)
+        self._say_left_out(left_out(skipped))
+        for s in sessions:
             marker = "●" if s.id == self.current else " "
             # titles and model ids are stored text: no markup, no escape sequences
             table.add_row(
@@ -68,6 +74,12 @@ class SessionsScreen(Screen[None]):
             )
         if keep is not None and str(keep) in {k.value for k in table.rows}:
             table.move_cursor(row=table.get_row_index(str(keep)))
+
+    def _say_left_out(self, text: str) -> None:
+        """A malformed row is named once, not again at every keystroke of the search."""
+        if text and text != self._left_out:
+            self.notify(text, title="Sessions", severity="warning", markup=False)
+        self._left_out = text
 
     def on_input_changed(self, event: Input.Changed) -> None:
         self.refresh_table()
