@@ -82,7 +82,10 @@ class RowPlan:
 
     vectors: list[VectorSpec] = field(default_factory=list)
     positions: Positions = "all"
-    guard: bool = True  # the coherence guard (`steertui.engine.guard`) watches this row
+    guard: bool = False
+    """the coherence guard (`steertui.engine.guard`) watches this row: off in the engine's API
+    (a calibration or a test measures the push alone), on at the user's doors: `generate`,
+    the app's knobs, `serve` (each sets it, and says how to turn it off)"""
 
     def __post_init__(self) -> None:
         if self.positions not in POSITIONS:

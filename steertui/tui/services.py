@@ -229,7 +229,8 @@ class LibraryProvider:
         from steertui.vectors.knobs import plan_from_knobs
 
         loaded = {d: v for d, v in vectors.items() if isinstance(v, SteeringVector)}
-        return plan_from_knobs({d: knobs.get(d, 0.0) for d in loaded}, loaded)
+        # the chat's answers are watched by the coherence guard (the footer says what it did)
+        return plan_from_knobs({d: knobs.get(d, 0.0) for d in loaded}, loaded, guard=True)
 
     def signals(
         self,

@@ -71,12 +71,13 @@ def plan_from_knobs(
     schedule: Any = None,
     include_zero: bool = True,
     layers: Mapping[str, list[int]] | None = None,
+    guard: bool = False,
 ) -> Any:
-    """A `RowPlan` for one batch row steered by `knobs`."""
+    """A `RowPlan` for one batch row steered by `knobs` (`guard`: the coherence guard on)."""
     from steertui.engine import RowPlan
 
     specs = specs_for_knobs(knobs, vectors, schedule, include_zero, layers)
-    return RowPlan(vectors=specs, positions=positions)  # type: ignore[arg-type]
+    return RowPlan(vectors=specs, positions=positions, guard=guard)  # type: ignore[arg-type]
 
 
 def knob_coeffs(

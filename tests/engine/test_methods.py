@@ -121,7 +121,8 @@ def test_methods_in_one_batch_equal_each_row_alone(engine):
 
 
 def test_snapshot_names_the_method_and_the_guard():
-    plan = RowPlan([VectorSpec(2, torch.ones(H), 0.5, name="cost")]).with_method("clamp")
-    snap = plan.snapshot()
+    plan = RowPlan([VectorSpec(2, torch.ones(H), 0.5, name="cost")], guard=True)
+    snap = plan.with_method("clamp").snapshot()
     assert snap["vectors"][0]["method"] == "clamp"
     assert snap["guard"] is True
+    assert RowPlan().snapshot()["guard"] is False  # off in the engine's API: the doors set it

@@ -43,7 +43,7 @@ def _plans(engine, n: int) -> list[RowPlan | None]:
             name="v",
             schedule=DecaySchedule() if i % 5 == 1 else None,
         )
-        plans.append(RowPlan([spec], positions="generated" if i % 3 == 0 else "all"))
+        plans.append(RowPlan([spec], positions="generated" if i % 3 == 0 else "all", guard=True))
     return plans
 
 
@@ -73,7 +73,7 @@ class Collector:
 
 
 def test_each_greedy_row_equals_its_solo_run_among_15_others(engine):
-    """The coherence guard is on (the plans' default) in both: a healthy row it leaves alone,
+    """The coherence guard is on (as the server turns it on) in both: a healthy row it leaves alone,
     and each steered row's record comes back as its solo run's."""
     prompts = sample_requests(16, seed=3)
     plans = _plans(engine, 16)
