@@ -354,14 +354,8 @@ class Batcher:
         cache = output_cache(out, self._cache_name) or cache
         _check_cache(cache, engine.model_id)
         logits = out.logits[:, -1, :].float()
-        sampler = BatchSampler(
-            params,
-            [gen],
-            vocab_size=logits.shape[-1],
-            device=logits.device,
-            pad_id=engine.pad_id,
-            stop_ids=sorted(eos),
-        )
+        shape = {"vocab_size": logits.shape[-1], "device": logits.device, "pad_id": engine.pad_id}
+        sampler = BatchSampler(params, [gen], stop_ids=sorted(eos), **shape)
         row = _Row(
             ticket=ticket,
             sampler=sampler,
