@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 import platform
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,3 +52,15 @@ def load_engine(model: str, device: str, dtype: str) -> Any:
     torch.manual_seed(0)
     net = AutoModelForCausalLM.from_config(config, dtype=resolve_dtype(dtype, dev)).to(dev).eval()
     return Engine(LoadedModel.from_model(net, tokenizer, model_id=model))
+
+
+def mean_err(xs: Sequence[float]) -> tuple[float, float]:
+    """Mean and 2 standard errors of the finite values (nan where there are too few)."""
+    xs = [x for x in xs if math.isfinite(x)]
+    if not xs:
+        return math.nan, math.nan
+    m = sum(xs) / len(xs)
+    if len(xs) < 2:
+        return m, math.nan
+    sd = math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1))
+    return m, 2 * sd / math.sqrt(len(xs))

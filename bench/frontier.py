@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from common import mean_err
+
 if TYPE_CHECKING:
     from steertui.engine import Engine
     from steertui.search.coherence import Reading
@@ -93,18 +95,6 @@ def pole_prompt(dimension: Dimension, positive: bool) -> str:
         f"In every answer, lean clearly towards {pole}, never {other}. "
         f"What this means: {dimension.description}"
     )
-
-
-def mean_err(xs: Sequence[float]) -> tuple[float, float]:
-    """Mean and 2 standard errors of the finite values."""
-    xs = [x for x in xs if math.isfinite(x)]
-    if not xs:
-        return math.nan, math.nan
-    m = sum(xs) / len(xs)
-    if len(xs) < 2:
-        return m, math.nan
-    sd = math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1))
-    return m, 2 * sd / math.sqrt(len(xs))
 
 
 @dataclass

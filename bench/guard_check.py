@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import machine  # noqa: E402
+from common import machine, mean_err  # noqa: E402
 
 GUARDS = ("off", "on", "ease")  # ease: the guard eases the push but blocks nothing
 _WORD = re.compile(r"[a-z]+")
@@ -44,16 +44,6 @@ class Setting:
     guard: str
     knob: float
     rows: list[int] = field(default_factory=list)
-
-
-def mean_err(xs: list[float]) -> tuple[float, float]:
-    if not xs:
-        return math.nan, math.nan
-    m = sum(xs) / len(xs)
-    if len(xs) < 2:
-        return m, math.nan
-    sd = math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1))
-    return m, 2 * sd / math.sqrt(len(xs))
 
 
 def pole_score(text: str, negative: set[str], positive: set[str]) -> int:

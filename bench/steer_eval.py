@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, TextIO
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import machine  # noqa: E402
+from common import machine, mean_err  # noqa: E402
 
 from steertui.search.calibrate import EVAL_PROMPTS  # noqa: E402
 
@@ -63,18 +63,6 @@ class Cell:
     ppl_err: float
     words: float
     answers: list[str]
-
-
-def mean_err(xs: list[float]) -> tuple[float, float]:
-    """Mean and 2 standard errors of the finite values."""
-    xs = [x for x in xs if math.isfinite(x)]
-    if not xs:
-        return math.nan, math.nan
-    m = sum(xs) / len(xs)
-    if len(xs) < 2:
-        return m, math.nan
-    sd = math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1))
-    return m, 2 * sd / math.sqrt(len(xs))
 
 
 def verdict(cells: list[Cell]) -> str:
