@@ -164,15 +164,20 @@ def test_sixteen_clients_with_opposite_knobs_each_get_their_solo_answer(client, 
     assert steps < 16 * 32 // 2  # they shared decode steps
 
 
+TOKENS = 48
+
+
 def test_a_stream_steered_mid_answer_changes_from_the_next_token(
     client, server, engine, serve_home
 ):
+    # Short enough that the batcher's and the engine's greedy decodes are unlikely to part on a
+    # float near-tie (on CI's CPU they did after about 100 tokens); long enough to show the change.
     prompt = sample_requests(1, seed=24)[0]
     stream = client.chat.completions.create(
         model="toy",
         messages=[{"role": "user", "content": prompt}],
         temperature=0,
-        max_tokens=200,
+        max_tokens=TOKENS,
         stream=True,
         extra_body={"steering": {"cost": -100}, "ignore_eos": True},
     )
@@ -195,7 +200,7 @@ def test_a_stream_steered_mid_answer_changes_from_the_next_token(
     plan = _knob_plan(engine, serve_home, {"cost": -100})
     compiled = engine.compile([plan], 1)
     luxury = _knob_plan(engine, serve_home, {"cost": 100}).vectors[0].coeff
-    params = SamplingParams(temperature=0, max_new_tokens=200, ignore_eos=True)
+    params = SamplingParams(temperature=0, max_new_tokens=TOKENS, ignore_eos=True)
     expected: list[str] = []
     n = 0
     if applied_at == 0:

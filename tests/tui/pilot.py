@@ -68,11 +68,18 @@ async def ready(pilot: Any, timeout: float = 180.0) -> SteerApp:
     return app
 
 
+async def focus(pilot: Any, widget: Any) -> None:
+    """Focus `widget` and wait until it has the focus: Textual applies `focus()` later, and a
+    key pressed before that goes to whatever had the focus."""
+    widget.focus()
+    await wait_for(pilot, lambda: pilot.app.focused is widget)
+
+
 async def ask(pilot: Any, text: str, timeout: float = 30.0) -> None:
     """Type a message, press Enter, wait (up to `timeout` seconds) for the answer to finish."""
     app = pilot.app
     before = app.main.session.last
-    app.main.chat_panel.prompt.focus()
+    await focus(pilot, app.main.chat_panel.prompt)
     app.main.chat_panel.prompt.value = text
     await pilot.press("enter")
     await wait_for(

@@ -11,7 +11,7 @@ from steertui.tui.messages import AnswerFinished, TokenChunk
 from steertui.tui.screens.dialogs import ErrorModal
 from steertui.tui.widgets.chat_view import UserMessage
 from tests.tui.fake_engine import BASELINE_SCRIPT, FakeEngine
-from tests.tui.pilot import aio, ask, ready, wait_for
+from tests.tui.pilot import aio, ask, focus, ready, wait_for
 
 
 @aio
@@ -213,7 +213,7 @@ async def test_a_steered_answer_that_collapses_says_so_and_how_out(make_app) -> 
         await ask(pilot, "Where to eat?")
         footer = app.main.chat_panel.chat.last_answer().query_one(".answer-footer")
         assert "collapsed" not in str(footer.render())  # unsteered: the model's own answer
-        app.main.knob_panel.knob("cost").focus()
+        await focus(pilot, app.main.knob_panel.knob("cost"))
         await pilot.press("end")
         await ask(pilot, "Where to eat?")
         footer = app.main.chat_panel.chat.last_answer().query_one(".answer-footer")

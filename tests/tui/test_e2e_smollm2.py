@@ -13,7 +13,7 @@ import pytest
 from steertui.engine import Engine
 from steertui.tui.screens.compare import CompareScreen
 from tests.real_model import RealModel
-from tests.tui.pilot import aio, ask, ready, record_notifications, wait_for
+from tests.tui.pilot import aio, ask, focus, ready, record_notifications, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -76,7 +76,7 @@ async def test_a_real_chat_of_three_turns_with_a_knob_compare_and_heatmap(
         assert len(heatmap.values) == smollm2.engine.n_layers
         assert all(math.isfinite(v) for row in heatmap.values for v in row)
 
-        app.main.knob_panel.knob("cost").focus()
+        await focus(pilot, app.main.knob_panel.knob("cost"))
         await pilot.press("end")
         assert app.main.steering.knob_values["cost"] == 100
         for question in QUESTIONS[1:]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from steertui.toy import pole_counts, pole_score, sample_requests, toy_model_path
-from tests.tui.pilot import aio, ask, ready, record_notifications
+from tests.tui.pilot import aio, ask, focus, ready, record_notifications
 
 pytestmark = [
     pytest.mark.slow,
@@ -39,7 +39,7 @@ async def test_cost_knob_steers_the_toy_model_towards_luxury(home, store) -> Non
         assert first.strip()
         assert app.main.chat_panel.chat.last_answer().text == first
 
-        app.main.knob_panel.knob("cost").focus()
+        await focus(pilot, app.main.knob_panel.knob("cost"))
         await pilot.press("end")
         assert app.main.steering.knob_values["cost"] == 100
         # The toy knows single-turn chats only (README, Known limits): ask again in a new

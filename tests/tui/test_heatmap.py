@@ -12,7 +12,7 @@ from steertui.tui.widgets.heatmap import (
     glyph,
     render_heatmap,
 )
-from tests.tui.pilot import aio, ask, ready, wait_for
+from tests.tui.pilot import aio, ask, focus, ready, wait_for
 
 
 def test_sign_has_its_own_glyphs_and_magnitude_is_density() -> None:
@@ -47,7 +47,7 @@ async def test_heatmap_recomputes_after_an_answer_and_on_focus(make_app, engine)
         prompt_len = len(engine.chat_ids(app.main.session.last.messages))
         assert len(engine.captures[-1][0]) == prompt_len + len(app.main.session.last.token_ids)
         assert app.main.heatmap_panel.heatmap.dimension == "cost"
-        app.main.knob_panel.knob("age").focus()
+        await focus(pilot, app.main.knob_panel.knob("age"))
         await wait_for(pilot, lambda: app.main.heatmap_panel.heatmap.dimension == "age")
         assert len(engine.captures) == 2
         assert "adults" in app.main.heatmap_panel.heatmap.render().plain

@@ -24,7 +24,7 @@ from steertui.tui.widgets.chat_view import (
     KeyClock,
 )
 from tests.tui.fake_engine import FakeEngine
-from tests.tui.pilot import aio, ready, wait_for
+from tests.tui.pilot import aio, focus, ready, wait_for
 
 STYLESHEET = "../../steertui/tui/app.tcss"
 
@@ -97,10 +97,10 @@ async def test_the_app_tells_the_chat_of_every_key(make_app, engine: FakeEngine)
         before = app.keys.at
         knob = app.main.knob_panel.knob(app.main.steering.active[0])
         assert knob is not None
-        knob.focus()
+        await focus(pilot, knob)
         await pilot.press("right")
         assert app.keys.at > before
-        app.main.chat_panel.prompt.focus()
+        await focus(pilot, app.main.chat_panel.prompt)
         before = app.keys.at
         await pilot.press("a")  # the prompt takes the key; the app still saw it
         assert app.keys.at > before and app.main.chat_panel.prompt.value.endswith("a")

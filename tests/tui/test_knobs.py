@@ -10,7 +10,7 @@ from steertui.tui.messages import KnobChanged
 from steertui.tui.screens.dialogs import DimensionPicker
 from steertui.tui.widgets.knob import Knob
 from tests.tui.fake_engine import STEERED_SCRIPT, FakeEngine, FakeProvider
-from tests.tui.pilot import aio, ask, ready, wait_for
+from tests.tui.pilot import aio, ask, focus, ready, wait_for
 
 
 @aio
@@ -20,7 +20,7 @@ async def test_knob_keys_adjust_reset_and_move_focus(make_app) -> None:
     async with app.run_test(message_hook=posted.append) as pilot:
         await ready(pilot)
         cost = app.main.knob_panel.knob("cost")
-        cost.focus()
+        await focus(pilot, cost)
         await pilot.press("right", "right", "shift+right")
         assert cost.value == 35
         assert app.main.steering.knob_values["cost"] == 35
@@ -72,7 +72,7 @@ async def test_knob_move_during_a_stream_steers_the_next_token(make_app, store) 
                 and app.main.chat_panel.generation.tokens >= 1
             ),
         )
-        app.main.knob_panel.knob("cost").focus()
+        await focus(pilot, app.main.knob_panel.knob("cost"))
         await pilot.press("right")
         assert slow.set_coeff_calls == [(0, "cost", 0.4)]
         slow.gate.set()
@@ -88,7 +88,7 @@ async def test_knob_moves_are_saved_to_the_profile_and_steer(make_app, store, en
     app = make_app()
     async with app.run_test() as pilot:
         await ready(pilot)
-        app.main.knob_panel.knob("cost").focus()
+        await focus(pilot, app.main.knob_panel.knob("cost"))
         await pilot.press("shift+right", "shift+right")
         await wait_for(pilot, lambda: "cost" in store.profile())
         entry = store.profile()["cost"]

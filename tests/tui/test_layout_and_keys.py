@@ -21,7 +21,7 @@ from steertui.tui.screens.sessions import SessionsScreen
 from steertui.tui.widgets.knob import Knob
 from steertui.vectors.dimensions import Dimension
 from tests.tui.fake_engine import FakeProvider
-from tests.tui.pilot import aio, ready, wait_for
+from tests.tui.pilot import aio, focus, ready, wait_for
 
 # the shipped dimensions' longest pole names, with a knob still loading
 LONG = [
@@ -102,7 +102,7 @@ async def test_text_typed_fast_on_a_knob_arrives_whole_and_in_order(make_app, st
     question = "Quick question: a table for 10 in Tallinn today?"  # "0" is a knob key too
     async with app.run_test(size=(100, 30)) as pilot:
         await ready(pilot)
-        app.main.knob_panel.knob("cost").focus()
+        await focus(pilot, app.main.knob_panel.knob("cost"))
         await pilot.press("right")
         before = app.main.knob_panel.knob("cost").value
         for char in question:
@@ -128,7 +128,7 @@ async def test_enter_that_reaches_a_knob_sends_the_text_typed_through_it(make_ap
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
         await ready(pilot)
-        app.main.knob_panel.knob("cost").focus()
+        await focus(pilot, app.main.knob_panel.knob("cost"))
         await pilot.pause()
         app.main.chat_panel.prompt.value = "Where to eat?"
         await pilot.press("enter")

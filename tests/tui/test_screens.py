@@ -14,7 +14,7 @@ from steertui.tui.screens.help import HelpScreen
 from steertui.tui.screens.sessions import SessionsScreen
 from steertui.tui.widgets.knob import Knob
 from tests.tui.fake_engine import BASELINE_SCRIPT, STEERED_SCRIPT, fake_search
-from tests.tui.pilot import aio, ask, ready, wait_for
+from tests.tui.pilot import aio, ask, focus, ready, wait_for
 
 
 @aio
@@ -22,7 +22,7 @@ async def test_compare_runs_one_batch_of_two_rows(make_app, engine) -> None:
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
         await ready(pilot)
-        app.main.knob_panel.knob("cost").focus()
+        await focus(pilot, app.main.knob_panel.knob("cost"))
         await pilot.press("end")
         await ask(pilot, "Where to eat?")
         calls = len(engine.calls)
@@ -47,7 +47,7 @@ async def test_sessions_list_search_open_rename_delete(make_app, store) -> None:
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
         await ready(pilot)
-        app.main.knob_panel.knob("cost").focus()
+        await focus(pilot, app.main.knob_panel.knob("cost"))
         await pilot.press("shift+right")
         await ask(pilot, "Pizza near the station?")
         first = app.main.session.session_id
@@ -68,7 +68,7 @@ async def test_sessions_list_search_open_rename_delete(make_app, store) -> None:
         await pilot.press("slash")
         await pilot.press(*"pizza")
         await wait_for(pilot, lambda: table.row_count == 1)
-        table.focus()
+        await focus(pilot, table)
         await pilot.press("ctrl+r")
         await wait_for(pilot, lambda: isinstance(app.screen, TextPrompt))
         app.screen.query_one("#prompt-input").value = "Pizza plans"
@@ -96,7 +96,7 @@ async def test_autosteer_runs_shows_progress_and_applies_the_best(make_app, stor
     app = make_app(search_runner=fake_search)
     async with app.run_test(size=(120, 40)) as pilot:
         await ready(pilot)
-        app.main.knob_panel.knob("cost").focus()
+        await focus(pilot, app.main.knob_panel.knob("cost"))
         await ask(pilot, "Where to eat?")
         await pilot.press("ctrl+g")
         await wait_for(pilot, lambda: isinstance(app.screen, AutoSteerScreen))
@@ -188,7 +188,7 @@ async def test_apply_best_steers_as_the_search_ran_it_layers_schedules_texts_unc
         assert answer is not None and f"run {run.id} best" in str(
             answer.query_one(".answer-footer").render()
         )
-        app.main.knob_panel.knob("age").focus()
+        await focus(pilot, app.main.knob_panel.knob("age"))
         await pilot.press("right")
         assert app.main.steering.applied is None
         await ask(pilot, "And for lunch?")

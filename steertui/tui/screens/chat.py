@@ -216,6 +216,8 @@ class ChatScreen(Screen[None]):
     # -- routing the parts' messages --------------------------------------------------
     async def on_sent(self, message: Sent) -> None:
         # a reply to an answer is also a reaction: LEARN reads it before the next answer
+        if message.reacting:
+            self.knob_panel.settle()
         if not (message.reacting and self.learn_panel.learn("reply", message.text, True)):
             await self.chat_panel.start_answer()
 
@@ -262,6 +264,7 @@ class ChatScreen(Screen[None]):
         if reaction is None:
             await self.chat_panel.start_answer()
         else:
+            self.knob_panel.settle()
             self.learn_panel.start(reaction)
 
     async def action_edit_last(self) -> None:
@@ -291,6 +294,7 @@ class ChatScreen(Screen[None]):
         elif self.learn.busy:
             self.notify("Still reading your last reaction.")
         else:
+            self.knob_panel.settle()
             self.learn_panel.learn("thumbs_up" if sign > 0 else "thumbs_down")
 
     def action_refuse_learning(self) -> None:

@@ -158,6 +158,12 @@ class KnobPanel(VerticalScroll):
             self.notify(problem, severity="warning")
         self.session.save_knobs(self.steering.knob_values)
 
+    def settle(self) -> None:
+        """Before LEARN reads a reaction: LEARN moves the profile from where the knobs show it,
+        so a knob moved a moment ago (still in the debounce) is saved first, not overwritten."""
+        if self._pending:
+            self.flush()
+
     def set_quietly(self, knobs: Mapping[str, float]) -> None:
         """Move knobs to values another mode saved (LEARN, calibrate, the profile, a run's best)
         without a SELECT; a streaming answer follows them from its next token."""
