@@ -12,11 +12,14 @@ passes, the touched dimension first.
 
 The home is fresh (a temporary folder); `--models-from HOME` links that home's `models/` in,
 so a GGUF's one-time dequantizing (model loading, not first use of the knobs) is not timed.
+Each line gives the wall time and the process's CPU time (all threads) since the touch, with
+the load average: on a shared machine the CPU time over the cores says what an idle one takes.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import threading
@@ -54,7 +57,14 @@ def main() -> None:
     print(f"fresh home {root}")
     provider = LibraryProvider(home, str(engine.model_id))
     names = [d for d in args.dims.split(",") if d] or [d.name for d in provider.dimensions()]
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
+
+    def stamp() -> str:
+        return (
+            f"{time.perf_counter() - t0:6.0f} s  (cpu {time.process_time() - c0:5.0f} s, "
+            f"load {os.getloadavg()[0]:.1f})"
+        )
+
     steers: dict[str, float] = {}
     calibrated: dict[str, float] = {}
     lock = threading.Lock()
@@ -64,7 +74,7 @@ def main() -> None:
             if name in steers and text == "" and name not in calibrated:
                 with lock:
                     calibrated[name] = time.perf_counter() - t0
-                print(f"  {calibrated[name]:6.0f} s  {name} calibrated", flush=True)
+                print(f"  {stamp()}  {name} calibrated", flush=True)
 
         return progress
 
@@ -76,11 +86,12 @@ def main() -> None:
         provider.vector(engine, name, progress_of(name))
         steers[name] = time.perf_counter() - t0
         label = provider.range_status(name) or "(calibrated)"
-        print(f"  {steers[name]:6.0f} s  {name} steers {label}", flush=True)
+        print(f"  {stamp()}  {name} steers {label}", flush=True)
     provider.wait_calibrated()
     total = time.perf_counter() - t0
     for name in names:  # any the listener missed (calibrated before it was registered)
         calibrated.setdefault(name, total)
+    print(f"  {stamp()}  done")
     print()
     print(
         f"touched knob ({args.touch}) steers after {steers[args.touch]:.0f} s "

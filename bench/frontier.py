@@ -7,7 +7,10 @@ generate per `--batch` rows, a plan per row) under:
 - prompt: a system prompt naming the pole, written from the dimension's own description;
 - knob: the knob at -100 / +100 (the calibrated range), per method;
 - prompt + knob: both, towards the same pole;
-- the ladder: each method at +-p % of the calibrated range, for p in `--ladder`.
+- the ladder: each method at +-p % of the calibrated range, for p in `--ladder`;
+- with `--guard`: the knob and prompt + knob again with the coherence guard on, as the app's
+  knobs and `generate` steer (`engine.guard`): what the guard keeps of the swing, and gains in
+  coherence.
 
 Two judges score each answer 0-100 towards the positive pole: the probe judge (trained on the
 dimension's own contrastive examples: it knows what the vector was built from) and the word
@@ -140,6 +143,7 @@ def run_dimension(
     sampling: Any,
     batch: int,
     log: Any = None,
+    guard: bool = False,
 ) -> dict[str, Any]:
     """Every setting of one dimension at one answer length; returns the summaries."""
     from steertui.search.calibrate import GridRow, answer_rows, steer_plan
@@ -156,22 +160,29 @@ def run_dimension(
         user = {"role": "user", "content": q}
         return [{"role": "system", "content": system}, user] if system else [user]
 
-    settings: list[tuple[tuple[Any, ...], str | None, float, Method]] = [
-        (("unsteered", 0), None, 0.0, first)
+    settings: list[tuple[tuple[Any, ...], str | None, float, Method, bool]] = [
+        (("unsteered", 0), None, 0.0, first, False)
     ]
     for sign in (-1, 1):
         system = pole_prompt(dimension, sign > 0)
-        settings.append((("prompt", sign), system, 0.0, first))
-        settings.append((("prompt+knob", sign), system, sign * c, first))
+        settings.append((("prompt", sign), system, 0.0, first, False))
+        settings.append((("prompt+knob", sign), system, sign * c, first, False))
+        if guard:
+            settings.append((("knob+guard", sign), None, sign * c, first, True))
+            settings.append((("prompt+knob+guard", sign), system, sign * c, first, True))
         for m in methods:
             for p in ladder:
-                settings.append((("ladder", m.label, p, sign), None, sign * c * p / 100, m))
+                settings.append((("ladder", m.label, p, sign), None, sign * c * p / 100, m, False))
     rows = [
-        GridRow((key, i), asked(q, system), steer_plan(vector, coeff, layers, m.positions, m.name))
-        for key, system, coeff, m in settings
+        GridRow(
+            (key, i),
+            asked(q, system),
+            steer_plan(vector, coeff, layers, m.positions, m.name, guard=guarded),
+        )
+        for key, system, coeff, m, guarded in settings
         for i, q in enumerate(prompts)
     ]
-    cells: dict[tuple[Any, ...], Cell] = {key: Cell(key) for key, _, _, _ in settings}
+    cells: dict[tuple[Any, ...], Cell] = {key: Cell(key) for key, *_ in settings}
     params = _with_tokens(sampling, tokens)
     for lo in range(0, len(rows), batch):
         chunk = rows[lo : lo + batch]
@@ -250,9 +261,13 @@ def tables(
         knob = f"ladder|{methods[0].label}|100.0"
         for label, key in (
             ("knob ±100", knob),
+            ("knob ±100, guard", "knob+guard"),
             ("prompt", "prompt"),
             ("prompt + knob", "prompt+knob"),
+            ("prompt + knob, guard", "prompt+knob+guard"),
         ):
+            if f"{key}|1" not in cells:
+                continue  # a setting the run did not have (the guard's, without --guard)
             minus, plus = cells[f"{key}|-1"], cells[f"{key}|1"]
             lines.append(_row(r, label, minus, plus))
     lines += [

@@ -318,9 +318,10 @@ def run_frontier(
                     tokens,
                     methods,
                     ladder,
-                    resolved.params,
-                    args.batch,
-                    log,
+                    sampling=resolved.params,
+                    batch=args.batch,
+                    log=log,
+                    guard=args.guard,
                 )
             )
     if log is not None:
@@ -344,11 +345,15 @@ def frontier_tables(args: argparse.Namespace, results: list[dict[str, object]]) 
                 "unsteered|0",
                 "prompt|1",
                 f"ladder|{methods[0].label}|100.0|1",
+                "knob+guard|1",
                 "prompt+knob|1",
                 "prompt|-1",
                 f"ladder|{methods[0].label}|100.0|-1",
+                "knob+guard|-1",
                 "prompt+knob|-1",
             ):
+                if key not in cells:  # type: ignore[operator]
+                    continue
                 c = cells[key]  # type: ignore[index]
                 print(
                     f"  {r['dimension']} {r['tokens']} {key}: {c['answers'][0][:300]!r} [{c['why_not'][0] or 'coherent'}]"
@@ -381,6 +386,9 @@ def main() -> None:
     ap.add_argument("--lengths", default="128", help="--frontier answer lengths, e.g. 128,256")
     ap.add_argument("--batch", type=int, default=32, help="rows per batched generate")
     ap.add_argument("--greedy", action="store_true", help="--frontier: greedy, not sampled")
+    ap.add_argument(
+        "--guard", action="store_true", help="--frontier: the knob again with the guard on"
+    )
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     if args.frontier and args.from_log:

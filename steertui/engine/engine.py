@@ -71,7 +71,7 @@ class Engine:
     """`fast`: decode with a static KV cache and a compiled step (see `decode_steps`). Off by
     default (None): the first request of each shape (batch size, cache length) compiles, which
     takes about a minute on a GPU and several on a CPU; after that, decoding on an H200 ran 7x
-    faster than eager (README, Benchmarks). `compile_backend` is `torch.compile`'s backend."""
+    faster than eager (docs/benchmarks.md). `compile_backend` is `torch.compile`'s backend."""
 
     def __init__(
         self, loaded: LoadedModel, fast: bool | None = None, compile_backend: str = "inductor"

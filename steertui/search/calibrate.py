@@ -140,10 +140,12 @@ def steer_plan(
     layers: Sequence[int],
     positions: str = "all",
     method: str | None = None,
+    guard: bool = False,
 ) -> RowPlan | None:
     """`coeff * norm[L] * unit(v[L])` on each of `layers`; None for 0 (the unsteered row).
     `positions`: all, or generated (the answer's tokens only); `method`: a steering method
-    the engine's `VectorSpec` knows (None: its default, adding the push)."""
+    the engine's `VectorSpec` knows (None: its default, adding the push); `guard`: the
+    coherence guard watches the row (`engine.guard`)."""
     if coeff == 0:
         return None
     specs = list(vector.specs(coeff, layers=list(layers)))
@@ -151,7 +153,7 @@ def steer_plan(
         if specs and "method" not in {f.name for f in fields(specs[0])}:
             raise ConfigError(f"steering method {method!r}: this engine has no steering methods")
         specs = [replace(spec, method=method) for spec in specs]
-    return RowPlan(specs, positions=positions)  # type: ignore[arg-type]
+    return RowPlan(specs, positions=positions, guard=guard)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)

@@ -166,7 +166,9 @@ def english_ratio(text: str) -> float:
 
 @dataclass(frozen=True)
 class CoherenceBounds:
-    """When an answer counts as coherent (each bound was set on SmolLM2-135M, see README).
+    """When an answer counts as coherent (each bound was set on SmolLM2-135M;
+    the calibration and the bench read `search.coherence.CoherenceRule`, which also catches late
+    breaks and loops).
 
     `max_perplexity`: perplexity of the answer under the unsteered model (`relative_to` sets it
     from the unsteered answers' own, times `perplexity_factor`); `max_repetition`:

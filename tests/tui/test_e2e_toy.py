@@ -42,7 +42,7 @@ async def test_cost_knob_steers_the_toy_model_towards_luxury(home, store) -> Non
         await focus(pilot, app.main.knob_panel.knob("cost"))
         await pilot.press("end")
         assert app.main.steering.knob_values["cost"] == 100
-        # The toy knows single-turn chats only (README, Known limits): ask again in a new
+        # The toy knows single-turn chats only (docs/toy.md): ask again in a new
         # session, which starts from the profile the knob just set.
         await pilot.press("ctrl+n")
         await pilot.pause()
