@@ -114,6 +114,21 @@ def _failure(exc: RuntimeError) -> str:
     return f"the Ray deployment did not start: {cause}"
 
 
+def check_room(where: RaySpec, have: dict[str, float]) -> None:
+    """On the local cluster this starts, replicas that cannot all fit are one line (Serve
+    would wait for resources that never come)."""
+    for resource, option, each in (
+        ("CPU", "--replica-cpus", where.cpus),
+        ("GPU", "--replica-gpus", where.gpus),
+    ):
+        need, there = each * where.replicas, float(have.get(resource, 0.0))
+        if need > there + 1e-9:
+            raise ConfigError(
+                f"--replicas {where.replicas} x {option} {each:g}: needs {need:g} {resource}s, "
+                f"this machine has {there:g}; ask for fewer or smaller replicas"
+            )
+
+
 def serve_on_ray(spec: ServeSpec, where: RaySpec, host: str, port: int) -> None:
     """Start (or join) the cluster, deploy, say where it serves, and wait for Ctrl+C or
     SIGTERM; then remove the application (and stop the local cluster this started)."""
@@ -140,6 +155,8 @@ def serve_on_ray(spec: ServeSpec, where: RaySpec, host: str, port: int) -> None:
     stop = threading.Event()
     previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
+        if where.address is None:
+            check_room(where, ray.cluster_resources())
         serve.start(
             http_options={"host": host, "port": port},
             logging_config={"log_level": "WARNING"},

@@ -215,3 +215,14 @@ def test_stopping_leaves_no_process(ray_server: tuple[Server, set[int]]):
     while any(_alive(pid) for pid in started) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert not [pid for pid in started if _alive(pid)]
+
+
+def test_replicas_that_cannot_fit_the_local_cluster_are_one_line():
+    from steertui.errors import ConfigError
+    from steertui.serve.ray_deploy import RaySpec, check_room
+
+    with pytest.raises(ConfigError, match=r"--replicas 3 x --replica-cpus 1: needs 3 CPUs, .* 2"):
+        check_room(RaySpec(replicas=3, cpus=1.0), {"CPU": 2.0})
+    with pytest.raises(ConfigError, match=r"--replica-gpus 1: needs 2 GPUs, this machine has 0"):
+        check_room(RaySpec(replicas=2, cpus=0.5, gpus=1.0), {"CPU": 2.0})
+    check_room(RaySpec(replicas=4, cpus=0.5), {"CPU": 2.0})  # fractions add up
