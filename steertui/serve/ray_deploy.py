@@ -72,7 +72,9 @@ class SteertuiReplica:
         return tagged(create_app(self.state), self.replica)
 
     def __del__(self) -> None:
-        self.state.batcher.close()
+        state = getattr(self, "state", None)  # None: the model did not load
+        if state is not None:
+            state.batcher.close()
 
 
 def application(spec: ServeSpec, where: RaySpec) -> Any:
