@@ -6,6 +6,7 @@ and nothing left running once it stops."""
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -226,3 +227,15 @@ def test_replicas_that_cannot_fit_the_local_cluster_are_one_line():
     with pytest.raises(ConfigError, match=r"--replica-gpus 1: needs 2 GPUs, this machine has 0"):
         check_room(RaySpec(replicas=2, cpus=0.5, gpus=1.0), {"CPU": 2.0})
     check_room(RaySpec(replicas=4, cpus=0.5), {"CPU": 2.0})  # fractions add up
+
+
+def test_without_ray_serve_the_extra_is_named_in_one_line(monkeypatch, capsys, tmp_path):
+    from tests.cli_runner import in_process
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
+    monkeypatch.delitem(sys.modules, "steertui.serve.ray_deploy", raising=False)
+    code, _, err = in_process(monkeypatch, capsys, "serve", "--ray", "--home", str(tmp_path))
+    assert code == 2
+    assert err.strip().splitlines() == [
+        "error: steertui serve --ray needs Ray Serve (ray is missing): pip install 'steertui[ray]'"
+    ]
