@@ -140,7 +140,12 @@ def serve_on_ray(spec: ServeSpec, where: RaySpec, host: str, port: int) -> None:
 
     from steertui.search.ray_backend import ray_cause
 
-    where_text = where.address or "a local Ray cluster"
+    if where.address is None:
+        where_text = "a local Ray cluster"
+    elif where.address == "auto":
+        where_text = "the running Ray cluster"
+    else:
+        where_text = f"the Ray cluster at {where.address}"
     print(f"starting {where.replicas} replica(s) on {where_text} ...", file=sys.stderr)
     kwargs: dict[str, Any] = {
         "include_dashboard": False,
