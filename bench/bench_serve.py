@@ -1,14 +1,15 @@
 """`steertui serve` under load: continuous batching against the same requests one at a time.
 
     python bench/bench_serve.py [--model toy] [--clients 1,8,32] [--tokens 48] [--threads 1]
-                                [--device auto]
+                                [--device auto] [--ray REPLICAS --replica-cpus CPUS]
 
 Starts a real server on 127.0.0.1 (a free port), then for each number of clients C sends C
 streamed chat requests, each with its own steering (the dimensions' knobs at different values,
 a third unsteered), every answer exactly `--tokens` long (`ignore_eos`): first one at a time,
 then all C at once. Reports tokens/s of both and their ratio, and the time to first token
 (p50/p99) of the concurrent run, all measured in this one run against the same server. Only
-ever talks to 127.0.0.1.
+ever talks to 127.0.0.1. With `--ray N` the server is `serve --ray --replicas N` on a local Ray
+cluster (each replica its own batcher, requests through Ray Serve's proxy).
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ def start(args: argparse.Namespace, home: str) -> tuple[subprocess.Popen[str], s
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": str(args.threads)}
     cmd = [sys.executable, "-m", "steertui", "serve", "--model", args.model, "--port", "0"]
     cmd += ["--home", home, "--device", args.device, "--max-batch", str(max(args.clients))]
+    if args.ray:
+        cmd += ["--ray", "--replicas", str(args.ray), "--replica-cpus", str(args.replica_cpus)]
     proc = subprocess.Popen(
         cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env
     )
@@ -98,6 +101,8 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=48)
     parser.add_argument("--threads", type=int, default=1, help="torch threads of the server")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--ray", type=int, default=0, help="replicas of a Ray deployment (0: none)")
+    parser.add_argument("--replica-cpus", type=float, default=1.0, help="CPUs per Ray replica")
     args = parser.parse_args()
     args.clients = [int(c) for c in args.clients.split(",")]
     with tempfile.TemporaryDirectory() as home:
@@ -110,8 +115,10 @@ def main() -> None:
             prompts = sample_requests(max(args.clients), seed=7)
             for i in range(min(len(prompts), 6)):  # build every vector, warm every path
                 one(url, prompts[i], steering_for(i, dims), 4)
+            served = f"{args.ray} Ray replicas" if args.ray else "one process"
             print(
-                f"model {model}, {args.tokens} tokens an answer, server torch threads {args.threads}"
+                f"model {model}, {args.tokens} tokens an answer, server torch threads "
+                f"{args.threads}, {served}"
             )
             print(
                 f"{'clients':>7} {'one at a time tok/s':>20} {'concurrent tok/s':>17} {'ratio':>6} "

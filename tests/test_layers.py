@@ -5,7 +5,8 @@ Top to bottom: commands (the CLI), tui and serve -> search | prefs -> vectors ->
 model and its data, vectors, search and prefs may not (what they do must work on any model;
 where the toy is, `hub.toy_path`, is a base module's to say).
 textual belongs to the tui alone, rich to the tui and the CLI, starlette and uvicorn to the
-server (and the command that starts it). And no module-level import
+server (and the command that starts it), ray to the search's workers and the server's
+deployment. And no module-level import
 cycle between any two modules of the package.
 """
 
@@ -35,6 +36,8 @@ THIRD_PARTY = {
     # the HTTP server's stack (the `serve` extra): the headless core never needs it
     "starlette": {"serve", "commands"},
     "uvicorn": {"serve", "commands"},
+    # the cluster extra: AutoSteer's Ray workers and `serve --ray`'s deployment
+    "ray": {"search", "serve"},
 }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -16,8 +16,12 @@ from steertui.commands.common import (
     HomeOpt,
     ModelOpt,
     integer_check,
+    number_check,
 )
 from steertui.errors import ConfigError
+
+if TYPE_CHECKING:
+    from steertui.serve.ray_deploy import RaySpec
 
 
 def is_loopback(host: str) -> bool:
@@ -93,6 +97,44 @@ def command(
             "rotate or adaptive (default: each vector file's recorded method).",
         ),
     ] = None,
+    ray: Annotated[
+        bool,
+        typer.Option(
+            "--ray", help="Serve as a Ray Serve deployment: replicas, requests spread across them."
+        ),
+    ] = False,
+    replicas: Annotated[
+        int | None,
+        typer.Option(
+            "--replicas",
+            help="With --ray: replicas, each with the model and its own batcher (default 2).",
+            callback=integer_check(1, 1024),
+        ),
+    ] = None,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray-address",
+            help="With --ray: 'auto' (a running cluster), 'ray://HOST:PORT' or 'HOST:PORT' "
+            "(default: a local cluster started for this server).",
+        ),
+    ] = None,
+    replica_cpus: Annotated[
+        float | None,
+        typer.Option(
+            "--replica-cpus",
+            help="With --ray: CPUs each replica reserves (default 1; fractions allowed).",
+            callback=number_check(0, 1024, lo_open=True),
+        ),
+    ] = None,
+    replica_gpus: Annotated[
+        float | None,
+        typer.Option(
+            "--replica-gpus",
+            help="With --ray: GPUs each replica reserves (default 0; 1 with --device cuda).",
+            callback=number_check(0, 64),
+        ),
+    ] = None,
     home: HomeOpt = None,
     device: DeviceOpt = "auto",
     dtype: DtypeOpt = "auto",
@@ -106,6 +148,14 @@ def command(
         )
     knobs = parse_steer(steer or [])
     check_steer_method(steer_method)
+    where = _ray_spec(
+        ray,
+        replicas=replicas,
+        address=ray_address,
+        cpus=replica_cpus,
+        gpus=replica_gpus,
+        device=device,
+    )
     try:
         import starlette  # noqa: F401
         import uvicorn
@@ -113,32 +163,33 @@ def command(
         raise ConfigError(
             "steertui serve needs the serve extra: pip install 'steertui[serve]'"
         ) from None
-    from steertui.engine import Engine, load_model
-    from steertui.engine.batcher import Batcher
     from steertui.home import Home
-    from steertui.serve.app import ServeConfig, ServeState, create_app
-    from steertui.serve.bodies import Steering
-    from steertui.serve.errors import ApiError
-    from steertui.serve.steering import SteeringResolver
+    from steertui.serve.launch import ServeSpec, start_state
 
     sock = _listen(host, port)
     try:
-        resolved = Home.resolve(home)
-        print(f"loading {model} ...", file=sys.stderr)
-        engine = Engine(load_model(model, device=device, dtype=dtype, home=resolved))
-        for notice in engine.loaded.notices:
-            print(f"note: {notice}", file=sys.stderr)
-        resolver = SteeringResolver(engine, resolved, method)
-        options = {"method": steer_method} if steer_method else {}
-        default = Steering(knobs, options=options) if knobs or options else None
-        try:
-            resolver.check(default, "--steer ")
-            for name in knobs:  # built (or loaded) now: the first request does not wait
-                resolver.vector(name)
-        except ApiError as exc:
-            raise ConfigError(exc.message) from None
-        batcher = Batcher(engine, max_rows=max_batch, max_waiting=max_queue).start()
-        state = ServeState(engine, batcher, resolver, ServeConfig(model, api_key, default))
+        spec = ServeSpec(
+            model=model,
+            home=str(Home.resolve(home).root),
+            device=device,
+            dtype=dtype,
+            method=method,
+            steer_method=steer_method,
+            knobs=knobs,
+            max_batch=max_batch,
+            max_queue=max_queue,
+            api_key=api_key,
+        )
+        if where is not None:
+            from steertui.serve.ray_deploy import serve_on_ray
+
+            bound_port = sock.getsockname()[1]
+            sock.close()  # Ray Serve's proxy listens there
+            serve_on_ray(spec, where, host, bound_port)
+            return
+        state = start_state(spec)
+        from steertui.serve.app import create_app
+
         config = uvicorn.Config(
             create_app(state), log_level="warning", access_log=False, lifespan="off"
         )
@@ -146,13 +197,57 @@ def command(
         bound = sock.getsockname()
         shown_host = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
         print(
-            f"serving {engine.model_id} on http://{shown_host}:{bound[1]}/v1 (Ctrl+C stops)",
+            f"serving {state.engine.model_id} on http://{shown_host}:{bound[1]}/v1 (Ctrl+C stops)",
             file=sys.stderr,
             flush=True,
         )
         try:
             server.run(sockets=[sock])
         finally:
-            batcher.close()
+            state.batcher.close()
     finally:
         sock.close()
+
+
+def _ray_spec(
+    ray: bool,
+    *,
+    replicas: int | None,
+    address: str | None,
+    cpus: float | None,
+    gpus: float | None,
+    device: str,
+) -> RaySpec | None:
+    """The Ray deployment's shape (None: a plain server); Ray options without --ray, a bad
+    address or Ray Serve not installed are one line each."""
+    given = {
+        "--replicas": replicas,
+        "--ray-address": address,
+        "--replica-cpus": cpus,
+        "--replica-gpus": gpus,
+    }
+    if not ray:
+        for name, value in given.items():
+            if value is not None:
+                raise ConfigError(f"{name}: applies to --ray only (the Ray Serve deployment)")
+        return None
+    from steertui.search.execution import RAY_EXTRA, valid_ray_address
+
+    if address is not None and not valid_ray_address(address):
+        raise ConfigError(
+            f"--ray-address: expected 'auto', 'ray://HOST:PORT' or 'HOST:PORT', got {address!r}"
+        )
+    try:
+        from steertui.serve.ray_deploy import RaySpec
+    except ImportError as exc:
+        raise ConfigError(
+            f"steertui serve --ray needs Ray Serve ({exc.name or 'ray.serve'} is missing): "
+            f"{RAY_EXTRA}"
+        ) from None
+    default_gpus = 1.0 if device.startswith("cuda") else 0.0
+    return RaySpec(
+        replicas=2 if replicas is None else replicas,
+        address=address,
+        cpus=1.0 if cpus is None else cpus,
+        gpus=default_gpus if gpus is None else gpus,
+    )

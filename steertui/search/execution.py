@@ -71,7 +71,7 @@ def parse_execution(where: str, key: str, data: Any) -> ExecutionConfig:
         out.backend = data["backend"]
     if "address" in data:
         a = data["address"]
-        if not isinstance(a, str) or not (a == "auto" or _ADDRESS.fullmatch(a)):
+        if not isinstance(a, str) or not valid_ray_address(a):
             raise fail("address", "'auto', 'ray://HOST:PORT' or 'HOST:PORT'", a)
         out.address = a
     for name, hi in (("workers", 1024), ("in_flight", 64), ("lookahead", 4096)):
@@ -95,6 +95,11 @@ def parse_execution(where: str, key: str, data: Any) -> ExecutionConfig:
         if changed:
             raise fail(changed[0], "backend = 'ray' (it applies to Ray workers only)")
     return out
+
+
+def valid_ray_address(address: str) -> bool:
+    """'auto' (a running cluster), 'ray://HOST:PORT' or 'HOST:PORT'."""
+    return address == "auto" or _ADDRESS.fullmatch(address) is not None
 
 
 def execution_of(execution: ExecutionConfig | None) -> ExecutionConfig:

@@ -70,7 +70,7 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _RAISED = re.compile(r"(?:[A-Za-z_][\w]*\.)*([A-Za-z_]\w*(?:Error|Exception|Exit)): (.*)")
 
 
-def _cause(exc: BaseException) -> str:
+def ray_cause(exc: BaseException) -> str:
     """One line for why a Ray call failed: the worker's own exception when Ray carries its
     traceback (the last line), else the first line of Ray's message."""
     lines = [ln.strip() for ln in _ANSI.sub("", str(exc)).splitlines() if ln.strip()]
@@ -147,7 +147,7 @@ class RayRunner:
                 host, pid, device = ray.get(ref)
             except RayActorError as exc:
                 del self._info[ref]
-                self._lost(i, _cause(exc))
+                self._lost(i, ray_cause(exc))
                 continue
             del self._info[ref]
             self._states[i] = replace(
@@ -187,7 +187,7 @@ class RayRunner:
                     try:
                         host, pid, device = ray.get(ref)
                     except RayActorError as exc:
-                        self._lost(i, _cause(exc))
+                        self._lost(i, ray_cause(exc))
                         continue
                     if self._states[i].state == "starting":
                         self._states[i] = replace(
@@ -200,10 +200,10 @@ class RayRunner:
                     outcomes, secs = ray.get(ref)
                 except RayActorError as exc:
                     self._inflight[ref] = (i, key, cands)  # re-queued with the worker's others
-                    self._lost(i, _cause(exc))
+                    self._lost(i, ray_cause(exc))
                     continue
                 except ray.exceptions.RayTaskError as exc:
-                    raise WorkersLost(f"Ray worker {i} failed a batch: {_cause(exc)}") from None
+                    raise WorkersLost(f"Ray worker {i} failed a batch: {ray_cause(exc)}") from None
                 s = self._states[i]
                 busy = any(w == i for w, _, _ in self._inflight.values())
                 self._states[i] = replace(

@@ -50,6 +50,7 @@ class ServeConfig:
     model_name: str  # as given to --model (accepted in a request's `model` too)
     api_key: str | None = None
     default_steering: Steering | None = None
+    stream_tag: str = ""  # in every stream id (a Ray replica's id: its steering changes find it)
 
 
 @dataclass
@@ -177,7 +178,8 @@ def create_app(state: ServeState) -> Starlette:
             ticket = state.batcher.submit(BatchRequest(token_ids, plan, sampling), sink)
         except QueueFull as exc:
             raise ApiError(str(exc), None, 429, "rate_limit_error", "rate_limit_exceeded") from None
-        ident = f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex}"
+        tag = f"{state.config.stream_tag}-" if state.config.stream_tag else ""
+        ident = f"{'chatcmpl' if chat else 'cmpl'}-{tag}{uuid.uuid4().hex}"
         state.streams[ident] = _Stream(ticket, steering)
         if req.stream:
             return StreamingResponse(

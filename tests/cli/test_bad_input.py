@@ -428,6 +428,11 @@ CASES = [
         "expected --allow-code",
     ),
     C("config a FIFO", "search --config {M}/fifo.toml", "fifo.toml", "not a regular file"),
+    # the server as a Ray Serve deployment: its options, and the host rule, before any cluster
+    C("serve replicas without ray", "serve --replicas 2", "--replicas", "applies to --ray only"),
+    C("serve ray address form", "serve --ray --ray-address nowhere", "--ray-address", "'auto'"),
+    C("serve replica cpus 0", "serve --ray --replica-cpus 0", "--replica-cpus", "expected"),
+    C("serve ray beyond loopback", "serve --ray --host 0.0.0.0", "--host 0.0.0.0", "--api-key"),
 ]
 
 

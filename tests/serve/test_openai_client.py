@@ -9,9 +9,9 @@ import httpx
 import pytest
 import torch
 
-from steertui.engine import RowPlan, SamplingParams
-from steertui.home import Home
+from steertui.engine import SamplingParams
 from steertui.toy import pole_share, sample_requests
+from tests.serve.plans import knob_plan
 from tests.serve.server_process import start_server, stop_server
 
 openai = pytest.importorskip("openai")
@@ -41,17 +41,6 @@ def _ask(client, prompt: str, steering=None, **kw) -> str:
         **kw,
     )
     return out.choices[0].message.content or ""
-
-
-def _knob_plan(engine, home, knobs: dict[str, float]) -> RowPlan:
-    """The plan the server builds for `knobs`, built here from the same home's vectors."""
-    from steertui.search.calibrate import load_calibrated
-    from steertui.vectors.dimensions import DimensionLibrary
-    from steertui.vectors.knobs import plan_from_knobs
-
-    library = DimensionLibrary(Home(home), engine.model_id)
-    vectors = {n: load_calibrated(engine, library.get(n), home=Home(home)) for n in knobs}
-    return plan_from_knobs(knobs, vectors)
 
 
 def test_models_lists_the_served_model(client):
@@ -124,7 +113,7 @@ def test_a_steering_method_in_extra_body_pushes_as_generate_does(
         down = list(pool.map(lambda p: _ask(client, p, {"cost": -100, "method": method}), prompts))
     params = SamplingParams(temperature=0, max_new_tokens=48)
     for knob, answers in ((100, up), (-100, down)):
-        plan = _knob_plan(engine, serve_home, {"cost": knob}).with_method(method)
+        plan = knob_plan(engine, serve_home, {"cost": knob}).with_method(method)
         alone = [engine.generate([p], plans=[plan], sampling=params)[0].text for p in prompts]
         assert answers == alone
     assert pole_share(up, "cost") > pole_share(down, "cost")
@@ -197,9 +186,9 @@ def test_a_stream_steered_mid_answer_changes_from_the_next_token(
             applied_at = reply.json()["applied_at_token"]
     assert applied_at is not None and applied_at >= 3
     # the same change made in-process after `applied_at` tokens gives the same answer
-    plan = _knob_plan(engine, serve_home, {"cost": -100})
+    plan = knob_plan(engine, serve_home, {"cost": -100})
     compiled = engine.compile([plan], 1)
-    luxury = _knob_plan(engine, serve_home, {"cost": 100}).vectors[0].coeff
+    luxury = knob_plan(engine, serve_home, {"cost": 100}).vectors[0].coeff
     params = SamplingParams(temperature=0, max_new_tokens=TOKENS, ignore_eos=True)
     expected: list[str] = []
     n = 0
