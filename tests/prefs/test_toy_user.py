@@ -10,8 +10,8 @@ round the same way and picks on the five-point scale.
 
 from __future__ import annotations
 
-from contextlib import ExitStack
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -142,86 +142,35 @@ RUNS = 4
 MAX_MISSES = 10
 
 
-@dataclass
-class Dialogue:
-    """One LEARN dialogue: a fresh user with a hidden preference, and its own profile."""
-
-    dimension: str
-    hidden: float
-    run: int
-    user: SimulatedUser
-    learner: Learner
-    store: Store
-    trail: list[int] = field(default_factory=list)
-
-    @property
-    def done(self) -> bool:
-        """Content twice in a row: the user stops reacting."""
-        return self.user.said[-2:] == ["great, thanks"] * 2
-
-    def miss(self) -> str | None:
-        """What went wrong, or None if it converged."""
-        learned = self.learner.knobs()[self.dimension]
-        said = list(zip(self.user.said, self.trail, strict=True))
-        story = f"{self.dimension} {self.hidden:+.0f} run {self.run}: {said}"
-        assert learned * self.hidden > 0, f"learned {learned} on the wrong side: {story}"
-        assert self.store.profile()[self.dimension].mode == "learn"
-        others = {d: v for d, v in self.learner.knobs().items() if d != self.dimension}
-        if abs(learned - self.hidden) > TOLERANCE or any(
-            abs(v) > TOLERANCE for v in others.values()
-        ):
+def learn(toy: dict[str, Any], db: Path, dimension: str, hidden: float, run: int) -> str | None:
+    """One LEARN dialogue with a fresh user; what went wrong, or None if it converged."""
+    user = make_user(toy, dimension, hidden, run)
+    with Store.open(db) as store:
+        learner = Learner(store, list(toy["dims"].values()), signals=toy["signals"])
+        trail = []
+        for turn in range(TURNS):
+            knob = learner.knobs()[dimension]
+            learner.reply(user.reply(answers(toy, dimension, knob, seed=turn + 1000 * run)))
+            trail.append(round(learner.knobs()[dimension]))
+            if user.said[-2:] == ["great, thanks"] * 2:
+                break  # content twice in a row: the user stops reacting
+        learned = learner.knobs()[dimension]
+        story = f"{dimension} {hidden:+.0f} run {run}: {list(zip(user.said, trail, strict=True))}"
+        assert learned * hidden > 0, f"learned {learned} on the wrong side: {story}"
+        assert store.profile()[dimension].mode == "learn"
+        others = {d: v for d, v in learner.knobs().items() if d != dimension}
+        if abs(learned - hidden) > TOLERANCE or any(abs(v) > TOLERANCE for v in others.values()):
             return f"learned {learned:.0f}, others {others}: {story}"
-        return None
-
-
-def batched_answers(
-    toy: dict[str, Any], asks: list[tuple[str, float, int]], n: int = ROWS
-) -> list[list[str]]:
-    """`answers(toy, dimension, knob, seed, n)` for every ask, the dialogues' rows decoded
-    together (a plan and a seed per row: each row draws what it would alone)."""
-    prompts: list[str] = []
-    plans: list[Any] = []
-    seeds: list[int | None] = []
-    for dimension, knob, seed in asks:
-        prompts += sample_requests(n, seed)
-        plans += [plan_from_knobs({dimension: knob}, toy["vectors"])] * n
-        seeds += [seed + b for b in range(n)]
-    sampling = SamplingParams(temperature=0.8, max_new_tokens=MAX_NEW_TOKENS)
-    texts: list[str] = []
-    for lo in range(0, len(prompts), BATCH):
-        hi = lo + BATCH
-        results = toy["engine"].generate(
-            prompts[lo:hi], plans[lo:hi], sampling, row_seeds=seeds[lo:hi]
-        )
-        texts += [r.text for r in results]
-    return [texts[i * n : (i + 1) * n] for i in range(len(asks))]
-
-
-BATCH = 96  # rows per generate: twelve dialogues' turns at once
+    return None
 
 
 def test_learn_converges_to_the_hidden_preference(toy, tmp_path) -> None:
-    cases = [(run, i, d, h) for run in range(RUNS) for i, (d, h) in enumerate(CASES)]
-    tastes = batched_answers(toy, [(d, h, 9000 + 7919 * run) for run, _, d, h in cases], n=16)
-    with ExitStack() as stack:
-        dialogues = []
-        for (run, i, dimension, hidden), texts in zip(cases, tastes, strict=True):
-            user = SimulatedUser(dimension, hidden)
-            user.taste = user.perceive(texts)
-            store = stack.enter_context(Store.open(tmp_path / f"{run}-{i}.db"))
-            learner = Learner(store, list(toy["dims"].values()), signals=toy["signals"])
-            dialogues.append(Dialogue(dimension, hidden, run, user, learner, store))
-        for turn in range(TURNS):
-            talking = [g for g in dialogues if not g.done]
-            if not talking:
-                break
-            asks = [
-                (g.dimension, g.learner.knobs()[g.dimension], turn + 1000 * g.run) for g in talking
-            ]
-            for g, texts in zip(talking, batched_answers(toy, asks), strict=True):
-                g.learner.reply(g.user.reply(texts))
-                g.trail.append(round(g.learner.knobs()[g.dimension]))
-        misses = [miss for g in dialogues if (miss := g.miss()) is not None]
+    misses = [
+        miss
+        for run in range(RUNS)
+        for i, (dimension, hidden) in enumerate(CASES)
+        if (miss := learn(toy, tmp_path / f"{run}-{i}.db", dimension, hidden, run)) is not None
+    ]
     assert len(misses) <= MAX_MISSES, "\n".join(misses)
 
 
