@@ -5,7 +5,7 @@ Top to bottom: commands (the CLI), tui and serve -> search | prefs -> vectors ->
 model and its data, vectors, search and prefs may not (what they do must work on any model;
 where the toy is, `hub.toy_path`, is a base module's to say).
 textual belongs to the tui alone, rich to the tui and the CLI, starlette and uvicorn to the
-server (and the command that starts it). And no module-level import
+server (and the command that starts it), httpx to the app's client of a server. And no module-level import
 cycle between any two modules of the package.
 """
 
@@ -35,6 +35,8 @@ THIRD_PARTY = {
     # the HTTP server's stack (the `serve` extra): the headless core never needs it
     "starlette": {"serve", "commands"},
     "uvicorn": {"serve", "commands"},
+    # the app's client of such a server (`chat --connect`, the `connect` extra)
+    "httpx": {"tui"},
 }
 
 

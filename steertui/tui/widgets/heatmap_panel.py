@@ -11,6 +11,7 @@ from steertui.safe_text import visible
 from steertui.tui.chat_session import ChatSession, LastAnswer
 from steertui.tui.messages import HeatmapReady
 from steertui.tui.model import ModelSlot
+from steertui.tui.remote_engine import local_only
 from steertui.tui.services import VectorLike, layer_projections
 from steertui.tui.steering import SteeringState
 from steertui.tui.widgets.heatmap import Heatmap
@@ -59,6 +60,10 @@ class HeatmapPanel(VerticalScroll):
     def recompute(self) -> None:
         dim, last = self.focused_dim, self.session.last
         if last is None or dim is None or self.model.engine is None:
+            return
+        remote = local_only(self.model.engine, "The layer heatmap")
+        if remote is not None:
+            self.heatmap.clear(remote)
             return
         vector = self.steering.vectors.get(dim)
         if vector is None:

@@ -32,6 +32,7 @@ from steertui.tui.messages import (
 )
 from steertui.tui.model import ModelSlot
 from steertui.tui.preferences import ChatPrefs
+from steertui.tui.remote_engine import local_only
 from steertui.tui.steering import FAILED, AppliedRun, SteeringState
 from steertui.tui.widgets.knob import Knob
 
@@ -197,6 +198,10 @@ class KnobPanel(VerticalScroll):
         if not self.model.ready or self.steering.provider is None:
             self.notify("The model is not loaded.", severity="warning")
             return
+        remote = local_only(self.model.engine, "Applying a run's best")
+        if remote is not None:
+            self.notify(remote, title=f"Run {run_id}", severity="warning")
+            return
         candidate = SteerCandidate.from_dict(dict(best))
         c_max = {d: float(v.c_max) for d, v in self.steering.vectors.items()}
         values = best_to_knobs(candidate, c_max).knob_values()
@@ -255,6 +260,10 @@ class KnobPanel(VerticalScroll):
         engine, steering = self.model.engine, self.steering
         if engine is None or not self.model.ready:
             self.notify("The model is not loaded.", severity="warning")
+            return
+        remote = local_only(engine, "Calibration")
+        if remote is not None:
+            self.notify(remote, title="Calibrate", severity="warning")
             return
         dimension = steering.dimension(dim_name) if dim_name is not None else None
         if dim_name is None or dimension is None or dim_name not in steering.vectors:

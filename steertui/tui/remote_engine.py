@@ -1,0 +1,430 @@
+"""A server's engine as the app's `ChatEngine` (`steertui chat --connect URL`).
+
+Answers stream from `POST /v1/chat/completions` (server-sent events), the knobs as the
+request's `steering`. `compile` gives a `RemoteHandle`, the same `set_coeff` seam a local
+compiled plan offers: a knob moved mid-answer is posted to `/v1/streams/{id}/steering` from a
+thread of its own (the key press never waits for the network), and the server's
+`applied_at_token` is what the answer's record keeps (`applied_changes`). Compare's two rows
+are two requests, batched together by the server. What needs the model in this process (the
+heatmap's captures, calibration, a search) says so in one line (`local_only`).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from steertui.errors import EngineError
+from steertui.tui.remote import Connection, ServerInfo, ServerRefused, open_connection
+
+if TYPE_CHECKING:
+    import torch
+
+    from steertui.engine.lock import Priority
+    from steertui.engine.protocol import ChatMessage
+    from steertui.engine.sampling import SamplingParams
+
+SETTLE_S = 10.0  # how long an answer's end waits for its knob moves to reach the server
+POLL_S = 0.05
+
+
+def local_only(engine: object, feature: str) -> str | None:
+    """One line when `feature` needs the model in this process and `engine` is a server's."""
+    if isinstance(engine, RemoteEngine):
+        return (
+            f"{feature} needs the model in this process: not available with --connect "
+            f"(the model runs on {engine.url})"
+        )
+    return None
+
+
+@dataclass(frozen=True)
+class RemotePlan:
+    """One row's steering as the server takes it: knobs on the -100..100 scale (zero knobs
+    included, so a move mid-answer is a change of that knob), over the server's default."""
+
+    knobs: dict[str, float]
+    server: str
+    model: str
+    server_default: dict[str, float] = field(default_factory=dict)
+
+    def snapshot(self) -> dict[str, Any]:
+        """What the store keeps: the server, its model, the knobs sent and the server's
+        default knobs that applied under them (those the request left alone)."""
+        default = {d: v for d, v in self.server_default.items() if d not in self.knobs and v}
+        return {
+            "server": self.server,
+            "model": self.model,
+            "steering": dict(self.knobs),
+            "server_default": default,
+        }
+
+
+@dataclass(frozen=True)
+class RemoteGuard:
+    """The server's coherence-guard record of a row (already in knob values)."""
+
+    record: dict[str, Any]
+
+    @property
+    def acted(self) -> bool:
+        return bool(self.record.get("events"))
+
+    def to_dict(self, c_max: Mapping[str, float] | None = None) -> dict[str, Any]:
+        return dict(self.record)
+
+
+@dataclass(frozen=True)
+class RemoteEvent:
+    row: int
+    token_id: int | None
+    text: str
+    finish_reason: str | None = None
+    guard: RemoteGuard | None = None
+
+
+class RemoteHandle:
+    """The rows of one streamed request and their knobs; `set_coeff` moves a knob (in knob
+    units: the remote provider's coefficient is the knob) from the server's next token."""
+
+    def __init__(self, engine: RemoteEngine, plans: Sequence[RemotePlan | None]) -> None:
+        self.connection = engine.connection
+        self.default_knobs = engine.default_knobs
+        self.plans = list(plans)
+        self._knobs = [dict(p.knobs) if p is not None else None for p in self.plans]
+        self._sent: set[int] = set()
+        self._ids: dict[int, str] = {}
+        self._ended: set[int] = set()
+        self._pending: dict[int, dict[str, float]] = {}
+        self._in_flight = 0
+        self._poster: threading.Thread | None = None
+        self._cond = threading.Condition()
+        self._receipts: list[dict[str, Any]] = []
+
+    def steering(self, row: int) -> dict[str, Any] | None:
+        """The request's `steering` for `row` (marked sent: later moves go to its stream). An
+        unsteered row sets the server's default knobs to 0, so it is unsteered there too."""
+        with self._cond:
+            self._sent.add(row)
+            knobs = self._knobs[row]
+            if knobs is None:
+                return {d: 0.0 for d in self.default_knobs} or None
+            return {**knobs, "guard": True}
+
+    def set_coeff(self, row: int, name: str, value: float) -> None:
+        with self._cond:
+            knobs = self._knobs[row]
+            if knobs is None:
+                raise EngineError(f"{name}: this answer is unsteered; the knob steers the next")
+            if row not in self._sent:  # the request is not sent yet: it carries the move
+                knobs[name] = value
+                self._receipts.append(_receipt(name, value, 0))
+                return
+            self._pending.setdefault(row, {})[name] = value
+            if self._poster is None:
+                self._poster = threading.Thread(target=self._post_pending, daemon=True)
+                self._poster.start()
+            self._cond.notify_all()
+
+    def started(self, row: int, ident: str) -> None:
+        with self._cond:
+            self._ids.setdefault(row, ident)
+            self._cond.notify_all()
+
+    def ended(self, row: int) -> None:
+        with self._cond:
+            self._ended.add(row)
+            self._cond.notify_all()
+
+    def settle(self, row: int, timeout: float = SETTLE_S) -> None:
+        """Wait until the moves made to `row` have an answer from the server."""
+        with self._cond:
+            self._cond.wait_for(lambda: row not in self._pending and not self._in_flight, timeout)
+
+    def applied_changes(self) -> list[dict[str, Any]]:
+        """Each knob moved mid-answer, as the server applied it: `applied_at_token` (tokens
+        generated before it took effect), or `not_applied` and why."""
+        with self._cond:
+            return [dict(r) for r in self._receipts]
+
+    def _post_pending(self) -> None:
+        while True:
+            with self._cond:
+                ready: list[int] = []
+                while not ready:
+                    ready = [r for r in self._pending if r in self._ids or r in self._ended]
+                    if not ready and not self._pending:
+                        self._poster = None
+                        self._cond.notify_all()
+                        return
+                    if not ready:
+                        self._cond.wait(POLL_S * 10)
+                row = ready[0]
+                change = self._pending.pop(row)
+                ident = self._ids.get(row)
+                self._in_flight += 1
+            receipts = self._post(ident, change)
+            with self._cond:
+                self._receipts.extend(receipts)
+                self._in_flight -= 1
+                self._cond.notify_all()
+
+    def _post(self, ident: str | None, change: dict[str, float]) -> list[dict[str, Any]]:
+        if ident is None:
+            return [_receipt(d, v, None, "the answer ended first") for d, v in change.items()]
+        try:
+            data = self.connection.post(f"/v1/streams/{ident}/steering", {"steering": change})
+        except ServerRefused as exc:
+            why = "the answer ended first" if exc.status in (404, 409) else str(exc)
+            return [_receipt(d, v, None, why) for d, v in change.items()]
+        except EngineError as exc:
+            return [_receipt(d, v, None, str(exc)) for d, v in change.items()]
+        token = data.get("applied_at_token")
+        token = token if isinstance(token, int) else None
+        return [_receipt(d, v, token) for d, v in change.items()]
+
+
+def _receipt(
+    dimension: str, knob: float, token: int | None, why: str | None = None
+) -> dict[str, Any]:
+    out: dict[str, Any] = {"token": token, "dimension": dimension, "knob": float(knob)}
+    if why is None:
+        out["applied_at_token"] = token
+    else:
+        out["not_applied"] = why
+    return out
+
+
+class RemoteEngine:
+    """The `ChatEngine` of a `steertui serve` (see the module docstring)."""
+
+    tokenizer: Any = None  # the model's tokenizer is on the server
+    fast: bool = False
+
+    def __init__(self, connection: Connection, info: ServerInfo) -> None:
+        self.connection = connection
+        self.info = info
+
+    @classmethod
+    def open(cls, url: str, api_key: str | None = None) -> RemoteEngine:
+        return cls(*open_connection(url, api_key))
+
+    @property
+    def url(self) -> str:
+        return self.connection.url
+
+    @property
+    def model_id(self) -> str:
+        return self.info.model
+
+    @property
+    def device(self) -> torch.device:
+        import torch
+
+        try:
+            return torch.device(self.info.device)
+        except (RuntimeError, ValueError):
+            return torch.device("cpu")
+
+    @property
+    def dtype(self) -> torch.dtype:
+        import torch
+
+        found = getattr(torch, self.info.dtype, None)
+        return found if isinstance(found, torch.dtype) else torch.float32
+
+    @property
+    def n_layers(self) -> int:
+        return self.info.n_layers
+
+    @property
+    def default_knobs(self) -> dict[str, float]:
+        """The server's `--steer` knobs (under every request's own)."""
+        names = {d["name"] for d in self.info.dimensions}
+        found = self.info.default_steering.items()
+        return {k: float(v) for k, v in found if k in names and isinstance(v, int | float)}
+
+    def close(self) -> None:
+        self.connection.close()
+
+    def take_notices(self) -> list[str]:
+        return []
+
+    def chat_ids(
+        self, messages: Sequence[ChatMessage], add_generation_prompt: bool = True
+    ) -> list[int]:
+        raise EngineError(local_only(self, "The chat template's tokens") or "")
+
+    def capture(
+        self,
+        token_rows: Sequence[Sequence[int]],
+        plans: Any = None,
+        layers: Sequence[int] | None = None,
+        prompt_lens: Sequence[int] | None = None,
+        priority: Priority = "chat",
+    ) -> list[torch.Tensor]:
+        raise EngineError(local_only(self, "Capturing the layers") or "")
+
+    def compile(self, plans: Any, batch_size: int) -> RemoteHandle:
+        rows = list(plans) if isinstance(plans, list | tuple) else [plans] * batch_size
+        return RemoteHandle(self, [p if isinstance(p, RemotePlan) else None for p in rows])
+
+    def stream(
+        self,
+        prompts: Any,
+        plans: Any = None,
+        sampling: SamplingParams | None = None,
+        cancel: threading.Event | None = None,
+        priority: Priority = "chat",
+        row_seeds: Sequence[int | None] | None = None,
+    ) -> Iterator[RemoteEvent]:
+        """Each row one streamed request (read in a thread of its own), their events merged.
+        `cancel` ends every row at once ("stopped"); the server frees the rows when their
+        connections close."""
+        rows = _rows(prompts)
+        handle = plans if isinstance(plans, RemoteHandle) else self.compile(plans, len(rows))
+        cancel = cancel if cancel is not None else threading.Event()
+        stop = threading.Event()
+        out: queue.Queue[RemoteEvent | EngineError] = queue.Queue()
+        for row, messages in enumerate(rows):
+            seed = row_seeds[row] if row_seeds is not None else None
+            body = self._body(messages, handle.steering(row), sampling, seed)
+            reader = _RowReader(self.connection, handle, row, (cancel, stop), out)
+            threading.Thread(target=reader.run, args=(body,), daemon=True).start()
+        try:
+            yield from _merged(out, len(rows), handle, cancel)
+        finally:
+            stop.set()
+
+    def _body(
+        self,
+        messages: Sequence[ChatMessage],
+        steering: dict[str, Any] | None,
+        sampling: SamplingParams | None,
+        seed: int | None,
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self.info.model,
+            "messages": [dict(m) for m in messages],
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        if sampling is not None:
+            body.update(
+                temperature=sampling.temperature,
+                top_p=sampling.top_p,
+                max_tokens=sampling.max_new_tokens,
+            )
+            seed = seed if seed is not None else sampling.seed
+        if seed is not None:
+            body["seed"] = seed
+        if steering is not None:
+            body["steering"] = steering
+        return body
+
+
+def _rows(prompts: Any) -> list[list[dict[str, str]]]:
+    """A str, one messages list, or a list of either -> one messages list per row."""
+
+    def one(prompt: Any) -> list[dict[str, str]]:
+        if isinstance(prompt, str):
+            return [{"role": "user", "content": prompt}]
+        return [dict(m) for m in prompt]
+
+    if isinstance(prompts, str):
+        return [one(prompts)]
+    items = list(prompts)
+    if items and isinstance(items[0], Mapping):
+        return [one(items)]
+    return [one(p) for p in items]
+
+
+def _merged(
+    out: queue.Queue[RemoteEvent | EngineError],
+    n_rows: int,
+    handle: RemoteHandle,
+    cancel: threading.Event,
+) -> Iterator[RemoteEvent]:
+    finished: set[int] = set()
+    while len(finished) < n_rows:
+        try:
+            item = out.get(timeout=POLL_S)
+        except queue.Empty:
+            if cancel.is_set():
+                for row in sorted(set(range(n_rows)) - finished):
+                    yield RemoteEvent(row, None, "", "stopped")
+                return
+            continue
+        if isinstance(item, EngineError):
+            raise item
+        if item.finish_reason is not None:
+            finished.add(item.row)
+            handle.settle(item.row)  # the record names what the server applied
+        yield item
+
+
+class _RowReader:
+    """Reads one row's server-sent events into the merged queue."""
+
+    def __init__(
+        self,
+        connection: Connection,
+        handle: RemoteHandle,
+        row: int,
+        stops: tuple[threading.Event, threading.Event],
+        out: queue.Queue[RemoteEvent | EngineError],
+    ) -> None:
+        self.connection, self.handle, self.row = connection, handle, row
+        self.stops, self.out = stops, out
+        self.sent = 0
+
+    def run(self, body: dict[str, Any]) -> None:
+        row, out = self.row, self.out
+        final = RemoteEvent(row, None, "", "stopped")
+        try:
+            with self.connection.events("/v1/chat/completions", body) as events:
+                for data in events:
+                    found = self._read(data)
+                    if found is not None:
+                        final = found
+                    if any(s.is_set() for s in self.stops):
+                        final = RemoteEvent(row, None, "", "stopped")
+                        break
+        except EngineError as exc:
+            out.put(exc)
+            return
+        finally:
+            self.handle.ended(row)
+        out.put(final)
+
+    def _read(self, data: dict[str, Any]) -> RemoteEvent | None:
+        """Put a chunk's text on the queue; returns the row's last event when this chunk ends it."""
+        ident = data.get("id")
+        if isinstance(ident, str):
+            self.handle.started(self.row, ident)
+        usage = data.get("usage")
+        if isinstance(usage, dict) and isinstance(usage.get("completion_tokens"), int):
+            # tokens that decoded to no text yet were not streamed: counted here
+            for _ in range(usage["completion_tokens"] - self.sent):
+                self.out.put(RemoteEvent(self.row, None, ""))
+            self.sent = max(self.sent, usage["completion_tokens"])
+        choices = data.get("choices") or []
+        if not choices or not isinstance(choices[0], dict):
+            return None
+        choice = choices[0]
+        text = (choice.get("delta") or {}).get("content")
+        if isinstance(text, str) and text:
+            self.sent += 1
+            self.out.put(RemoteEvent(self.row, None, text))
+        finish = choice.get("finish_reason")
+        if finish is None:
+            return None
+        steering = data.get("steering")
+        guard = steering.get("guard") if isinstance(steering, dict) else None
+        reason = "length" if finish == "length" else "eos"
+        return RemoteEvent(
+            self.row, None, "", reason, RemoteGuard(guard) if isinstance(guard, dict) else None
+        )
