@@ -108,7 +108,7 @@ def check_connection(
     try:
         connection, info = open_connection(url, api_key)
     except EngineError as exc:
-        raise ConfigError(str(exc)) from None
+        raise ConfigError(f"--connect {exc}") from None
     connection.close()
     names = [str(d["name"]) for d in info.dimensions]
     for name in (d.strip() for d in (dims or "").split(",")):

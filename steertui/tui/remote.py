@@ -32,13 +32,13 @@ def normalise_url(url: str) -> str:
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
         raise EngineError(
-            f"--connect {url!r:.200}: expected the server's http:// or https:// URL, "
+            f"{url!r:.200}: expected the server's http:// or https:// URL, "
             "e.g. http://127.0.0.1:8000"
         )
     try:
         parts.port  # noqa: B018 - raises on a port that is not a number
     except ValueError:
-        raise EngineError(f"--connect {url!r:.200}: the port is not a number") from None
+        raise EngineError(f"{url!r:.200}: the port is not a number") from None
     path = parts.path.rstrip("/").removesuffix("/v1").rstrip("/")
     return f"{parts.scheme}://{parts.netloc}{path}"
 

@@ -134,6 +134,11 @@ class RemoteHandle:
             self._ids.setdefault(row, ident)
             self._cond.notify_all()
 
+    def stream_id(self, row: int) -> str | None:
+        """The server's id of `row`'s stream, once it started."""
+        with self._cond:
+            return self._ids.get(row)
+
     def ended(self, row: int) -> None:
         with self._cond:
             self._ended.add(row)
