@@ -4,6 +4,10 @@
 also tells the app that the server is a steertui one. `POST /v1/steering/dimensions/{name}/vector`:
 build (or load) a dimension's vector now, as a knob's first use does in a local app, and answer
 with the dimension's entry (as `GET /v1/steering/dimensions` lists it) and its range.
+`POST /v1/steering/layers`: the layer heatmap of an answer (`messages`, `answer`, `dimension`,
+`steering` as the answer's request sent it): the answer's tokens and, per layer, their
+projection on the dimension's direction (`vectors.projections.layer_projections`, the app's
+rule), so that only numbers cross the network, never hidden states.
 """
 
 from __future__ import annotations
@@ -15,11 +19,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from steertui.serve.bodies import Steering, parse_json, parse_request
 from steertui.serve.errors import ApiError
 
 if TYPE_CHECKING:
     from steertui.engine import Engine
     from steertui.serve.steering import SteeringResolver
+
+MAX_BODY = 4 * 1024 * 1024  # as the OpenAI routes'
+
+
+class _Config(Protocol):
+    @property
+    def default_steering(self) -> Steering | None: ...
 
 
 class Served(Protocol):
@@ -27,6 +39,9 @@ class Served(Protocol):
 
     engine: Engine
     resolver: SteeringResolver
+
+    @property
+    def config(self) -> _Config: ...
 
     @property
     def model_id(self) -> str: ...
@@ -73,7 +88,60 @@ def connect_routes(state: Served) -> list[Route]:
 
         return JSONResponse(await anyio.to_thread.run_sync(build))
 
+    async def layers(request: Request) -> Response:
+        data = parse_json(await _read_capped(request))
+        body = {"model": state.model_id, **{k: data.get(k) for k in ("messages", "steering")}}
+        req = parse_request(body, True, state.engine.n_layers)
+        answer, dimension = data.get("answer"), data.get("dimension")
+        if not isinstance(answer, str) or not answer.strip():
+            raise ApiError("answer: expected the answer's text", "answer")
+        if dimension not in state.resolver.names():
+            have = ", ".join(sorted(state.resolver.names()))
+            raise ApiError(f"dimension: expected one of {have}, got {dimension!r:.60}", "dimension")
+        default = state.config.default_steering
+        steering = req.steering.over(default) if req.steering is not None else default
+        state.resolver.check(steering)
+
+        def compute() -> dict[str, Any]:
+            from steertui.vectors.projections import layer_projections
+
+            engine = state.engine
+            prompt = engine.chat_ids(req.messages or [])
+            answer_ids = list(engine.tokenizer.encode(answer, add_special_tokens=False))
+            context = state.context
+            if context is not None and len(prompt) + len(answer_ids) > context:
+                raise ApiError(
+                    f"messages: {len(prompt) + len(answer_ids)} tokens with the answer; "
+                    f"{state.model_id} holds {context}",
+                    "messages",
+                    code="context_length_exceeded",
+                )
+            plan = state.resolver.plan(steering)
+            vector = state.resolver.vector(str(dimension))
+            hidden = engine.capture([prompt + answer_ids], plans=[plan] if plan else None)[0]
+            return {
+                "object": "steering.layers",
+                "dimension": dimension,
+                "tokens": [engine.tokenizer.decode([i]) for i in answer_ids],
+                "values": layer_projections(hidden, vector, start=len(prompt)),
+            }
+
+        return JSONResponse(await anyio.to_thread.run_sync(compute))
+
     return [
         Route("/v1/steertui/engine", engine_info, methods=["GET"]),
         Route("/v1/steering/dimensions/{name}/vector", build_vector, methods=["POST"]),
+        Route("/v1/steering/layers", layers, methods=["POST"]),
     ]
+
+
+async def _read_capped(request: Request) -> bytes:
+    """The body, refused past `MAX_BODY` bytes (413) before more of it is read."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise ApiError(f"the request body is over {MAX_BODY} bytes", None, 413)
+        chunks.append(chunk)
+    return b"".join(chunks)

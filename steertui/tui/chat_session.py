@@ -13,7 +13,7 @@ from steertui.safe_text import visible
 from steertui.store import Store
 from steertui.store.models import MessageRow
 from steertui.tui.conversation import Conversation, Turn
-from steertui.tui.remote_engine import RemoteHandle
+from steertui.tui.remote_handle import RemoteHandle
 from steertui.tui.services import PlanLike
 from steertui.tui.steering import LiveAnswer
 

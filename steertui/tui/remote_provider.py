@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from steertui.errors import EngineError
-from steertui.tui.remote_engine import RemoteEngine, RemotePlan, local_only
+from steertui.tui.remote_engine import RemoteEngine, local_only
+from steertui.tui.remote_handle import RemotePlan
 from steertui.tui.services import DimensionLike, Progress, VectorLike
 
 if TYPE_CHECKING:

@@ -4,8 +4,10 @@ dies mid-answer), each one line."""
 
 from __future__ import annotations
 
+import asyncio
 import http.server
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,7 @@ from typing import Any
 import pytest
 
 from steertui.toy import pole_counts, pole_score, sample_requests, toy_model_path
-from steertui.tui.remote_engine import RemoteHandle
+from steertui.tui.remote_handle import RemoteHandle
 from tests.cli_runner import in_process
 from tests.serve.server_process import Server, start_server, stop_server
 from tests.tui.pilot import aio, ask, focus, ready, record_notifications, wait_for
@@ -61,7 +63,11 @@ async def test_the_app_steers_a_server_and_records_what_it_applied(server, home,
         await ask(pilot, request)
         first = main.session.last.text
         assert first.strip()
-        assert "layer heatmap needs the model in this process" in main.heatmap_panel.heatmap.note
+        heatmap = main.heatmap_panel.heatmap  # computed on the server, numbers sent back
+        await wait_for(pilot, lambda: bool(heatmap.values), 60)
+        assert heatmap.dimension == "cost" and len(heatmap.values) == 4  # the toy's layers
+        assert all(len(row) == len(heatmap.tokens) > 5 for row in heatmap.values)
+        assert any(v != 0 for row in heatmap.values for v in row)
 
         knob = main.knob_panel.knob("cost")
         await focus(pilot, knob)
@@ -76,7 +82,7 @@ async def test_the_app_steers_a_server_and_records_what_it_applied(server, home,
         await focus(pilot, knob)
         main.chat_panel.prompt.value = request
         await main.action_send()
-        await wait_for(pilot, lambda: _stream_id(main) is not None, 60)
+        await _soon(lambda: _stream_id(main) is not None)  # the server started the answer
         knob.action_set_value(-100)  # the home key's action: cost +100 -> -100 while it streams
         await wait_for(pilot, lambda: main.chat_panel.generation is None, 60)
         footer = main.chat_panel.chat.last_answer().footer
@@ -99,7 +105,8 @@ async def test_the_app_steers_a_server_and_records_what_it_applied(server, home,
     assert all(a.token_count and a.token_count > 5 for a in answers)
 
     (change,) = answers[2].steering["changes"]
-    assert change["dimension"] == "cost" and change["knob"] == -100.0
+    assert change["dimension"] == "cost" and change["knob"] == -100.0, change
+    assert "applied_at_token" in change, change
     assert isinstance(change["applied_at_token"], int) and change["applied_at_token"] >= 1
     assert answers[2].steering["final_knobs"] == {"cost": -100.0}
     assert f"cost -100 from token {change['applied_at_token']}" in footer
@@ -108,11 +115,26 @@ async def test_the_app_steers_a_server_and_records_what_it_applied(server, home,
     assert any("Calibration needs the model in this process" in n for n in notes)
 
 
-def _stream_id(main: Any) -> str | None:
-    """The server's id of the answer streaming (None before the server started it)."""
+async def _soon(condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    """`wait_for` without its pause for the screen: the toy server answers faster than the
+    app draws, so a knob moved after a frame would often come after the answer's end. The
+    stream is read in a thread; its id arrives before its first token."""
+    end = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < end, "the server did not start the answer"
+        await asyncio.sleep(0.001)
+
+
+def _handle(main: Any) -> RemoteHandle | None:
     generation = main.chat_panel.generation
     handle = generation.live.handle if generation is not None else None
-    return handle.stream_id(0) if isinstance(handle, RemoteHandle) else None
+    return handle if isinstance(handle, RemoteHandle) else None
+
+
+def _stream_id(main: Any) -> str | None:
+    """The server's id of the answer streaming (None before the server started it)."""
+    handle = _handle(main)
+    return handle.stream_id(0) if handle is not None else None
 
 
 def test_compare_is_two_requests_on_the_server(server) -> None:

@@ -11,10 +11,11 @@ from steertui.safe_text import visible
 from steertui.tui.chat_session import ChatSession, LastAnswer
 from steertui.tui.messages import HeatmapReady
 from steertui.tui.model import ModelSlot
-from steertui.tui.remote_engine import local_only
-from steertui.tui.services import VectorLike, layer_projections
+from steertui.tui.remote_engine import RemoteEngine
+from steertui.tui.services import VectorLike
 from steertui.tui.steering import SteeringState
 from steertui.tui.widgets.heatmap import Heatmap
+from steertui.vectors.projections import layer_projections
 
 
 class HeatmapPanel(VerticalScroll):
@@ -61,15 +62,13 @@ class HeatmapPanel(VerticalScroll):
         dim, last = self.focused_dim, self.session.last
         if last is None or dim is None or self.model.engine is None:
             return
-        remote = local_only(self.model.engine, "The layer heatmap")
-        if remote is not None:
-            self.heatmap.clear(remote)
-            return
         vector = self.steering.vectors.get(dim)
         if vector is None:
             self.heatmap.clear(f"{dim}: waiting for its vector.")
             return
-        if not last.token_ids:
+        # a server's answer comes as text (the server reads its tokens again)
+        remote = isinstance(self.model.engine, RemoteEngine)
+        if not (last.token_ids or (remote and last.text.strip())):
             self.heatmap.clear("The last answer is empty.")
             return
         self._compute(dim, vector, last)
@@ -78,6 +77,10 @@ class HeatmapPanel(VerticalScroll):
     def _compute(self, dim: str, vector: VectorLike, last: LastAnswer) -> None:
         engine = self.model.engine
         assert engine is not None
+        if isinstance(engine, RemoteEngine):
+            values, texts = engine.layer_heatmap(dim, last.messages, last.text, last.plan)
+            self.post_message(HeatmapReady(dim, values, [visible(t) for t in texts]))
+            return
         prompt_ids = list(engine.chat_ids(last.messages))
         ids = prompt_ids + list(last.token_ids)
         plans = [last.plan] if last.plan is not None else None
