@@ -159,6 +159,19 @@ def test_compare_is_two_requests_on_the_server(server) -> None:
     assert pole_counts(steered, "cost")[1] > pole_counts(plain, "cost")[1], (plain, steered)
 
 
+def test_the_routes_for_the_app_name_a_bad_field(server) -> None:
+    import httpx
+
+    headers = {"Authorization": f"Bearer {KEY}"}
+    built = httpx.post(f"{server.base}/steering/dimensions/nosuch/vector", headers=headers)
+    assert built.status_code == 404 and built.json()["error"]["param"] == "name"
+    body = {"messages": [{"role": "user", "content": "hi"}], "answer": "ok", "dimension": "x"}
+    layers = httpx.post(f"{server.base}/steering/layers", json=body, headers=headers)
+    assert layers.status_code == 400 and layers.json()["error"]["param"] == "dimension"
+    refused = httpx.get(f"{server.base}/steertui/engine")  # no key
+    assert refused.status_code == 401
+
+
 @pytest.fixture
 def other_server() -> Iterator[Callable[[bytes], str]]:
     """A plain HTTP server on a free port: `start(body)` answers every POST with `body` (and
