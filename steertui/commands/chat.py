@@ -65,7 +65,9 @@ def command(
         # the server is asked now: a wrong URL or key is one line before the app starts
         connect = check_connection(connect, api_key, (model, device, dtype, fast), dims)
         model = connect
-    check_arguments(model, resolved, None if connect else dims, session)
+        check_session(resolved, session)
+    else:
+        check_arguments(model, resolved, dims, session)  # in a second, before the model loads
     resolved.ensure()
     from steertui.tui.app import create_app
 
@@ -127,8 +129,7 @@ def check_arguments(model: str, home: Home, dims: str | None, session: int | Non
     from steertui.errors import ConfigError
     from steertui.hub import check_hub_model, model_id_for
 
-    if session is not None and session < 1:
-        raise ConfigError(f"--session {session}: expected a session id (1 or more)")
+    check_session(home, session)
     check_hub_model(model)
     model_id = model_id_for(model)
     if dims is not None:
@@ -142,12 +143,22 @@ def check_arguments(model: str, home: Home, dims: str | None, session: int | Non
                     library.get(name)
                 except VectorError as exc:
                     raise ConfigError(f"--dims: {exc}") from None
-    if session is not None and home.db_path.exists():
+
+
+def check_session(home: Home, session: int | None) -> None:
+    """`--session N` names a session of the home's store."""
+    from steertui.errors import ConfigError
+
+    if session is None:
+        return
+    if session < 1:
+        raise ConfigError(f"--session {session}: expected a session id (1 or more)")
+    if home.db_path.exists():
         from steertui.store import Store
 
         with Store.open(home.db_path) as store:
             store.get_session(session)
-    elif session is not None:
+    else:
         from steertui.errors import StoreError
 
         raise StoreError(f"no session {session}")
