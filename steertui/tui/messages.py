@@ -129,6 +129,7 @@ class HeatmapReady(Message):
     dimension: str
     values: list[list[float]]
     tokens: list[str]
+    note: str = ""  # no values: why (one line, shown in their place)
 
 
 @dataclass

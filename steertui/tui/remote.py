@@ -210,6 +210,8 @@ def _why(exc: Exception) -> str:
 
     if isinstance(exc, httpx.TimeoutException):
         return "timed out"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return "the server closed the connection"
     text = first_line(exc) or type(exc).__name__
     for known in ("Connection refused", "Name or service not known", "No route to host"):
         if known.lower() in text.lower():

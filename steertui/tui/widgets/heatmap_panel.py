@@ -7,6 +7,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 
+from steertui.errors import SteertuiError
 from steertui.safe_text import visible
 from steertui.tui.chat_session import ChatSession, LastAnswer
 from steertui.tui.messages import HeatmapReady
@@ -78,7 +79,11 @@ class HeatmapPanel(VerticalScroll):
         engine = self.model.engine
         assert engine is not None
         if isinstance(engine, RemoteEngine):
-            values, texts = engine.layer_heatmap(dim, last.messages, last.text, last.plan)
+            try:
+                values, texts = engine.layer_heatmap(dim, last.messages, last.text, last.plan)
+            except SteertuiError as exc:  # the server refused, or is gone: said in the panel
+                self.post_message(HeatmapReady(dim, [], [], note=f"No heatmap: {exc}"))
+                return
             self.post_message(HeatmapReady(dim, values, [visible(t) for t in texts]))
             return
         prompt_ids = list(engine.chat_ids(last.messages))
@@ -95,6 +100,9 @@ class HeatmapPanel(VerticalScroll):
 
     def on_heatmap_ready(self, message: HeatmapReady) -> None:
         if message.dimension != self.focused_dim or not self.is_attached:
+            return
+        if message.note:
+            self.heatmap.clear(message.note)
             return
         dim = self.steering.dimension(message.dimension)
         poles = (dim.negative, dim.positive) if dim is not None else ("-", "+")
