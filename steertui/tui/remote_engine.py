@@ -3,9 +3,10 @@
 Answers stream from `POST /v1/chat/completions` (server-sent events), the knobs as the
 request's `steering`. `compile` gives a `RemoteHandle`, the same `set_coeff` seam a local
 compiled plan offers (`tui/remote_handle.py`): a knob moved mid-answer reaches the server's
-next token, and the server's `applied_at_token` is what the answer's record keeps. Compare's two rows
-are two requests, batched together by the server. What needs the model in this process (the
-heatmap's captures, calibration, a search) says so in one line (`local_only`).
+next token, and the server's `applied_at_token` is what the answer's record keeps. Compare's
+two rows are two requests, batched together by the server, and so is calibration's pair of
+answers (`generate`). The heatmap is the server's (`layer_heatmap`); what needs the model in this
+process (a search, a run's best, LEARN's model signals) says so in one line (`local_only`).
 """
 
 from __future__ import annotations
@@ -52,6 +53,15 @@ class RemoteGuard:
 
     def to_dict(self, c_max: Mapping[str, float] | None = None) -> dict[str, Any]:
         return dict(self.record)
+
+
+@dataclass(frozen=True)
+class RemoteResult:
+    """One row's whole answer (as `engine.GenerationResult` has them)."""
+
+    text: str
+    n_tokens: int
+    finish_reason: str
 
 
 @dataclass(frozen=True)
@@ -183,6 +193,26 @@ class RemoteEngine:
             yield from _merged(out, len(rows), handle, cancel)
         finally:
             stop.set()
+
+    def generate(
+        self,
+        prompts: Any,
+        plans: Any = None,
+        sampling: SamplingParams | None = None,
+        cancel: threading.Event | None = None,
+        row_seeds: Sequence[int | None] | None = None,
+    ) -> list[RemoteResult]:
+        """`stream`'s rows, each answered whole (calibration's pair of answers)."""
+        texts: dict[int, list[str]] = {}
+        results: dict[int, RemoteResult] = {}
+        events = self.stream(prompts, plans, sampling, cancel, row_seeds=row_seeds)
+        for event in events:
+            if event.finish_reason is None:
+                texts.setdefault(event.row, []).append(event.text)
+            else:
+                pieces = texts.get(event.row, [])
+                results[event.row] = RemoteResult("".join(pieces), len(pieces), event.finish_reason)
+        return [results[row] for row in sorted(results)]
 
     def _body(
         self,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from textual import work
@@ -32,7 +33,7 @@ from steertui.tui.messages import (
 )
 from steertui.tui.model import ModelSlot
 from steertui.tui.preferences import ChatPrefs
-from steertui.tui.remote_engine import local_only
+from steertui.tui.remote_engine import RemoteEngine, local_only
 from steertui.tui.steering import FAILED, AppliedRun, SteeringState
 from steertui.tui.widgets.knob import Knob
 
@@ -261,21 +262,22 @@ class KnobPanel(VerticalScroll):
         if engine is None or not self.model.ready:
             self.notify("The model is not loaded.", severity="warning")
             return
-        remote = local_only(engine, "Calibration")
-        if remote is not None:
-            self.notify(remote, title="Calibrate", severity="warning")
-            return
         dimension = steering.dimension(dim_name) if dim_name is not None else None
         if dim_name is None or dimension is None or dim_name not in steering.vectors:
             self.notify("Focus a knob whose vector is loaded to calibrate it.", severity="warning")
             return
+        vectors, provider = dict(steering.vectors), steering.provider
+        plan_of = None
+        if isinstance(engine, RemoteEngine) and provider is not None:
+            plan_of = partial(provider.plan, vectors)  # the server maps knobs onto its ranges
         screen = CalibrateScreen(
             engine,
-            dict(steering.vectors),
+            vectors,
             dimension,
             store=self.prefs.store,
             base_knobs=dict(steering.knob_values),
             sampling=None,
+            plan_of=plan_of,
         )
 
         def done(value: float | None) -> None:
