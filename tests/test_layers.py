@@ -6,8 +6,8 @@ model and its data, vectors, search and prefs may not (what they do must work on
 where the toy is, `hub.toy_path`, is a base module's to say).
 textual belongs to the tui alone, rich to the tui and the CLI, starlette and uvicorn to the
 server (and the command that starts it), ray to the search's workers and the server's
-deployment. And no module-level import
-cycle between any two modules of the package.
+deployment, httpx to the app's client of a server. And no module-level import cycle between any
+two modules of the package.
 """
 
 from __future__ import annotations
@@ -38,6 +38,8 @@ THIRD_PARTY = {
     "uvicorn": {"serve", "commands"},
     # the cluster extra: AutoSteer's Ray workers and `serve --ray`'s deployment
     "ray": {"search", "serve"},
+    # the app's client of such a server (`chat --connect`, the `connect` extra)
+    "httpx": {"tui"},
 }
 
 

@@ -1,6 +1,7 @@
 """The engine's API as Protocols: what the app, the search and the test fakes type against.
 
-`Engine` satisfies them; so must any fake. `ChatEngine` is the part the chat app uses
+`Engine` satisfies them; so must any fake, and the app's remote engine
+(`tui/remote_engine.py`, a `steertui serve` over HTTP). `ChatEngine` is the part the chat app uses
 (stream, compile, capture, the chat template); `SteeringHandle` is a compiled plan whose
 coefficients can be moved while a stream runs.
 """
@@ -14,12 +15,21 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 if TYPE_CHECKING:  # types only: importing this module must not load torch
     import torch
 
-    from steertui.engine.guard import GuardRecord
     from steertui.engine.lock import Priority
     from steertui.engine.sampling import SamplingParams
 
 ChatMessage = Mapping[str, str]
 ChatPrompt = str | Sequence[ChatMessage]
+
+
+class GuardLike(Protocol):
+    """What the coherence guard did to a row (`engine.guard.GuardRecord`, or a server's record
+    of it for a remote engine)."""
+
+    @property
+    def acted(self) -> bool: ...
+
+    def to_dict(self, c_max: Mapping[str, float] | None = None) -> dict[str, Any]: ...
 
 
 class StreamEvent(Protocol):
@@ -38,7 +48,7 @@ class StreamEvent(Protocol):
     def finish_reason(self) -> str | None: ...
 
     @property
-    def guard(self) -> GuardRecord | None:
+    def guard(self) -> GuardLike | None:
         """On a row's last event: what the coherence guard did to it (None: not watched)."""
         ...
 

@@ -10,7 +10,7 @@ values are within `threshold` points or after `max_rounds`; the result is their 
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -144,18 +144,28 @@ def questions_for(dimension: Any, limit: int = 5) -> list[str]:
     return seen[:limit]
 
 
+PlanOf = Callable[[Mapping[str, float]], Any]
+"""Knob values -> a plan for the engine at hand (a server's engine takes the knobs themselves)."""
+
+
 def pair_plans(
     dimension: str,
     a: float,
     b: float,
     vectors: Mapping[str, Any],
     base_knobs: Mapping[str, float] | None = None,
+    plan_of: PlanOf | None = None,
 ) -> list[Any]:
-    """Two RowPlans: the other knobs as given, this dimension at d_A (row 0) and d_B (row 1)."""
+    """Two RowPlans: the other knobs as given, this dimension at d_A (row 0) and d_B (row 1).
+    `plan_of` makes each plan from its knobs (default: the vectors' `plan_from_knobs`)."""
     from steertui.vectors.knobs import plan_from_knobs
 
+    def local(knobs: Mapping[str, float]) -> Any:
+        return plan_from_knobs(dict(knobs), vectors)
+
+    make = plan_of or local
     others = {k: v for k, v in (base_knobs or {}).items() if k != dimension and k in vectors}
-    return [plan_from_knobs({**others, dimension: v}, vectors) for v in (a, b)]
+    return [make({**others, dimension: v}) for v in (a, b)]
 
 
 def generate_pair(
@@ -169,11 +179,12 @@ def generate_pair(
     sampling: Any = None,
     cancel: Any = None,
     seed: int | None = 0,
+    plan_of: PlanOf | None = None,
 ) -> tuple[str, str]:
     """The question answered at d_A and at d_B, generated together as one batch of two rows."""
     if dimension not in vectors:
         raise ConfigError(f"no vector for dimension {dimension!r}; build it before calibrating")
-    plans = pair_plans(dimension, a, b, vectors, base_knobs)
+    plans = pair_plans(dimension, a, b, vectors, base_knobs, plan_of=plan_of)
     results = engine.generate(
         [question, question], plans, sampling=sampling, cancel=cancel, row_seeds=[seed, seed]
     )

@@ -30,6 +30,7 @@ from steertui.engine.batcher import Batcher, QueueFull, RowEvent, Ticket
 from steertui.engine.batcher import Request as BatchRequest
 from steertui.errors import first_line
 from steertui.serve.bodies import GenRequest, Steering, parse_json, parse_request, parse_steering
+from steertui.serve.connect import connect_routes
 from steertui.serve.errors import ApiError
 
 if TYPE_CHECKING:
@@ -425,6 +426,7 @@ def create_app(state: ServeState) -> Starlette:
             Route("/v1/chat/completions", chat_completions, methods=["POST"]),
             Route("/v1/completions", completions, methods=["POST"]),
             Route("/v1/streams/{ident}/steering", change_steering, methods=["POST"]),
+            *connect_routes(state),  # what `steertui chat --connect` asks (serve/connect.py)
         ],
         exception_handlers={
             ApiError: on_api_error,

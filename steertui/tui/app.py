@@ -41,12 +41,13 @@ from steertui.tui.messages import (
 )
 from steertui.tui.model import ModelSlot
 from steertui.tui.preferences import ChatPrefs
+from steertui.tui.remote_engine import local_only
 from steertui.tui.screens.chat import ChatScreen
 from steertui.tui.screens.dialogs import ErrorModal, TextPrompt
 from steertui.tui.screens.help import HelpScreen
 from steertui.tui.search_controller import SearchController
 from steertui.tui.search_state import chat_search_data
-from steertui.tui.services import LibraryProvider, memory_in_use
+from steertui.tui.services import memory_in_use
 from steertui.tui.widgets.chat_view import KeyClock
 
 if TYPE_CHECKING:
@@ -148,7 +149,7 @@ class SteerApp(App[None]):
         engine = message.engine
         self.model.loaded(engine, self.main.prefs.settings)
         _freeze_the_heap()
-        provider = self.config.provider or LibraryProvider(self.home, str(engine.model_id))
+        provider = self.config.make_provider(self.home, engine)
         await self.main.model_ready(provider, self._memory(engine))
         if self.requested_session is not None:
             session_id, self.requested_session = self.requested_session, None
@@ -181,6 +182,10 @@ class SteerApp(App[None]):
         engine = self.model.engine
         if engine is None or not self.model.ready:
             self.notify("The model is not loaded.", severity="warning")
+            return
+        remote = local_only(engine, "A search")
+        if remote is not None:
+            self.notify(remote, title="AutoSteer", severity="warning")
             return
         steering = self.main.steering
         try:
@@ -289,6 +294,14 @@ class SteerApp(App[None]):
             self.push_screen(AutoSteerScreen(self.store, self.search.progress))
 
     def action_load_model(self) -> None:
+        if self.config.connect is not None:
+            self.notify(
+                f"The model is the server's ({self.model.name}): another one is loaded there, "
+                "or here with `steertui chat` without --connect.",
+                severity="warning",
+            )
+            return
+
         def chosen(model: str | None) -> None:
             if model:
                 self.post_message(LoadModel(model))

@@ -13,6 +13,7 @@ from steertui.safe_text import visible
 from steertui.store import Store
 from steertui.store.models import MessageRow
 from steertui.tui.conversation import Conversation, Turn
+from steertui.tui.remote_handle import RemoteHandle
 from steertui.tui.services import PlanLike
 from steertui.tui.steering import LiveAnswer
 
@@ -38,6 +39,11 @@ class Finished:
     token_ids: list[int]
     finish_reason: str
     tokens_per_second: float
+    n_tokens: int | None = None  # None: one per token id (a server's stream gives no ids)
+
+    @property
+    def tokens(self) -> int:
+        return self.n_tokens if self.n_tokens is not None else len(self.token_ids)
 
     @property
     def stopped(self) -> bool:
@@ -66,8 +72,9 @@ def answer_record(
 ) -> dict[str, Any]:
     """What the store keeps with an answer: the plan's exact snapshot, the knobs it applied (and
     only those), the run whose best steered it, the knobs it could not apply and why, the
-    knob moves made while it streamed, and what the coherence guard did (`GuardRecord.to_dict`,
-    kept only when it acted)."""
+    knob moves made while it streamed (on a server: as it applied them, each with its
+    `applied_at_token`), and what the coherence guard did (`GuardRecord.to_dict`, kept only
+    when it acted)."""
     record: dict[str, Any] = {
         "plan": live.plan.snapshot() if live.plan is not None else None,
         "knobs": {k: float(v) for k, v in live.knobs.items()},
@@ -78,8 +85,11 @@ def answer_record(
         record["not_applied"] = {
             d: {"knob": float(v), "reason": why} for d, (v, why) in live.not_applied.items()
         }
-    if live.changes:
-        record["changes"] = list(live.changes)
+    changes = list(live.changes)
+    if isinstance(live.handle, RemoteHandle):
+        changes = live.handle.applied_changes()
+    if changes:
+        record["changes"] = changes
         record["final_knobs"] = {k: float(v) for k, v in final_knobs.items()}
     if guard is not None and guard.get("events"):
         record["guard"] = dict(guard)
@@ -91,7 +101,12 @@ def steered_by(record: Mapping[str, Any]) -> str:
     if record.get("run") is not None:
         return f"run {record['run']} best"
     knobs = record.get("final_knobs") or record.get("knobs") or {}
-    return ", ".join(f"{k} {float(v):+.0f}" for k, v in knobs.items() if v)
+    parts = [f"{k} {float(v):+.0f}" for k, v in knobs.items() if v]
+    plan = record.get("plan")
+    default = plan.get("server_default") if isinstance(plan, Mapping) else None
+    for k, v in (default or {}).items():  # a server's `--steer` knobs under the request's
+        parts.append(f"{k} {float(v):+.0f} (server default)")
+    return ", ".join(parts)
 
 
 def answer_footer(tokens: int, tps: float, stopped: bool, record: Mapping[str, Any]) -> str:
@@ -102,6 +117,12 @@ def answer_footer(tokens: int, tps: float, stopped: bool, record: Mapping[str, A
     parts.append(steered_by(record) or "unsteered")
     for dim, info in (record.get("not_applied") or {}).items():
         parts.append(f"{dim} {float(info['knob']):+.0f} not applied: {info['reason']}")
+    for change in record.get("changes") or []:  # a server says where each move took effect
+        knob = f"{change.get('dimension')} {float(change.get('knob', 0)):+.0f}"
+        if change.get("applied_at_token") is not None:
+            parts.append(f"{knob} from token {change['applied_at_token']}")
+        elif change.get("not_applied"):
+            parts.append(f"{knob} not applied: {change['not_applied']}")
     guard = record.get("guard")
     if isinstance(guard, Mapping) and guard.get("summary"):
         parts.append(str(guard["summary"]))  # "guard eased cost +100 to +55 at token 71"
@@ -150,7 +171,7 @@ class ChatSession:
                 finished.text,
                 steering=record,
                 sampling=dict(sampling),
-                token_count=len(finished.token_ids),
+                token_count=finished.tokens,
                 tokens_per_second=finished.tokens_per_second,
                 stopped=finished.stopped,
             )

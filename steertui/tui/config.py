@@ -28,7 +28,9 @@ class AppConfig:
     default loads the model with `load_model(model, device, dtype)` (decoding through the
     compiled step with `fast`), in a worker, so the first screen paints before the model has
     loaded. `store`, `provider`, `memory_probe`, `clock`, `sampling` and `search_runner` are
-    seams for tests; None means the real one."""
+    seams for tests; None means the real one. `connect` is a `steertui serve`'s URL: the
+    engine and the vectors are the server's (`tui/remote_engine.py`), `model` its URL too;
+    sessions, profile and LEARN stay in this home."""
 
     model: str = "toy"
     home: str | Path | Home | None = None
@@ -45,6 +47,8 @@ class AppConfig:
     sampling: SamplingParams | None = None
     search_runner: SearchRunner | None = None
     learn_grace_s: float = LEARN_GRACE_S
+    connect: str | None = None
+    api_key: str | None = None
 
     def resolved_home(self) -> Home:
         home = self.home if isinstance(self.home, Home) else Home.resolve(self.home)
@@ -61,6 +65,15 @@ class AppConfig:
     def make_engine_factory(self, home: Home) -> EngineFactory:
         if self.engine_factory is not None:
             return self.engine_factory
+        if self.connect is not None:
+            api_key = self.api_key
+
+            def remote(url: str) -> ChatEngine:
+                from steertui.tui.remote_engine import RemoteEngine
+
+                return RemoteEngine.open(url, api_key)
+
+            return remote
         device, dtype, fast = self.device, self.dtype, self.fast
 
         def factory(model: str) -> ChatEngine:
@@ -69,3 +82,17 @@ class AppConfig:
             return Engine(load_model(model, device=device, dtype=dtype, home=home), fast=fast)
 
         return factory
+
+    def make_provider(self, home: Home, engine: ChatEngine) -> VectorProvider:
+        """The given provider, else the server's for a remote engine, else the home's library."""
+        if self.provider is not None:
+            return self.provider
+        from steertui.tui.remote_engine import RemoteEngine
+
+        if isinstance(engine, RemoteEngine):
+            from steertui.tui.remote_provider import RemoteProvider
+
+            return RemoteProvider(engine)
+        from steertui.tui.services import LibraryProvider
+
+        return LibraryProvider(home, str(engine.model_id))

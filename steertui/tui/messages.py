@@ -14,8 +14,7 @@ from typing import TYPE_CHECKING, Any
 from textual.message import Message
 
 if TYPE_CHECKING:
-    from steertui.engine.guard import GuardRecord
-    from steertui.engine.protocol import ChatEngine
+    from steertui.engine.protocol import ChatEngine, GuardLike
     from steertui.prefs.learn import LearnUpdate
     from steertui.tui.learning import PendingReaction
     from steertui.tui.services import PlanLike, VectorLike
@@ -99,11 +98,16 @@ class AnswerFinished(Message):
     token_ids: list[int]
     finish_reason: str
     seconds: float
-    guard: GuardRecord | None = None  # what the coherence guard did to the row
+    guard: GuardLike | None = None  # what the coherence guard did to the row
+    counted: int | None = None  # tokens, where the stream gave none of their ids (a server's)
+
+    @property
+    def n_tokens(self) -> int:
+        return self.counted if self.counted is not None else len(self.token_ids)
 
     @property
     def tokens_per_second(self) -> float:
-        return len(self.token_ids) / self.seconds if self.seconds > 0 else 0.0
+        return self.n_tokens / self.seconds if self.seconds > 0 else 0.0
 
 
 @dataclass
@@ -125,6 +129,7 @@ class HeatmapReady(Message):
     dimension: str
     values: list[list[float]]
     tokens: list[str]
+    note: str = ""  # no values: why (one line, shown in their place)
 
 
 @dataclass

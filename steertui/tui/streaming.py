@@ -80,6 +80,7 @@ def stream_rows(
     start = clock()
     pieces: dict[int, list[str]] = {row: [] for row in range(len(conversations))}
     ids: dict[int, list[int]] = {row: [] for row in range(len(conversations))}
+    counts = dict.fromkeys(range(len(conversations)), 0)
     batch = ChunkBatcher(request_id)
     prompts: Any = list(conversations) if len(conversations) > 1 else conversations[0]
     try:
@@ -99,10 +100,12 @@ def stream_rows(
                         finish_reason=reason,
                         guard=event.guard,
                         seconds=clock() - start,
+                        counted=counts[row],
                     )
                 )
                 continue
             pieces[row].append(event.text)
+            counts[row] += 1
             if event.token_id is not None:
                 ids[row].append(event.token_id)
             for chunk in batch.add(row, event.text):

@@ -316,6 +316,14 @@ CASES = [
     C("import no name", ["vectors", "import", "{T}/files/a.txt", "--dimension", ""], "--dimension"),
     C("steer a path", "generate -p hi --steer ../x=10", "dimension", "expected a name"),
     C("chat unknown dim", "chat --dims nosuch", "unknown dimension 'nosuch'", "available"),
+    C("chat connect not a url", "chat --connect notaurl", "--connect 'notaurl'", "http:// or"),
+    C("chat connect unreachable", "chat --connect http://127.0.0.1:9", "cannot reach the server"),
+    C(
+        "chat connect with a model",
+        "chat --connect http://127.0.0.1:9 --model smollm2",
+        "--model",
+        "the model is the server's with --connect",
+    ),
     C("unknown option", "toy datasets --home x", "toy datasets", "No such option: --home"),
     # issue 28: files, home, store
     C("export to /proc/version", "sessions export 1 -o /proc/version", "--out", "proc file system"),

@@ -30,6 +30,7 @@ from textual.widgets import Button, Footer, Input, Label, Static
 from steertui.prefs.calibrate import (
     Calibration,
     Choice,
+    PlanOf,
     generate_pair,
     questions_for,
     save_calibration,
@@ -108,6 +109,7 @@ class CalibrateScreen(Screen[float | None]):
         sampling: Any = None,
         max_new_tokens: int = 96,
         calibration: Calibration | None = None,
+        plan_of: PlanOf | None = None,
     ) -> None:
         super().__init__()
         self.engine = engine
@@ -123,6 +125,7 @@ class CalibrateScreen(Screen[float | None]):
         self.base_knobs = dict(base_knobs or {})
         self.sampling = sampling if sampling is not None else _sampling(max_new_tokens)
         self.calibration = calibration or Calibration(self.name_)
+        self.plan_of = plan_of  # knobs -> a plan, for an engine that is not the vectors' own
         self.round_id = 0
         self.seed = 0
         self.busy = False
@@ -213,6 +216,7 @@ class CalibrateScreen(Screen[float | None]):
                 sampling=self.sampling,
                 cancel=cancel,
                 seed=seed,
+                plan_of=self.plan_of,
             )
         except Exception as exc:  # shown to the user; the screen stays usable
             self.post_message(self.PairFailed(round_id, f"{type(exc).__name__}: {exc}"))

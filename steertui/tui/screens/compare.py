@@ -125,7 +125,7 @@ class CompareScreen(Screen[None]):
         message.stop()
         if message.request_id != self.request_id:
             return
-        footer = f"{len(message.token_ids)} tokens"
+        footer = f"{message.n_tokens} tokens"
         if message.finish_reason == "stopped":
             footer += " · stopped"
         self.pane(message.row).text = message.text

@@ -227,7 +227,11 @@ class ChatPanel(Vertical):
         self.generation = None
         self.steering.end_answer()
         finished = Finished(
-            message.text, message.token_ids, message.finish_reason, message.tokens_per_second
+            message.text,
+            message.token_ids,
+            message.finish_reason,
+            message.tokens_per_second,
+            message.n_tokens,
         )
         record = self.session.add_answer(
             finished,
@@ -241,12 +245,10 @@ class ChatPanel(Vertical):
             return  # the app is closing: the answer is saved, the screen is gone
         gen.widget.text = message.text
         footer = answer_footer(
-            len(message.token_ids), finished.tokens_per_second, finished.stopped, record
+            message.n_tokens, finished.tokens_per_second, finished.stopped, record
         )
         steered = gen.live.run_id is not None or any(gen.live.knobs.values())
-        reason = collapse_reason(
-            message.text, len(message.token_ids), message.finish_reason == "eos"
-        )
+        reason = collapse_reason(message.text, message.n_tokens, message.finish_reason == "eos")
         if steered and reason is not None:
             footer += f" · collapsed: {reason}: lower the knob, or F9 finds its range"
         await gen.widget.finish(footer)

@@ -7,13 +7,16 @@ from textual import work
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 
+from steertui.errors import SteertuiError
 from steertui.safe_text import visible
 from steertui.tui.chat_session import ChatSession, LastAnswer
 from steertui.tui.messages import HeatmapReady
 from steertui.tui.model import ModelSlot
-from steertui.tui.services import VectorLike, layer_projections
+from steertui.tui.remote_engine import RemoteEngine
+from steertui.tui.services import VectorLike
 from steertui.tui.steering import SteeringState
 from steertui.tui.widgets.heatmap import Heatmap
+from steertui.vectors.projections import layer_projections
 
 
 class HeatmapPanel(VerticalScroll):
@@ -64,7 +67,9 @@ class HeatmapPanel(VerticalScroll):
         if vector is None:
             self.heatmap.clear(f"{dim}: waiting for its vector.")
             return
-        if not last.token_ids:
+        # a server's answer comes as text (the server reads its tokens again)
+        remote = isinstance(self.model.engine, RemoteEngine)
+        if not (last.token_ids or (remote and last.text.strip())):
             self.heatmap.clear("The last answer is empty.")
             return
         self._compute(dim, vector, last)
@@ -73,6 +78,14 @@ class HeatmapPanel(VerticalScroll):
     def _compute(self, dim: str, vector: VectorLike, last: LastAnswer) -> None:
         engine = self.model.engine
         assert engine is not None
+        if isinstance(engine, RemoteEngine):
+            try:
+                values, texts = engine.layer_heatmap(dim, last.messages, last.text, last.plan)
+            except SteertuiError as exc:  # the server refused, or is gone: said in the panel
+                self.post_message(HeatmapReady(dim, [], [], note=f"No heatmap: {exc}"))
+                return
+            self.post_message(HeatmapReady(dim, values, [visible(t) for t in texts]))
+            return
         prompt_ids = list(engine.chat_ids(last.messages))
         ids = prompt_ids + list(last.token_ids)
         plans = [last.plan] if last.plan is not None else None
@@ -87,6 +100,9 @@ class HeatmapPanel(VerticalScroll):
 
     def on_heatmap_ready(self, message: HeatmapReady) -> None:
         if message.dimension != self.focused_dim or not self.is_attached:
+            return
+        if message.note:
+            self.heatmap.clear(message.note)
             return
         dim = self.steering.dimension(message.dimension)
         poles = (dim.negative, dim.positive) if dim is not None else ("-", "+")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from textual import work
@@ -32,6 +33,7 @@ from steertui.tui.messages import (
 )
 from steertui.tui.model import ModelSlot
 from steertui.tui.preferences import ChatPrefs
+from steertui.tui.remote_engine import RemoteEngine, local_only
 from steertui.tui.steering import FAILED, AppliedRun, SteeringState
 from steertui.tui.widgets.knob import Knob
 
@@ -197,6 +199,10 @@ class KnobPanel(VerticalScroll):
         if not self.model.ready or self.steering.provider is None:
             self.notify("The model is not loaded.", severity="warning")
             return
+        remote = local_only(self.model.engine, "Applying a run's best")
+        if remote is not None:
+            self.notify(remote, title=f"Run {run_id}", severity="warning")
+            return
         candidate = SteerCandidate.from_dict(dict(best))
         c_max = {d: float(v.c_max) for d, v in self.steering.vectors.items()}
         values = best_to_knobs(candidate, c_max).knob_values()
@@ -260,13 +266,18 @@ class KnobPanel(VerticalScroll):
         if dim_name is None or dimension is None or dim_name not in steering.vectors:
             self.notify("Focus a knob whose vector is loaded to calibrate it.", severity="warning")
             return
+        vectors, provider = dict(steering.vectors), steering.provider
+        plan_of = None
+        if isinstance(engine, RemoteEngine) and provider is not None:
+            plan_of = partial(provider.plan, vectors)  # the server maps knobs onto its ranges
         screen = CalibrateScreen(
             engine,
-            dict(steering.vectors),
+            vectors,
             dimension,
             store=self.prefs.store,
             base_knobs=dict(steering.knob_values),
             sampling=None,
+            plan_of=plan_of,
         )
 
         def done(value: float | None) -> None:

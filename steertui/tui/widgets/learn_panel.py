@@ -16,6 +16,7 @@ from steertui.tui.chat_session import ChatSession
 from steertui.tui.learning import LearnFlow, PendingReaction, describe_moves
 from steertui.tui.messages import KnobsLearned, LearnDone, LearnRead, Notice
 from steertui.tui.model import ModelSlot
+from steertui.tui.remote_engine import local_only
 from steertui.tui.services import ReplySignals
 from steertui.tui.steering import SteeringState
 
@@ -31,6 +32,7 @@ class LearnPanel(Widget):
         self.model = model
         self.session = session
         self.steering = steering
+        self._told_remote = False
 
     def learn(self, kind: str, text: str = "", answer_next: bool = False) -> bool:
         """Read a reaction to the last answer; False when there is nothing to learn from (no
@@ -57,6 +59,10 @@ class LearnPanel(Widget):
             signals = self.flow.signals.get(
                 provider, engine, self.steering.vectors, self.steering.dimensions
             )
+        remote = local_only(engine, "LEARN's reading by the model")
+        if remote is not None and not self._told_remote:
+            self._told_remote = True  # once: LEARN still reads the reaction's words
+            self.notify(f"{remote}; LEARN reads your words only.", title="Learn")
         self._read(reaction, signals)
 
     @work(thread=True, exit_on_error=False, group="learn")
