@@ -38,6 +38,7 @@ from steertui.tui.messages import (
     SearchUpdate,
     SessionDeleted,
     StartSearch,
+    WorkerFailed,
 )
 from steertui.tui.model import ModelSlot
 from steertui.tui.preferences import ChatPrefs
@@ -275,6 +276,10 @@ class SteerApp(App[None]):
         if event.state == WorkerState.ERROR and event.worker.error is not None:
             reason = describe(event.worker.error)
             self.push_screen(ErrorModal(f"{event.worker.group} failed", reason))
+
+    def on_worker_failed(self, message: WorkerFailed) -> None:
+        """The same for a panel's or a dialog's worker (`tui.worker_errors`)."""
+        self.push_screen(ErrorModal(f"{message.group} failed", message.reason))
 
     # -- other screens ----------------------------------------------------------------
     def action_help(self) -> None:

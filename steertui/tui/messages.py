@@ -226,6 +226,14 @@ class CancelSearch(Message):
 
 
 @dataclass
+class WorkerFailed(Message):
+    """A part's worker raised what it did not handle (`tui.worker_errors`): the app shows it."""
+
+    group: str
+    reason: str
+
+
+@dataclass
 class ApplyRun(Message):
     """Apply a run's best configuration to the knobs (None: the running one)."""
 

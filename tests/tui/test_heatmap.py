@@ -5,6 +5,7 @@ from __future__ import annotations
 from textual.message import Message
 
 from steertui.tui.messages import HeatmapReady
+from steertui.tui.screens.dialogs import ErrorModal
 from steertui.tui.widgets.heatmap import (
     NEGATIVE_GLYPHS,
     POSITIVE_GLYPHS,
@@ -51,3 +52,23 @@ async def test_heatmap_recomputes_after_an_answer_and_on_focus(make_app, engine)
         await wait_for(pilot, lambda: app.main.heatmap_panel.heatmap.dimension == "age")
         assert len(engine.captures) == 2
         assert "adults" in app.main.heatmap_panel.heatmap.render().plain
+
+
+@aio
+async def test_a_heatmap_whose_capture_fails_says_so_in_a_modal(make_app, engine) -> None:
+    # A panel's worker that raises: Textual tells only the panel, so before `WorkerFailed`
+    # the heatmap stayed empty without a word.
+    def out_of_memory(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("CUDA out of memory while capturing 30 layers")
+
+    engine.capture = out_of_memory
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await ready(pilot)
+        await ask(pilot, "Where to eat?")
+        await wait_for(pilot, lambda: isinstance(app.screen, ErrorModal))
+        assert "out of memory" in app.screen.message
+        assert "heatmap" in app.screen.title_text
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is app.main)
+        await ask(pilot, "And for lunch?")  # the chat goes on

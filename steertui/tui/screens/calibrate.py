@@ -35,6 +35,7 @@ from steertui.prefs.calibrate import (
     questions_for,
     save_calibration,
 )
+from steertui.tui.worker_errors import ReportsWorkerErrors
 
 DEFAULT_QUESTION = "What would you recommend?"
 
@@ -45,7 +46,7 @@ def _sampling(max_new_tokens: int) -> Any:
     return SamplingParams(temperature=0.7, max_new_tokens=max_new_tokens)
 
 
-class CalibrateScreen(Screen[float | None]):
+class CalibrateScreen(ReportsWorkerErrors, Screen[float | None]):
     """Calibrate one dimension by A/B comparison (see the module docstring for the contract)."""
 
     DEFAULT_CSS = """

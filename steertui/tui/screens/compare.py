@@ -20,13 +20,14 @@ from steertui.tui.messages import AnswerFinished, GenerationFailed, TokenChunk
 from steertui.tui.services import PlanLike
 from steertui.tui.streaming import StreamRequest, stream_rows
 from steertui.tui.widgets.chat_view import AnswerMessage
+from steertui.tui.worker_errors import ReportsWorkerErrors
 
 if TYPE_CHECKING:
     from steertui.engine.protocol import ChatEngine
     from steertui.engine.sampling import SamplingParams
 
 
-class CompareScreen(Screen[None]):
+class CompareScreen(ReportsWorkerErrors, Screen[None]):
     """Handed the engine, the chat's current plan and sampling; streams both rows itself."""
 
     BINDINGS = [

@@ -43,6 +43,7 @@ from steertui.tui.services import sampling_dict
 from steertui.tui.steering import LiveAnswer, SteeringState
 from steertui.tui.streaming import StreamRequest, stream_rows
 from steertui.tui.widgets.chat_view import AnswerMessage, ChatView, KeyClock
+from steertui.tui.worker_errors import ReportsWorkerErrors
 
 CHAT_PLACEHOLDER = "Ask something (Enter sends, Esc stops)"
 MODEL_PLACEHOLDER = "Model to load: a hub id, a local path, or toy (Enter loads)"
@@ -65,7 +66,7 @@ class Generation:
         return self.live.tokens
 
 
-class ChatPanel(Vertical):
+class ChatPanel(ReportsWorkerErrors, Vertical):
     def __init__(
         self,
         *,

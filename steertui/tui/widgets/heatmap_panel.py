@@ -16,10 +16,11 @@ from steertui.tui.remote_engine import RemoteEngine
 from steertui.tui.services import VectorLike
 from steertui.tui.steering import SteeringState
 from steertui.tui.widgets.heatmap import Heatmap
+from steertui.tui.worker_errors import ReportsWorkerErrors
 from steertui.vectors.projections import layer_projections
 
 
-class HeatmapPanel(VerticalScroll):
+class HeatmapPanel(ReportsWorkerErrors, VerticalScroll):
     def __init__(
         self,
         *,

@@ -36,11 +36,12 @@ from steertui.tui.preferences import ChatPrefs
 from steertui.tui.remote_engine import RemoteEngine, local_only
 from steertui.tui.steering import FAILED, AppliedRun, SteeringState
 from steertui.tui.widgets.knob import Knob
+from steertui.tui.worker_errors import ReportsWorkerErrors
 
 PREFERENCE_DEBOUNCE_S = 0.6
 
 
-class KnobPanel(VerticalScroll):
+class KnobPanel(ReportsWorkerErrors, VerticalScroll):
     def __init__(
         self,
         *,

@@ -19,9 +19,10 @@ from steertui.tui.model import ModelSlot
 from steertui.tui.remote_engine import local_only
 from steertui.tui.services import ReplySignals
 from steertui.tui.steering import SteeringState
+from steertui.tui.worker_errors import ReportsWorkerErrors
 
 
-class LearnPanel(Widget):
+class LearnPanel(ReportsWorkerErrors, Widget):
     DEFAULT_CSS = "LearnPanel { display: none; }"
 
     def __init__(
