@@ -29,7 +29,14 @@ from starlette.routing import Route
 from steertui.engine.batcher import Batcher, QueueFull, RowEvent, Ticket
 from steertui.engine.batcher import Request as BatchRequest
 from steertui.errors import first_line
-from steertui.serve.bodies import GenRequest, Steering, parse_json, parse_request, parse_steering
+from steertui.serve.bodies import (
+    GenRequest,
+    Steering,
+    parse_json,
+    parse_request,
+    parse_steering,
+    read_body,
+)
 from steertui.serve.connect import connect_routes
 from steertui.serve.errors import ApiError
 
@@ -38,7 +45,6 @@ if TYPE_CHECKING:
     from steertui.engine.guard import GuardRecord
     from steertui.serve.steering import SteeringResolver
 
-MAX_BODY = 4 * 1024 * 1024
 DEFAULT_MAX_TOKENS = 256
 CHANGE_TIMEOUT = 30.0  # seconds a steering change waits for its stream's next step
 FINISH = {"eos": "stop", "length": "length", "stopped": "stop"}
@@ -82,22 +88,6 @@ class ServeState:
 
 def _error(exc: ApiError) -> JSONResponse:
     return JSONResponse(exc.body(), status_code=exc.status)
-
-
-async def _read_body(request: Request) -> bytes:
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > MAX_BODY:
-        raise ApiError(
-            f"the request body is {length} bytes: expected at most {MAX_BODY}", None, 413
-        )
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise ApiError(f"the request body is over {MAX_BODY} bytes", None, 413)
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def create_app(state: ServeState) -> Starlette:
@@ -148,7 +138,7 @@ def create_app(state: ServeState) -> Starlette:
 
     async def _generate(request: Request, chat: bool) -> Response:
         engine = state.engine
-        req = parse_request(parse_json(await _read_body(request)), chat, engine.n_layers)
+        req = parse_request(parse_json(await read_body(request)), chat, engine.n_layers)
         if req.model not in (state.model_id, state.config.model_name):
             raise ApiError(
                 f"model: unknown model {req.model!r:.60}: this server serves {state.model_id!r}",
@@ -376,7 +366,7 @@ def create_app(state: ServeState) -> Starlette:
                 404,
                 code="stream_not_found",
             )
-        data = parse_json(await _read_body(request))
+        data = parse_json(await read_body(request))
         change = parse_steering(data.get("steering"), state.engine.n_layers)
         if change is None:
             raise ApiError("steering: expected an object of knobs and options", "steering")

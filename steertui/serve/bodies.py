@@ -14,12 +14,17 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from steertui.engine.methods import METHODS
 from steertui.errors import SteertuiError
 from steertui.serve.errors import ApiError
 from steertui.validation import MAX_NEW_TOKENS, SEED_MAX, integer, knob, number
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+
+MAX_BODY = 4 * 1024 * 1024
 
 RESERVED = ("vectors", "positions", "method", "guard")
 SCHEDULES = ("constant", "decay", "cosine", "warmup")  # search.space.SCHEDULE_KINDS
@@ -311,3 +316,20 @@ def _number_or(
     if value is None:
         return default
     return _checked(key, number, value, key, lo=lo, hi=hi, lo_open=lo_open)
+
+
+async def read_body(request: Request) -> bytes:
+    """The body, refused past `MAX_BODY` bytes (413) before more of it is read."""
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > MAX_BODY:
+        raise ApiError(
+            f"the request body is {length} bytes: expected at most {MAX_BODY}", None, 413
+        )
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise ApiError(f"the request body is over {MAX_BODY} bytes", None, 413)
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -19,14 +19,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from steertui.serve.bodies import Steering, parse_json, parse_request
+from steertui.serve.bodies import Steering, parse_json, parse_request, read_body
 from steertui.serve.errors import ApiError
 
 if TYPE_CHECKING:
     from steertui.engine import Engine
     from steertui.serve.steering import SteeringResolver
-
-MAX_BODY = 4 * 1024 * 1024  # as the OpenAI routes'
 
 
 class _Config(Protocol):
@@ -89,7 +87,7 @@ def connect_routes(state: Served) -> list[Route]:
         return JSONResponse(await anyio.to_thread.run_sync(build))
 
     async def layers(request: Request) -> Response:
-        data = parse_json(await _read_capped(request))
+        data = parse_json(await read_body(request))
         body = {"model": state.model_id, **{k: data.get(k) for k in ("messages", "steering")}}
         req = parse_request(body, True, state.engine.n_layers)
         answer, dimension = data.get("answer"), data.get("dimension")
@@ -133,15 +131,3 @@ def connect_routes(state: Served) -> list[Route]:
         Route("/v1/steering/dimensions/{name}/vector", build_vector, methods=["POST"]),
         Route("/v1/steering/layers", layers, methods=["POST"]),
     ]
-
-
-async def _read_capped(request: Request) -> bytes:
-    """The body, refused past `MAX_BODY` bytes (413) before more of it is read."""
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise ApiError(f"the request body is over {MAX_BODY} bytes", None, 413)
-        chunks.append(chunk)
-    return b"".join(chunks)
