@@ -583,19 +583,29 @@ class Engine:
                 prompt_len = torch.tensor(
                     [width - len(r) + s for r, s in zip(chunk, chunk_starts, strict=True)]
                 )
+                # rows are left-padded, so every answer ends the row: only the last `keep`
+                # positions predict an answer token (the prompt's logits are never computed)
+                keep = max(len(r) - s for r, s in zip(chunk, chunk_starts, strict=True)) + 1
                 with self._steering(sub, prompt_len):
                     out = self._forward(
-                        input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False
+                        input_ids=ids,
+                        attention_mask=mask,
+                        position_ids=positions,
+                        use_cache=False,
+                        logits_to_keep=keep,
                     )
-                logp = torch.log_softmax(out.logits.float(), dim=-1)
+                logits = out.logits.float()
+                first = width - logits.shape[1]  # the position of the first kept logit
+                lse = torch.logsumexp(logits, dim=-1)
                 for b, (r, s) in enumerate(zip(chunk, chunk_starts, strict=True)):
                     offset = width - len(r)
                     targets = ids[b, offset + s :]
                     if targets.numel() == 0:
                         results.append((0.0, 0))
                         continue
-                    pred = logp[b, offset + s - 1 : width - 1]
-                    total = -pred.gather(-1, targets.view(-1, 1)).sum()
+                    lo, hi = offset + s - 1 - first, width - 1 - first
+                    picked = logits[b, lo:hi].gather(-1, targets.view(-1, 1)).squeeze(-1)
+                    total = (lse[b, lo:hi] - picked).sum()
                     results.append((float(total), int(targets.numel())))
         return results
 

@@ -117,6 +117,44 @@ class Pooled:
         return total / count.clamp_min(1)
 
 
+class _Pool:
+    """Rows pooled so far, by their index in the caller's list."""
+
+    def __init__(self, n: int) -> None:
+        self.feats: list[torch.Tensor | None] = [None] * n
+        self.norm_sum: torch.Tensor | None = None
+        self.counts: torch.Tensor | None = None
+
+    def add(self, i: int, row: Row, acts: torch.Tensor) -> None:
+        """Pool row `i` from its captured residuals `[L, T, H]` (left padding allowed)."""
+        acts = acts.float()
+        offset = acts.shape[1] - len(row.ids)  # left padding, if the engine kept it
+        if offset < 0:
+            raise EngineError(
+                f"capture returned {acts.shape[1]} positions for a row of {len(row.ids)}"
+            )
+        acts = acts[:, offset:, :]  # [L, T, H]
+        norms = acts.norm(dim=-1)  # [L, T]
+        mask = counted_positions(norms, row.start, row.stop)
+        n = mask.sum(-1)  # [L]
+        if bool((n == 0).any()):
+            raise EngineError(
+                f"a row of {len(row.ids)} tokens has no position to read in "
+                f"[{row.start}, {row.stop}): the first token never counts, nor a sink "
+                f"(norm above {SINK_FACTOR:g} x the row's median)"
+            )
+        self.feats[i] = masked_mean(acts, mask)
+        row_norms = (norms * mask).sum(-1)
+        self.norm_sum = row_norms if self.norm_sum is None else self.norm_sum + row_norms
+        self.counts = n if self.counts is None else self.counts + n
+
+    def result(self) -> Pooled:
+        assert self.norm_sum is not None and self.counts is not None
+        return Pooled(
+            torch.stack([f for f in self.feats if f is not None]), self.norm_sum, self.counts
+        )
+
+
 def pool_rows(
     engine: Captures,
     rows: Sequence[Row],
@@ -130,9 +168,7 @@ def pool_rows(
     if not rows:
         raise EngineError("no samples to read")
     order = sorted(range(len(rows)), key=lambda i: len(rows[i].ids), reverse=True)
-    feats: list[torch.Tensor | None] = [None] * len(rows)
-    norm_sum: torch.Tensor | None = None
-    counts: torch.Tensor | None = None
+    pool = _Pool(len(rows))
     done = 0
     step = max(1, batch_size)
     for b in range(0, len(order), step):
@@ -140,30 +176,66 @@ def pool_rows(
         batch = [rows[i].ids for i in idx]
         captured = engine.capture(batch, layers=layers, priority=priority)  # chat goes first
         for i, acts in zip(idx, captured, strict=True):
-            row = rows[i]
-            acts = acts.float()
-            offset = acts.shape[1] - len(row.ids)  # left padding, if the engine kept it
-            if offset < 0:
-                raise EngineError(
-                    f"capture returned {acts.shape[1]} positions for a row of {len(row.ids)}"
-                )
-            acts = acts[:, offset:, :]  # [L, T, H]
-            norms = acts.norm(dim=-1)  # [L, T]
-            mask = counted_positions(norms, row.start, row.stop)
-            n = mask.sum(-1)  # [L]
-            if bool((n == 0).any()):
-                raise EngineError(
-                    f"a row of {len(row.ids)} tokens has no position to read in "
-                    f"[{row.start}, {row.stop}): the first token never counts, nor a sink "
-                    f"(norm above {SINK_FACTOR:g} x the row's median)"
-                )
-            feats[i] = masked_mean(acts, mask)
-            row_norms = (norms * mask).sum(-1)
-            norm_sum = row_norms if norm_sum is None else norm_sum + row_norms
-            counts = n if counts is None else counts + n
+            pool.add(i, rows[i], acts)
         done += len(idx)
         if progress is not None:
             progress(done, len(rows))
-    assert norm_sum is not None and counts is not None
-    stacked = torch.stack([f for f in feats if f is not None])
-    return Pooled(stacked, norm_sum, counts)
+    return pool.result()
+
+
+def pool_paired(
+    engine: Captures,
+    pos: Sequence[Row],
+    neg: Sequence[Row],
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    progress: Progress | None = None,
+) -> tuple[Pooled, Pooled]:
+    """`pool_rows` of the positive and the negative rows of paired examples.
+
+    Where the pair's rows share their prompt (`ids[:start]`, as a dimension's examples do) and
+    the engine is in this process, the prompt is read once for both answers
+    (`prefix_capture.capture_shared`): the same means for about a third less model work.
+    `batch_size` counts rows, as in `pool_rows`."""
+    from steertui.engine.engine import Engine
+
+    shared = (
+        isinstance(engine, Engine)
+        and len(pos) == len(neg)
+        and all(
+            p.start == n.start and p.ids[: p.start] == n.ids[: n.start] and p.start > 0
+            for p, n in zip(pos, neg, strict=True)
+        )
+    )
+    if not shared:
+        total = len(pos) + len(neg)
+
+        def sub(offset: int) -> Progress | None:
+            if progress is None:
+                return None
+            return lambda done, _n: progress(offset + done, total)
+
+        return (
+            pool_rows(engine, pos, batch_size, sub(0)),
+            pool_rows(engine, neg, batch_size, sub(len(pos))),
+        )
+    from steertui.engine.prefix_capture import capture_shared
+
+    assert isinstance(engine, Engine)
+    order = sorted(range(len(pos)), key=lambda i: len(pos[i].ids) + len(neg[i].ids), reverse=True)
+    pos_pool, neg_pool = _Pool(len(pos)), _Pool(len(neg))
+    step = max(1, batch_size // 2)
+    done = 0
+    for b in range(0, len(order), step):
+        idx = order[b : b + step]
+        captured = capture_shared(
+            engine,
+            [pos[i].ids[: pos[i].start] for i in idx],
+            [(pos[i].ids[pos[i].start :], neg[i].ids[neg[i].start :]) for i in idx],
+        )
+        for i, (p_acts, n_acts) in zip(idx, captured, strict=True):
+            pos_pool.add(i, pos[i], p_acts)
+            neg_pool.add(i, neg[i], n_acts)
+        done += 2 * len(idx)
+        if progress is not None:
+            progress(done, len(pos) + len(neg))
+    return pos_pool.result(), neg_pool.result()

@@ -17,7 +17,14 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from steertui.engine.pooling import DEFAULT_BATCH_SIZE, Pooled, Progress, Row, pool_rows
+from steertui.engine.pooling import (
+    DEFAULT_BATCH_SIZE,
+    Pooled,
+    Progress,
+    Row,
+    pool_paired,
+    pool_rows,
+)
 from steertui.engine.text_vector import MAX_TEXT_TOKENS, text_row, text_vector
 from steertui.errors import VectorError
 from steertui.vectors.dimensions import Dimension
@@ -153,14 +160,19 @@ def extract(
     if method in ("pca", "probe", "diffmean") and not neg_rows:
         raise VectorError(f"dimension {dimension.name!r} has no negative examples for {method!r}")
     total = len(pos_rows) + len(neg_rows)
+    neg: Pooled | None = None
+    if paired and neg_rows:
+        pos, neg = pool_paired(engine, pos_rows, neg_rows, batch_size, progress)
+    else:
 
-    def sub(offset: int) -> Progress | None:
-        if progress is None:
-            return None
-        return lambda done, _n: progress(offset + done, total)
+        def sub(offset: int) -> Progress | None:
+            if progress is None:
+                return None
+            return lambda done, _n: progress(offset + done, total)
 
-    pos = pool_rows(engine, pos_rows, batch_size, sub(0))
-    neg = pool_rows(engine, neg_rows, batch_size, sub(len(pos_rows))) if neg_rows else None
+        pos = pool_rows(engine, pos_rows, batch_size, sub(0))
+        if neg_rows:
+            neg = pool_rows(engine, neg_rows, batch_size, sub(len(pos_rows)))
     return vector_from_pooled(
         engine=engine,
         pos=pos,
