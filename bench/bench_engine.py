@@ -8,7 +8,11 @@
 3. per decode step at batch 1, 8, 64: wall time, the time inside the model's forwards and the
    rest (sampling, detokenizing, bookkeeping: the overhead), and process CPU time per token;
 4. batch-1 tokens/s against the memory-bandwidth ceiling (weight bytes / bandwidth measured by
-   copying a large tensor on the device), ours and `model.generate`'s.
+   copying a large tensor on the device), ours and `model.generate`'s;
+5. the decode step as a client sees it (`--e2e-batch`, 64 by default): the wall time of a whole
+   `engine.generate` call (greedy, 49 new tokens minus 1, over the 48 steps between) against the
+   same cached forwards written with plain transformers (a second copy of the model, no hooks:
+   `cache`, a growing attention mask, argmax), as one ratio, the two taking turns.
 
 Every figure is measured in this one run on the same model; ratios are what we report. The
 same script runs on a GPU (`--device cuda`): it synchronises before reading a clock.
@@ -24,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import load_engine, machine  # noqa: E402
+from common import load_engine, load_loaded, machine  # noqa: E402
 
 
 def decode_rates(engine, rows, plans: dict, tokens: int, repeats: int) -> dict:
@@ -145,6 +149,85 @@ def hf_generate_rate(engine, prompt: str, tokens: int, repeats: int) -> float:
     return statistics.median(rates)
 
 
+def plain_decode(model, ids, tokens: int) -> list[list[int]]:
+    """Greedy `tokens` new tokens the way a user writes it with plain transformers: a prefill
+    into a `DynamicCache`, then one cached forward a token, argmax, the mask grown a column."""
+    import torch
+    from transformers import DynamicCache
+
+    from steertui.engine.context import cache_kwarg, output_cache
+
+    name = cache_kwarg(model)
+    mask = torch.ones_like(ids)
+    ones = torch.ones((ids.shape[0], 1), dtype=mask.dtype, device=ids.device)
+    with torch.inference_mode():
+        out = model(
+            input_ids=ids,
+            attention_mask=mask,
+            use_cache=True,
+            logits_to_keep=1,
+            **{name: DynamicCache(config=model.config)},
+        )
+        token = out.logits[:, -1].argmax(-1, keepdim=True)
+        picked = [token]
+        for _ in range(tokens - 1):
+            mask = torch.cat([mask, ones], dim=1)
+            out = model(
+                input_ids=token,
+                attention_mask=mask,
+                use_cache=True,
+                **{name: output_cache(out, name)},
+            )
+            token = out.logits[:, -1].argmax(-1, keepdim=True)
+            picked.append(token)
+        return torch.cat(picked, dim=1).tolist()
+
+
+def end_to_end(engine, plain, prompt: str, batch: int, repeats: int) -> dict:
+    """Per decode step, seen from outside: (wall of 49 new tokens - wall of 1) / 48, for
+    `engine.generate` and for `plain_decode` on a hook-free copy of the model, taking turns
+    in every round; medians, their ratio, and the median of the per-round ratios. The same
+    with process CPU time (less moved by other processes on a shared machine)."""
+    import torch
+
+    from steertui.engine import SamplingParams
+
+    rows = [prompt] * batch
+    ids = torch.tensor([engine.prompt_ids(prompt)] * batch, device=engine.device)
+
+    def ours(n: int) -> list[list[int]]:
+        params = SamplingParams(temperature=0, max_new_tokens=n, ignore_eos=True)
+        return [r.token_ids for r in engine.generate(rows, sampling=params)]
+
+    def theirs(n: int) -> list[list[int]]:
+        return plain_decode(plain, ids, n)
+
+    def clocked(fn, n: int) -> tuple[float, float]:
+        sync(engine.device)
+        wall, cpu = time.perf_counter(), time.process_time()
+        fn(n)
+        sync(engine.device)
+        return time.perf_counter() - wall, time.process_time() - cpu
+
+    same = ours(49) == theirs(49)  # greedy: the same tokens (also the warm-up)
+    ours(1), theirs(1)
+    got: dict = {"ours": [], "plain": [], "ours_cpu": [], "plain_cpu": []}
+    for _ in range(repeats):
+        for name, fn in (("ours", ours), ("plain", theirs)):
+            long, long_cpu = clocked(fn, 49)
+            short, short_cpu = clocked(fn, 1)
+            got[name].append((long - short) / 48)
+            got[f"{name}_cpu"].append((long_cpu - short_cpu) / 48)
+    out = {name: statistics.median(values) for name, values in got.items()}
+    out["ratio"] = out["ours"] / out["plain"]
+    out["cpu_ratio"] = out["ours_cpu"] / out["plain_cpu"]
+    out["round_ratio"] = statistics.median(
+        a / b for a, b in zip(got["ours"], got["plain"], strict=True)
+    )
+    out["same"] = same
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="toy")
@@ -159,6 +242,15 @@ def main() -> None:
         "--batches", default="1,8,64", help="batch sizes of the step profile (comma-separated)"
     )
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    parser.add_argument(
+        "--e2e-batch", type=int, default=64, help="batch of the end-to-end step (0: skip it)"
+    )
+    parser.add_argument(
+        "--e2e-threads", type=int, default=1, help="torch CPU threads of the end-to-end step"
+    )
+    parser.add_argument(
+        "--only-e2e", action="store_true", help="measure the end-to-end step only (section 5)"
+    )
     args = parser.parse_args()
 
     import torch
@@ -176,7 +268,7 @@ def main() -> None:
     print(f"machine: {machine(str(engine.device))}")
     print(f"decode: {'static cache + torch.compile' if args.compile else 'eager'}")
     gen = torch.Generator().manual_seed(0)
-    h, n = engine.hidden_size, engine.n_layers
+    h = engine.hidden_size
 
     def plan_on(layers: list[int], coeff: float = 0.05) -> RowPlan:
         return RowPlan(
@@ -187,6 +279,40 @@ def main() -> None:
         )
 
     prompt = "Where should we go for dinner this weekend?"
+    if not args.only_e2e:
+        sections(args, engine, plan_on, prompt)
+    if args.e2e_batch:
+        report_end_to_end(args, engine, prompt)
+
+
+def report_end_to_end(args: argparse.Namespace, engine, prompt: str) -> None:
+    import torch
+
+    plain = load_loaded(args.model, args.device, args.dtype).model
+    threads = torch.get_num_threads()
+    torch.set_num_threads(args.e2e_threads)
+    try:
+        got = end_to_end(engine, plain, prompt, args.e2e_batch, args.repeats)
+    finally:
+        torch.set_num_threads(threads)
+    print(
+        f"\nend-to-end decode step at batch {args.e2e_batch}, {args.e2e_threads} thread(s) "
+        f"(engine.generate, greedy, (49 - 1 new tokens) / 48 steps, median of {args.repeats} "
+        "rounds taking turns):"
+    )
+    print(f"{'':>22} {'wall ms':>8} {'CPU ms':>7}")
+    print(f"{'steertui generate':>22} {got['ours'] * 1e3:>8.2f} {got['ours_cpu'] * 1e3:>7.2f}")
+    print(f"{'plain transformers':>22} {got['plain'] * 1e3:>8.2f} {got['plain_cpu'] * 1e3:>7.2f}")
+    print(
+        f"steertui / plain: wall {got['ratio']:.3f}, CPU {got['cpu_ratio']:.3f}, "
+        f"median of the rounds' wall ratios {got['round_ratio']:.3f} (aim: under 1.10); "
+        f"same tokens: {'yes' if got['same'] else 'NO'}"
+    )
+
+
+def sections(args: argparse.Namespace, engine, plan_on, prompt: str) -> None:
+    """Sections 1 to 4."""
+    n = engine.n_layers
     one_layer = plan_on([n // 2])
     all_layers = plan_on(list(range(n)))
     print(f"\ndecode tokens/s ({args.tokens} new tokens, median of {args.repeats})")

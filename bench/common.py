@@ -25,16 +25,23 @@ def machine(device: str) -> str:
 
 
 def load_engine(model: str, device: str, dtype: str) -> Any:
-    """`toy`, a hub id or path, or `random:NAME` with random weights (speed depends on shapes,
+    """The engine of `load_loaded(model, device, dtype)`."""
+    from steertui.engine import Engine
+
+    return Engine(load_loaded(model, device, dtype))
+
+
+def load_loaded(model: str, device: str, dtype: str) -> Any:
+    """The `LoadedModel` of --model, no engine on it (a plain transformers model): `toy`, a hub id or path, or `random:NAME` with random weights (speed depends on shapes,
     not on what the weights learned): NAME is a config in bench/configs (the toy's tokenizer) or
     a folder holding a model's config.json and tokenizer (that tokenizer, the real vocabulary)."""
     import torch
 
-    from steertui.engine import Engine, LoadedModel, load_model
+    from steertui.engine import LoadedModel, load_model
     from steertui.engine.loading import resolve_device, resolve_dtype
 
     if not model.startswith("random:"):
-        return Engine(load_model(model, device=device, dtype=dtype))
+        return load_model(model, device=device, dtype=dtype)
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     from steertui.engine.loading import toy_path
@@ -51,7 +58,7 @@ def load_engine(model: str, device: str, dtype: str) -> Any:
     dev = resolve_device(device)
     torch.manual_seed(0)
     net = AutoModelForCausalLM.from_config(config, dtype=resolve_dtype(dtype, dev)).to(dev).eval()
-    return Engine(LoadedModel.from_model(net, tokenizer, model_id=model))
+    return LoadedModel.from_model(net, tokenizer, model_id=model)
 
 
 def mean_err(xs: Sequence[float]) -> tuple[float, float]:

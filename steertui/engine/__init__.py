@@ -25,7 +25,7 @@ _WHERE = {
     "Schedule": "steertui.engine.schedules",
     "Steer": "steertui.engine.steer",
     "TextVector": "steertui.engine.text_vector",
-    "TokenEvent": "steertui.engine.engine",
+    "TokenEvent": "steertui.engine.decode_loop",
     "VectorSpec": "steertui.engine.plan",
     "WarmupSchedule": "steertui.engine.schedules",
     "find_layers": "steertui.engine.layers",
@@ -39,7 +39,8 @@ _WHERE = {
 }
 
 if TYPE_CHECKING:
-    from steertui.engine.engine import Engine, GenerationResult, TokenEvent
+    from steertui.engine.decode_loop import TokenEvent
+    from steertui.engine.engine import Engine, GenerationResult
     from steertui.engine.layers import find_layers
     from steertui.engine.loading import LoadedModel, load_model, resolve_device, resolve_dtype
     from steertui.engine.plan import CompiledPlan, RowPlan, VectorSpec, normalise_layer

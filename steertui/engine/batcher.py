@@ -13,7 +13,7 @@ rebuilt when the batch changes; a steering change to a running row lands at its 
 count each row's own steps (step 0 is its prefill), as in a solo generate call.
 
 A row whose plan asks for the coherence guard (`RowPlan.guard`, on by default) is watched as in
-`Engine._decode`, through the same `CoherenceGuard` code: the row's `GuardState` travels with
+`decode_loop.decode`, through the same `CoherenceGuard` code: the row's `GuardState` travels with
 the request (the guard of each step is built over the rows' states at their current positions,
 and a rebuilt plan gets each row's eased scale back), and its last event carries the record.
 

@@ -23,31 +23,20 @@ from steertui.engine.context import (
     hidden_of,
     replace_hidden,
 )
+from steertui.engine.decode_loop import Step, TokenEvent, decode
 from steertui.engine.decode_steps import DecodeSteps, EagerSteps, FastPath, is_oom
-from steertui.engine.detok import Detokenizer, decode_rows
+from steertui.engine.detok import decode_rows
 from steertui.engine.guard import CoherenceGuard, GuardOptions, GuardRecord
 from steertui.engine.layers import module_device
 from steertui.engine.limits import context_length, fit_context
 from steertui.engine.loading import LoadedModel
 from steertui.engine.lock import Priority, PriorityLock
 from steertui.engine.plan import CompiledPlan, RowPlan
-from steertui.engine.sampling import BatchSampler, SamplingParams
+from steertui.engine.sampling import SamplingParams
 from steertui.errors import EngineError
 
 Prompt = str | Sequence[Message]
 PlansArg = RowPlan | Sequence[RowPlan | None] | CompiledPlan | None
-
-
-@dataclass(frozen=True)
-class TokenEvent:
-    """New text of one row; the last event of a row carries its finish reason and, where the
-    coherence guard watched the row, its record."""
-
-    row: int
-    token_id: int | None
-    text: str
-    finish_reason: str | None = None
-    guard: GuardRecord | None = None
 
 
 @dataclass
@@ -328,7 +317,7 @@ class Engine:
         row_seeds: Sequence[int | None] | None = None,
     ) -> Iterator[TokenEvent]:
         """Like `stream`, from token ids the caller built (no chat template applied)."""
-        yield from self._run(
+        steps = self._run(
             token_rows=token_rows,
             plans=plans,
             sampling=sampling,
@@ -337,6 +326,8 @@ class Engine:
             row_seeds=row_seeds,
             texts=True,
         )
+        for step in steps:
+            yield from step.events()
 
     def _run(
         self,
@@ -347,7 +338,7 @@ class Engine:
         priority: Priority,
         row_seeds: Sequence[int | None] | None,
         texts: bool,
-    ) -> Iterator[TokenEvent]:
+    ) -> Iterator[Step]:
         sampling, cut = fit_context(  # before any forward: one line, not minutes of prefill
             [len(r) for r in token_rows],
             sampling or SamplingParams(),
@@ -358,7 +349,8 @@ class Engine:
             self._notice_once(f"context:{cut}", cut)
         compiled = self.compile(plans, len(token_rows))
         with self.lock.hold(priority):
-            steps = self._decode(
+            yield from decode(
+                self,
                 token_rows=token_rows,
                 plan=compiled,
                 params=sampling or SamplingParams(),
@@ -366,103 +358,6 @@ class Engine:
                 row_seeds=row_seeds,
                 texts=texts,
             )
-            for events in steps:
-                yield from events
-
-    @torch.inference_mode()
-    def _decode(
-        self,
-        token_rows: Sequence[Sequence[int]],
-        plan: CompiledPlan | None,
-        params: SamplingParams,
-        cancel: threading.Event | None,
-        row_seeds: Sequence[int | None] | None,
-        texts: bool = True,
-    ) -> Iterator[list[TokenEvent]]:
-        """The decode loop: one list of events per step (resuming a generator under
-        `inference_mode` enters the mode again, so one resume a step, not one a row).
-        `texts=False` (for `generate`, which decodes each row once at the end) leaves every
-        event's text empty and skips the per-token detokenizing."""
-        batch = len(token_rows)
-        if any(len(r) == 0 for r in token_rows):
-            raise EngineError("a prompt encoded to no tokens: give it some text")
-        ids, mask, positions = self._left_pad(token_rows)
-        width = ids.shape[1]
-        generators: list[torch.Generator | None] = []
-        for b in range(batch):
-            if row_seeds is not None:
-                seed = row_seeds[b]
-            else:  # one seed for the batch: rows draw their own noise, as in one HF generate
-                seed = None if params.seed is None else params.seed + b
-            if seed is None or params.greedy:
-                generators.append(None)
-            else:
-                gen = torch.Generator(device=self.device)
-                gen.manual_seed(int(seed))
-                generators.append(gen)
-        detok = Detokenizer(self.tokenizer, batch)
-        counts = [0] * batch
-        finished: list[str | None] = [None] * batch
-        eos = set() if params.ignore_eos else set(self._eos_ids)
-        steps = self._decode_steps(ids, mask, positions, params.max_new_tokens, plan)
-        guard = self._guard(plan, token_rows)
-        with self._steering(plan, width):
-            logits = steps.prefill()
-            sampler = BatchSampler(
-                params=params,
-                generators=generators,
-                vocab_size=logits.shape[-1],
-                device=logits.device,
-                pad_id=self.pad_id,
-                stop_ids=sorted(eos),
-            )
-            for step in range(1, params.max_new_tokens + 1):
-                spread = None
-                if guard is not None:
-                    logits, spread = guard.guard_logits(logits)
-                step_ids, picked = sampler.step(logits)
-                pushed: list[tuple[int, int]] = []
-                for b, tok in enumerate(picked):
-                    if finished[b] is None and tok not in eos:
-                        pushed.append((b, tok))
-                new_texts = iter(detok.push(pushed) if texts else [""] * len(pushed))
-                out: list[TokenEvent] = []
-                for b, tok in enumerate(picked):
-                    if finished[b] is not None:
-                        continue
-                    if tok in eos:
-                        finished[b] = "eos"
-                        sampler.finish(b)
-                        out.append(TokenEvent(b, tok, "", "eos", _record(guard, b)))
-                        continue
-                    out.append(TokenEvent(b, tok, next(new_texts)))
-                    counts[b] += 1
-                    if counts[b] >= params.max_new_tokens:
-                        finished[b] = "length"
-                        sampler.finish(b)
-                        if guard is not None:
-                            guard.observe({b: tok}, spread)
-                        out.append(TokenEvent(b, None, "", "length", _record(guard, b)))
-                if guard is not None:
-                    guard.observe({b: t for b, t in pushed if finished[b] is None}, spread)
-                yield out
-                if all(f is not None for f in finished):
-                    return
-                if cancel is not None and cancel.is_set():
-                    yield [
-                        TokenEvent(b, None, "", "stopped", _record(guard, b))
-                        for b in range(batch)
-                        if finished[b] is None
-                    ]
-                    return
-                self.ctx.step = step
-                self.ctx.offset = width + step - 1
-                logits = steps.step(step_ids, step)
-            yield [
-                TokenEvent(b, None, "", "length", _record(guard, b))
-                for b in range(batch)
-                if finished[b] is None
-            ]
 
     def _guard(
         self, plan: CompiledPlan | None, token_rows: Sequence[Sequence[int]]
@@ -518,7 +413,7 @@ class Engine:
         results = [GenerationResult() for _ in rows]
         start = time.perf_counter()
         token_rows = [self.prompt_ids(p) for p in rows]
-        events = self._run(
+        steps = self._run(
             token_rows=token_rows,
             plans=plans,
             sampling=sampling,
@@ -527,15 +422,15 @@ class Engine:
             row_seeds=row_seeds,
             texts=False,
         )
-        for event in events if token_rows else ():
-            res = results[event.row]
-            if event.finish_reason is not None:
-                res.finish_reason = event.finish_reason
-                res.guard = event.guard
+        picked = [res.token_ids for res in results]
+        for step in steps if token_rows else ():
+            tokens = step.tokens
+            for b in step.emitted:
+                picked[b].append(tokens[b])
+            for b, end in step.ends.items():
+                res = results[b]
+                res.finish_reason, res.guard = end.reason, end.guard
                 res.seconds = time.perf_counter() - start
-                continue
-            if event.token_id is not None:
-                res.token_ids.append(event.token_id)
         texts = decode_rows(self.tokenizer, [r.token_ids for r in results])
         for res, text in zip(results, texts, strict=True):
             res.text = text
@@ -676,7 +571,3 @@ def _slice_plan(
     return CompiledPlan(
         plan.rows[start : start + count], engine.n_layers, engine.hidden_size, engine._layer_devices
     )
-
-
-def _record(guard: CoherenceGuard | None, row: int) -> GuardRecord | None:
-    return None if guard is None else guard.record(row)

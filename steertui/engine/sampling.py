@@ -74,12 +74,21 @@ class BatchSampler:
         if params.repetition_penalty != 1.0:
             self._seen = torch.zeros(self.batch, vocab_size, dtype=torch.bool, device=device)
         self._rows = torch.arange(self.batch, device=device)
+        self._all_alive = True  # no row finished yet: no pad to put in
 
     def finish(self, row: int) -> None:
         """Row `row` is done: from now on it draws nothing and yields `pad_id`."""
-        if self.alive[row]:
+        self.finish_rows([row])
+
+    def finish_rows(self, rows: Sequence[int]) -> None:
+        """`finish` for each of `rows`, with one write to the device."""
+        rows = [row for row in rows if self.alive[row]]
+        if not rows:
+            return
+        for row in rows:
             self.alive[row] = False
-            self._alive[row] = False
+        self._alive[torch.tensor(rows, device=self.device)] = False
+        self._all_alive = False
 
     def pick(self, logits: torch.Tensor) -> torch.Tensor:
         """Token ids `[B]` (long, on the device) from float32 logits `[B, V]`; no host sync."""
@@ -92,7 +101,8 @@ class BatchSampler:
             )
             logits = torch.where(self._seen[:, : logits.shape[-1]], penalised, logits)
         tokens = torch.argmax(logits, dim=-1) if params.greedy else self._draw(logits)
-        tokens = torch.where(self._alive, tokens, self.pad_id)
+        if not self._all_alive:
+            tokens = torch.where(self._alive, tokens, self.pad_id)
         if self._seen is not None:
             keep = self._alive
             if self._stop.numel():
@@ -137,7 +147,10 @@ class BatchSampler:
         Raises `EngineError` when any logit is NaN or infinite (the steering is too strong).
         """
         tokens = self.pick(logits)
-        bad = (~torch.isfinite(logits).all()).view(1).to(tokens.dtype)
+        # The least and the greatest logit are finite exactly when all are (a NaN makes both
+        # NaN): one pass, where `isfinite(logits).all()` writes a mask as large as the logits.
+        low, high = torch.aminmax(logits)
+        bad = (~(low.isfinite() & high.isfinite())).view(1).to(tokens.dtype)
         host = torch.cat([tokens, bad]).tolist()
         if host[-1]:
             raise EngineError(

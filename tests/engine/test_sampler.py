@@ -30,6 +30,15 @@ def test_nan_or_inf_logits_stop_generation_with_one_line() -> None:
     logits[1, 3] = float("inf")
     with pytest.raises(EngineError, match="NaN or infinite"):
         sampler.step(logits)
+    logits[1, 3] = float("-inf")
+    with pytest.raises(EngineError, match="NaN or infinite"):
+        sampler.step(logits)
+    logits[1, 3] = 0.0
+    logits[0] = float("nan")  # a whole row of NaN
+    with pytest.raises(EngineError, match="NaN or infinite"):
+        sampler.step(logits)
+    logits[0] = 0.0
+    assert sampler.step(logits)[1] == [0, 0]  # finite again: no error
 
 
 def test_a_finished_row_gets_pad_and_its_generator_does_not_move() -> None:
