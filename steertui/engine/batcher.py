@@ -37,7 +37,7 @@ from steertui.engine.context import cache_kwarg, output_cache
 from steertui.engine.detok import Detokenizer
 from steertui.engine.guard import CoherenceGuard, GuardRecord, GuardState
 from steertui.engine.plan import CompiledPlan, RowPlan, VectorSpec
-from steertui.engine.sampling import BatchSampler, SamplingParams
+from steertui.engine.sampling import BatchSampler, SamplingParams, finite_rows
 from steertui.engine.schedules import Schedule, is_constant
 from steertui.errors import EngineError, first_line
 
@@ -414,7 +414,7 @@ class Batcher:
         if guard is not None:
             logits, spread = guard.guard_logits(logits)
         tokens = row.sampler.pick(logits)
-        finite = torch.isfinite(logits).all().view(1).to(tokens.dtype)
+        finite = finite_rows(logits.view(1, -1)).to(tokens.dtype)
         tok, ok = torch.cat([tokens, finite]).tolist()
         watch = (guard, 0, spread) if guard is not None and spread is not None else None
         self._take(row, tokens, int(tok), bool(ok), watch)
@@ -535,7 +535,7 @@ class Batcher:
         if guard is not None:
             logits, spread = guard.guard_logits(logits)
         picked = [row.sampler.pick(logits[b : b + 1]) for b, row in enumerate(rows)]
-        finite = torch.isfinite(logits).all(dim=-1).to(torch.long)
+        finite = finite_rows(logits).to(torch.long)
         host = torch.cat([*picked, finite]).tolist()
         for b, row in enumerate(rows):
             row.position += 1

@@ -78,3 +78,13 @@ def test_top_p_keeps_only_the_nucleus() -> None:
     sampler = _sampler(SamplingParams(temperature=1.0, top_p=0.8), 64, 4, list(range(64)))
     picked = set(sampler.step(logits)[1])
     assert picked == {0, 1}
+
+
+def test_finite_rows_names_the_rows_that_broke() -> None:
+    """The continuous batcher fails only the request whose logits broke, not its neighbours."""
+    from steertui.engine.sampling import finite_rows
+
+    logits = torch.zeros(4, 10)
+    logits[1, 7] = float("nan")
+    logits[3, 0] = float("-inf")
+    assert finite_rows(logits).tolist() == [True, False, True, False]
