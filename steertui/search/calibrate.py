@@ -170,15 +170,19 @@ def answer_rows(
     rows: Sequence[GridRow],
     sampling: SamplingParams,
     probe: ProbeJudge | None = None,
+    cancel: threading.Event | None = None,
 ) -> list[tuple[str, Reading, float | None]]:
     """Generate every row in one batched generate (a plan per row) and read each answer:
-    coherence (`search.coherence.read_answers`) and, with a probe, its judge's reading."""
+    coherence (`search.coherence.read_answers`) and, with a probe, its judge's reading.
+    `cancel` set mid-generate stops it and returns nothing: cut answers are never judged."""
     if not rows:
         return []
     prompts = [r.prompt for r in rows]
     results = engine.generate(
-        prompts, plans=[r.plan for r in rows], sampling=sampling, priority="search"
+        prompts, plans=[r.plan for r in rows], sampling=sampling, cancel=cancel, priority="search"
     )
+    if cancel is not None and cancel.is_set():
+        return []
     texts = [res.text for res in results]
     readings = read_answers(engine, prompts, texts)
     judged: list[float | None] = [None] * len(rows)
@@ -473,7 +477,9 @@ def calibrate_many(
             raise AssertionError("calibration stalled")
         for key, where, _ in batch:
             ladders[key].take(where)
-        got = answer_rows(engine, [row for _, _, row in batch], sampling)
+        got = answer_rows(engine, [row for _, _, row in batch], sampling, cancel=cancel)
+        if not got:  # cancelled mid-batch (the app closing): its rows are never judged
+            break
         together = {k for k, _, _ in batch}
         for key in together:
             shared.setdefault(key, set()).update(together - {key})

@@ -99,7 +99,8 @@ class CalibrationQueue:
         return self._idle.wait(timeout)
 
     def close(self) -> None:
-        """Stop after the batch in flight; what was not finished stays provisional."""
+        """Stop at the next token of the generate in flight; what was not finished stays
+        provisional (its cut answers are never judged)."""
         self.cancel.set()
 
     # -- the worker ------------------------------------------------------------------------

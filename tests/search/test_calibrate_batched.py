@@ -128,3 +128,34 @@ def test_the_provider_steers_on_a_provisional_range_that_calibration_then_measur
         assert provider.range_status(name) == ""
         assert (name, "") in seen  # the knob was told its label is gone
     assert any(text.startswith("(provisional range, calibrating") for _, text in seen)
+
+
+def test_closing_the_queue_stops_the_generate_in_flight(toy_engine: Engine) -> None:
+    """The app closing ends the background calibration at the next token, not after a whole
+    batch (which would hold the model from whatever runs next), and its cut answers are never
+    judged: the range stays provisional."""
+    from steertui.search.calibration_queue import CalibrationQueue
+
+    started, seen = threading.Event(), []
+    real = toy_engine.generate
+
+    def spy(*args, **kwargs):
+        started.set()
+        results = real(*args, **kwargs)
+        seen.extend(results)
+        return results
+
+    long = replace(SMALL, max_new_tokens=4000, batch_rows=8)
+    queue = CalibrationQueue(toy_engine, settings=long)
+    toy_engine.generate = spy  # type: ignore[method-assign]
+    try:
+        queue.add("cost", _random_vector(toy_engine, "cost", 7))
+        assert started.wait(60)
+        queue.close()
+        assert queue.wait(120)
+    finally:
+        del toy_engine.generate
+    assert seen and all(r.finish_reason in ("stopped", "eos") for r in seen)
+    assert any(r.finish_reason == "stopped" for r in seen)
+    state = queue.state("cost")
+    assert state is not None and not state.done
