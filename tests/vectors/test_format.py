@@ -209,10 +209,18 @@ def test_gguf_round_trip_equal_tensors(tmp_path: Path) -> None:
 def test_gguf_is_llama_cpp_shaped(tmp_path: Path) -> None:
     import gguf
 
-    out = export_gguf(make_vector(), tmp_path / "cost.gguf")
+    vec = make_vector()
+    out = export_gguf(vec, tmp_path / "cost.gguf")
     reader = gguf.GGUFReader(str(out))
     names = sorted(t.name for t in reader.tensors)
     assert names == ["direction.1", "direction.2", "direction.3"]  # llama.cpp: never direction.0
+    for t in reader.tensors:
+        # llama.cpp skips a file whose directions are not 1-D F32 of n_embd values, and adds
+        # direction.N as stored, times the strength, to block N's output: our layer N
+        assert t.tensor_type == gguf.GGMLQuantizationType.F32
+        assert list(t.shape) == [8]
+        layer = int(t.name.split(".")[1])
+        assert torch.equal(torch.from_numpy(t.data.copy()), vec.direction(layer))
     arch = reader.get_field("general.architecture")
     assert bytes(arch.parts[-1]).decode() == "controlvector"
     assert reader.get_field("controlvector.layer_count") is not None
