@@ -190,7 +190,11 @@ class LlamaSide:
         if cvec.data is None:
             rc = self.lib.llama_set_adapter_cvec(ctx, None, 0, self.n_embd, -1, -1)
         else:
-            buf = np.ascontiguousarray(cvec.data, dtype=np.float32)
+            # llama.cpp copies only the layers the buffer covers and keeps the rest from the
+            # last vector set on this context: pad with zeros to every layer
+            full = max(cvec.data.size, (self.n_layer - 1) * self.n_embd)
+            buf = np.zeros(full, dtype=np.float32)
+            buf[: cvec.data.size] = cvec.data
             ptr = buf.ctypes.data_as(ctypes.POINTER(ctypes.c_float))
             rc = self.lib.llama_set_adapter_cvec(
                 ctx, ptr, buf.size, self.n_embd, cvec.il_start, cvec.il_end
