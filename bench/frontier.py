@@ -84,9 +84,13 @@ class WordJudge:
                 return -1
         return 0
 
-    def score(self, text: str) -> float:
+    def counts(self, text: str) -> tuple[int, int]:
+        """(positive-pole words, negative-pole words) in `text`."""
         poles = [self._pole(w) for w in _TOKEN.findall(text.lower())]
-        pos, neg = poles.count(1), poles.count(-1)
+        return poles.count(1), poles.count(-1)
+
+    def score(self, text: str) -> float:
+        pos, neg = self.counts(text)
         return 50.0 if pos + neg == 0 else 100.0 * pos / (pos + neg)
 
 

@@ -396,26 +396,35 @@ def export(
     gguf: Annotated[str, typer.Option("--gguf", help="Output .gguf file (llama.cpp).")],
     model: ModelOpt = DEFAULT_MODEL,
     method: Annotated[str | None, typer.Option("--method", help="Default: newest.")] = None,
+    layers: Annotated[
+        str,
+        typer.Option(
+            "--layers",
+            help="all, or recommended: only the layers the knob steers, so that llama.cpp's "
+            "--control-vector-scaled FILE C is the knob's push exactly.",
+        ),
+    ] = "all",
     home: HomeOpt = None,
 ) -> None:
     """Write a built vector as a llama.cpp control vector (`--control-vector`)."""
+    from steertui.errors import VectorError
     from steertui.files import output_file
     from steertui.home import Home
-    from steertui.vectors.gguf_io import export_gguf
+    from steertui.vectors.gguf_io import export_gguf, llama_cpp_hint
 
+    if layers not in ("all", "recommended"):
+        raise VectorError(f"--layers {layers!r}: expected all or recommended")
     target = output_file(gguf, "--gguf")
     the_home = Home.resolve(home)
     built = _find(the_home, _model_id(model), dimension, method)
     vec = built.load()
-    out = export_gguf(vec, target)
-    steered = [x for x in vec.layers if x >= 1]
+    rec = vec.recommended_layers
+    out = export_gguf(vec, target, layers=rec if layers == "recommended" else None)
     console = _console()
     console.print(f"wrote {shown(out)}")
-    console.print(
-        f"llama.cpp: --control-vector-scaled {shown(out)} <coeff> "
-        f"--control-vector-layer-range {min(vec.recommended_layers)} {max(vec.recommended_layers)}"
-        f"  (direction.N = output of block N; {len(steered)} layers in the file)"
-    )
+    written = vec.layers if layers == "all" else rec
+    for line in llama_cpp_hint(shown(out), written, rec, vec.c_max):
+        console.print(line)
 
 
 @app.command("import")

@@ -10,7 +10,11 @@ has it, travels in the `steertui.direction_0` metadata array instead of a tensor
 
 llama.cpp adds `strength * direction.N`. We export the stored tensors, which for built vectors
 are `norm[L] * unit(v[L])`, so llama.cpp's `--control-vector-scaled FILE S` equals our
-coefficient `S`. Our metadata rides along in `steertui.metadata`; llama.cpp ignores it.
+coefficient `S` on the layers it steers: every layer in the file, or those of
+`--control-vector-layer-range A B` (all of A..B, gaps in the recommended layers included).
+`bench/llamacpp_interop.py` checks both numbering and scale in llama.cpp itself
+(docs/llamacpp-interop.md). Our metadata rides along in `steertui.metadata`; llama.cpp
+ignores it.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -35,20 +40,36 @@ IMPORTED_C_MAX = 1.0
 """Functional range of a foreign file: the knob's +-100 is llama.cpp strength +-1."""
 
 
-def export_gguf(vector: SteeringVector, out: str | Path, model_hint: str | None = None) -> Path:
-    """Write `vector` as a llama.cpp control vector, atomically. Returns the path written."""
+def export_gguf(
+    vector: SteeringVector,
+    out: str | Path,
+    model_hint: str | None = None,
+    layers: Sequence[int] | None = None,
+) -> Path:
+    """Write `vector` as a llama.cpp control vector, atomically. Returns the path written.
+
+    `layers` (default: every layer the vector has) limits the directions written: with the
+    recommended ones only, `--control-vector-scaled FILE c_max` is the knob's +100 exactly,
+    where a `--control-vector-layer-range` would also steer the layers between them."""
     import gguf
 
     out = Path(out)
+    chosen = vector.layers if layers is None else sorted(set(layers))
+    missing = [x for x in chosen if x not in vector.layers]
+    if missing or not chosen:
+        raise VectorError(
+            f"export of {vector.dimension!r}: layers {missing or 'none'} asked, expected some of "
+            f"the vector's layers {vector.layers[0]}..{vector.layers[-1]}"
+        )
     with atomic_path(out, "GGUF file", VectorError) as tmp:
         writer = gguf.GGUFWriter(str(tmp), ARCH)
-        layers = [layer for layer in vector.layers if layer >= 1]
+        steered = [layer for layer in chosen if layer >= 1]
         writer.add_string(f"{ARCH}.model_hint", model_hint or vector.meta.model_id)
-        writer.add_uint32(f"{ARCH}.layer_count", len(layers))
+        writer.add_uint32(f"{ARCH}.layer_count", len(steered))
         writer.add_string(META_KEY, vector.meta.to_json())
-        if 0 in vector.layers:
+        if 0 in chosen:
             writer.add_array(LAYER0_KEY, vector.direction(0).tolist())
-        for layer in layers:
+        for layer in steered:
             writer.add_tensor(
                 f"direction.{layer}", vector.direction(layer).numpy().astype(np.float32)
             )
@@ -57,6 +78,30 @@ def export_gguf(vector: SteeringVector, out: str | Path, model_hint: str | None 
         writer.write_tensors_to_file()
         writer.close()
     return out
+
+
+def llama_cpp_hint(path: str, written: list[int], rec: list[int], c_max: float) -> list[str]:
+    """How to get the knob's push in llama.cpp from the file just written. Its layer range
+    steers every layer in the file between its ends, so a range over recommended layers with
+    gaps also steers the gaps."""
+    steered = [x for x in written if x >= 1]
+    lo, hi = min(rec), max(rec)
+    extra = [x for x in steered if lo <= x <= hi and x not in rec]
+    command = f"llama.cpp: --control-vector-scaled {path} <coeff>"
+    if steered != [x for x in rec if x >= 1]:
+        command += f" --control-vector-layer-range {lo} {hi}"
+    lines = [
+        f"{command}  (direction.N = output of block N; {len(steered)} layers in the file; "
+        f"coeff = knob / 100 x {c_max:.4g}, the calibrated range)"
+    ]
+    if extra:
+        lines.append(
+            f"that range also steers layers {', '.join(map(str, extra))}, which the knob does "
+            "not: --layers recommended writes only the knob's layers, for its exact push"
+        )
+    if 0 in rec:
+        lines.append("the knob also steers layer 0, which llama.cpp never steers")
+    return lines
 
 
 def _field_str(reader: object, key: str) -> str | None:

@@ -329,6 +329,12 @@ CASES = [
     C("export to /proc/version", "sessions export 1 -o /proc/version", "--out", "proc file system"),
     C("gguf in /proc: the cause", "vectors export cost --gguf /proc/x.gguf", "proc file system"),
     C("gguf empty", ["vectors", "export", "cost", "--gguf", ""], "--gguf", "empty string"),
+    C(
+        "gguf layers unknown",
+        "vectors export cost --gguf {T}/files/x.gguf --layers some",
+        "--layers 'some'",
+        "expected all or recommended",
+    ),
     C("export, no folder", "sessions export 1 -o {T}/files/none/x.md", "none", "does not exist"),
     C(
         "export, 100k name",

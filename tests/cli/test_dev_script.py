@@ -37,7 +37,7 @@ def test_dev_refuses_an_unknown_command_in_one_line() -> None:
     assert result.returncode == 2
     assert (
         result.stderr
-        == "error: ./dev chatt: expected chat, test, setup or run (see the top of ./dev)\n"
+        == "error: ./dev chatt: expected chat, test, setup, run or llamacpp-check (see the top of ./dev)\n"
     )
 
 

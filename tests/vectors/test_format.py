@@ -11,7 +11,7 @@ from steertui.errors import VectorError
 from steertui.home import Home, repo_vectors_dir
 from steertui.vectors.dimensions import DimensionLibrary, load_dimension
 from steertui.vectors.file import SteeringVector, read_meta, set_functional_range
-from steertui.vectors.gguf_io import export_gguf, import_gguf
+from steertui.vectors.gguf_io import export_gguf, import_gguf, llama_cpp_hint
 from steertui.vectors.knobs import knob_to_coeff, plan_from_knobs
 from tests.vector_files import make_vector
 
@@ -209,10 +209,18 @@ def test_gguf_round_trip_equal_tensors(tmp_path: Path) -> None:
 def test_gguf_is_llama_cpp_shaped(tmp_path: Path) -> None:
     import gguf
 
-    out = export_gguf(make_vector(), tmp_path / "cost.gguf")
+    vec = make_vector()
+    out = export_gguf(vec, tmp_path / "cost.gguf")
     reader = gguf.GGUFReader(str(out))
     names = sorted(t.name for t in reader.tensors)
     assert names == ["direction.1", "direction.2", "direction.3"]  # llama.cpp: never direction.0
+    for t in reader.tensors:
+        # llama.cpp skips a file whose directions are not 1-D F32 of n_embd values, and adds
+        # direction.N as stored, times the strength, to block N's output: our layer N
+        assert t.tensor_type == gguf.GGMLQuantizationType.F32
+        assert list(t.shape) == [8]
+        layer = int(t.name.split(".")[1])
+        assert torch.equal(torch.from_numpy(t.data.copy()), vec.direction(layer))
     arch = reader.get_field("general.architecture")
     assert bytes(arch.parts[-1]).decode() == "controlvector"
     assert reader.get_field("controlvector.layer_count") is not None
@@ -266,3 +274,28 @@ def test_plan_from_knobs_keeps_dimensions_separate() -> None:
     assert plan.snapshot()["positions"] == "all"
     with pytest.raises(VectorError, match="time"):
         plan_from_knobs({"time": 10}, {"cost": cost})
+
+
+def test_gguf_export_of_the_knobs_layers_only(tmp_path: Path) -> None:
+    import gguf
+
+    vec = make_vector()  # layers 0..3, recommended [1, 2]
+    out = export_gguf(vec, tmp_path / "cost.gguf", layers=vec.recommended_layers)
+    reader = gguf.GGUFReader(str(out))
+    assert sorted(t.name for t in reader.tensors) == ["direction.1", "direction.2"]
+    assert reader.get_field("controlvector.layer_count").contents() == 2
+    with pytest.raises(VectorError, match=r"layers \[7\] asked"):
+        export_gguf(vec, tmp_path / "bad.gguf", layers=[1, 7])
+    assert not (tmp_path / "bad.gguf").exists()
+
+
+def test_llama_cpp_hint_names_the_layers_a_range_adds() -> None:
+    # recommended 10, 12, 13: llama.cpp's range 10..13 steers 11 too
+    every = list(range(30))
+    lines = llama_cpp_hint("cost.gguf", every, [10, 12, 13], 0.0163)
+    assert "--control-vector-layer-range 10 13" in lines[0]
+    assert "0.0163" in lines[0]
+    assert "also steers layers 11," in lines[1]
+    # a file of the knob's layers alone needs no range and steers nothing more
+    (only,) = llama_cpp_hint("cost.gguf", [10, 12, 13], [10, 12, 13], 0.0163)
+    assert "layer-range" not in only
