@@ -1,4 +1,5 @@
-"""The engine's lock: chat goes first, the search yields between batches."""
+"""The engine's lock: chat goes first, then vector builds, then the search and calibration,
+each yielding between its batches."""
 
 from __future__ import annotations
 
@@ -7,17 +8,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Literal
 
-Priority = Literal["chat", "search"]
+Priority = Literal["chat", "build", "search"]
+RANK: dict[str, int] = {"chat": 0, "build": 1, "search": 2}
+"""Lower goes first. Builds beat calibration so every knob steers (on its provisional range)
+before the ranges are measured: a build is seconds, a dimension's calibration a minute."""
 
 
 class PriorityLock:
-    """A re-entrant (per thread) lock where waiting `chat` holders beat waiting `search` ones."""
+    """A re-entrant (per thread) lock where a waiting holder of a higher priority (`RANK`)
+    goes before every waiting holder of a lower one."""
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._owner: int | None = None
         self._depth = 0
-        self._chat_waiting = 0
+        self._waiting = [0] * len(RANK)
 
     @property
     def busy(self) -> bool:
@@ -30,16 +35,13 @@ class PriorityLock:
             if self._owner == me:
                 self._depth += 1
             else:
-                if priority == "chat":
-                    self._chat_waiting += 1
+                rank = RANK[priority]
+                self._waiting[rank] += 1
                 try:
-                    while self._owner is not None or (
-                        priority == "search" and self._chat_waiting > 0
-                    ):
+                    while self._owner is not None or any(self._waiting[:rank]):
                         self._cond.wait()
                 finally:
-                    if priority == "chat":
-                        self._chat_waiting -= 1
+                    self._waiting[rank] -= 1
                 self._owner = me
                 self._depth = 1
         try:

@@ -189,6 +189,7 @@ def pool_paired(
     neg: Sequence[Row],
     batch_size: int = DEFAULT_BATCH_SIZE,
     progress: Progress | None = None,
+    priority: Priority = "search",
 ) -> tuple[Pooled, Pooled]:
     """`pool_rows` of the positive and the negative rows of paired examples.
 
@@ -215,8 +216,8 @@ def pool_paired(
             return lambda done, _n: progress(offset + done, total)
 
         return (
-            pool_rows(engine, pos, batch_size, sub(0)),
-            pool_rows(engine, neg, batch_size, sub(len(pos))),
+            pool_rows(engine, pos, batch_size, sub(0), priority=priority),
+            pool_rows(engine, neg, batch_size, sub(len(pos)), priority=priority),
         )
     from steertui.engine.prefix_capture import capture_shared
 
@@ -231,6 +232,7 @@ def pool_paired(
             engine,
             [pos[i].ids[: pos[i].start] for i in idx],
             [(pos[i].ids[pos[i].start :], neg[i].ids[neg[i].start :]) for i in idx],
+            priority=priority,
         )
         for i, (p_acts, n_acts) in zip(idx, captured, strict=True):
             pos_pool.add(i, pos[i], p_acts)

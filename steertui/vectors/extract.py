@@ -162,7 +162,7 @@ def extract(
     total = len(pos_rows) + len(neg_rows)
     neg: Pooled | None = None
     if paired and neg_rows:
-        pos, neg = pool_paired(engine, pos_rows, neg_rows, batch_size, progress)
+        pos, neg = pool_paired(engine, pos_rows, neg_rows, batch_size, progress, priority="build")
     else:
 
         def sub(offset: int) -> Progress | None:
@@ -170,9 +170,9 @@ def extract(
                 return None
             return lambda done, _n: progress(offset + done, total)
 
-        pos = pool_rows(engine, pos_rows, batch_size, sub(0))
+        pos = pool_rows(engine, pos_rows, batch_size, sub(0), priority="build")
         if neg_rows:
-            neg = pool_rows(engine, neg_rows, batch_size, sub(len(pos_rows)))
+            neg = pool_rows(engine, neg_rows, batch_size, sub(len(pos_rows)), priority="build")
     return vector_from_pooled(
         engine=engine,
         pos=pos,
