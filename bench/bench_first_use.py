@@ -13,7 +13,9 @@ passes, the touched dimension first.
 The home is fresh (a temporary folder); `--models-from HOME` links that home's `models/` in,
 so a GGUF's one-time dequantizing (model loading, not first use of the knobs) is not timed.
 Each line gives the wall time and the process's CPU time (all threads) since the touch, with
-the load average: on a shared machine the CPU time over the cores says what an idle one takes.
+the load average. Run it on an idle machine: on a busy one torch's threads spin while they wait
+for a core, so the CPU time swells with the load (a SmolLM2 forward cost 2.4 CPU-seconds on one
+thread and 7 on two at load 6) and says nothing about an idle machine either.
 """
 
 from __future__ import annotations

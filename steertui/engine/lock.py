@@ -23,6 +23,7 @@ class PriorityLock:
         self._owner: int | None = None
         self._depth = 0
         self._waiting = [0] * len(RANK)
+        self._rank = 0  # the owner's priority
 
     @property
     def busy(self) -> bool:
@@ -44,6 +45,7 @@ class PriorityLock:
                     self._waiting[rank] -= 1
                 self._owner = me
                 self._depth = 1
+                self._rank = rank
         try:
             yield
         finally:
@@ -52,3 +54,25 @@ class PriorityLock:
                 if self._depth == 0:
                     self._owner = None
                     self._cond.notify_all()
+
+    def let_higher_in(self) -> None:
+        """Between the batches of a long job that holds the lock throughout (a vector build):
+        if a holder of a higher priority waits (a chat answer), let it go first, then take
+        the lock back. Releasing between batches instead would hand the lock to whoever
+        waits at that moment, a lower priority too, as the job is not waiting then."""
+        me = threading.get_ident()
+        with self._cond:
+            if self._owner != me or self._depth != 1:
+                return
+            rank = self._rank
+            if not any(self._waiting[:rank]):
+                return
+            self._owner, self._depth = None, 0
+            self._cond.notify_all()
+            self._waiting[rank] += 1
+            try:
+                while self._owner is not None or any(self._waiting[:rank]):
+                    self._cond.wait()
+            finally:
+                self._waiting[rank] -= 1
+            self._owner, self._depth, self._rank = me, 1, rank

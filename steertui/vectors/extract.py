@@ -12,11 +12,13 @@ engine's one text-vector implementation, `steertui.engine.text_vector`.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Sequence
 from typing import Any
 
+from steertui.engine.lock import PriorityLock
 from steertui.engine.pooling import (
     DEFAULT_BATCH_SIZE,
     Pooled,
@@ -145,6 +147,36 @@ def vector_from_pooled(
     return SteeringVector(stored, meta)
 
 
+def _pool(
+    engine: Any,
+    pos_rows: list[Row],
+    neg_rows: list[Row],
+    paired: bool,
+    batch_size: int,
+    progress: Progress | None,
+    lock: Any,
+) -> tuple[Pooled, Pooled | None]:
+    """Both sides' means; between batches a waiting chat answer goes first (`let_higher_in`),
+    while calibration and searches wait for the whole build (seconds: then every knob steers)."""
+    total = len(pos_rows) + len(neg_rows)
+
+    def sub(offset: int) -> Progress:
+        def report(done: int, _n: int) -> None:
+            if lock is not None:
+                lock.let_higher_in()
+            if progress is not None:
+                progress(offset + done, total)
+
+        return report
+
+    if paired and neg_rows:
+        return pool_paired(engine, pos_rows, neg_rows, batch_size, sub(0), priority="build")
+    pos = pool_rows(engine, pos_rows, batch_size, sub(0), priority="build")
+    if not neg_rows:
+        return pos, None
+    return pos, pool_rows(engine, neg_rows, batch_size, sub(len(pos_rows)), priority="build")
+
+
 def extract(
     engine: Any,
     dimension: Dimension,
@@ -159,20 +191,11 @@ def extract(
     pos_rows, neg_rows, paired = dimension_rows(engine, dimension, method, max_tokens)
     if method in ("pca", "probe", "diffmean") and not neg_rows:
         raise VectorError(f"dimension {dimension.name!r} has no negative examples for {method!r}")
-    total = len(pos_rows) + len(neg_rows)
-    neg: Pooled | None = None
-    if paired and neg_rows:
-        pos, neg = pool_paired(engine, pos_rows, neg_rows, batch_size, progress, priority="build")
-    else:
-
-        def sub(offset: int) -> Progress | None:
-            if progress is None:
-                return None
-            return lambda done, _n: progress(offset + done, total)
-
-        pos = pool_rows(engine, pos_rows, batch_size, sub(0), priority="build")
-        if neg_rows:
-            neg = pool_rows(engine, neg_rows, batch_size, sub(len(pos_rows)), priority="build")
+    lock = getattr(engine, "lock", None)  # an engine in this process: held for the whole build
+    if not isinstance(lock, PriorityLock):
+        lock = None
+    with lock.hold("build") if lock is not None else contextlib.nullcontext():
+        pos, neg = _pool(engine, pos_rows, neg_rows, paired, batch_size, progress, lock)
     return vector_from_pooled(
         engine=engine,
         pos=pos,

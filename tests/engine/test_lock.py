@@ -45,3 +45,31 @@ def test_the_lock_is_reentrant_in_one_thread() -> None:
     with lock.hold("search"), lock.hold("chat"), lock.hold("build"):
         assert lock.busy
     assert not lock.busy
+
+
+def test_a_build_lets_chat_in_between_batches_but_not_calibration() -> None:
+    """A vector build holds the lock throughout; between its batches a waiting chat answer
+    goes first, while a waiting calibration batch waits for the whole build."""
+    lock = PriorityLock()
+    order: list[str] = []
+    waiting = threading.Semaphore(0)
+
+    def waiter(priority: str) -> None:
+        waiting.release()
+        with lock.hold(priority):  # type: ignore[arg-type]
+            order.append(priority)
+
+    with lock.hold("build"):
+        threads = [threading.Thread(target=waiter, args=(p,)) for p in ("search", "chat")]
+        for t in threads:
+            t.start()
+            waiting.acquire()
+        time.sleep(0.1)  # both reach the wait
+        order.append("build batch 1")
+        lock.let_higher_in()
+        order.append("build batch 2")
+        lock.let_higher_in()  # nobody above waits now: goes straight on
+        order.append("build batch 3")
+    for t in threads:
+        t.join(10)
+    assert order == ["build batch 1", "chat", "build batch 2", "build batch 3", "search"]
