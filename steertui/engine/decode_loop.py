@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 
@@ -24,8 +24,46 @@ from steertui.engine.sampling import BatchSampler, SamplingParams
 from steertui.errors import EngineError
 
 if TYPE_CHECKING:
-    from steertui.engine.engine import Engine
+    from contextlib import AbstractContextManager
+
+    from steertui.engine.context import ForwardContext
+    from steertui.engine.decode_steps import DecodeSteps
     from steertui.engine.plan import CompiledPlan
+
+
+class Decodes(Protocol):
+    """What the loop needs of `Engine` (named by a Protocol: the engine imports this module)."""
+
+    tokenizer: Any
+    ctx: ForwardContext
+    _eos_ids: list[int]
+
+    @property
+    def device(self) -> torch.device: ...
+
+    @property
+    def pad_id(self) -> int: ...
+
+    def _left_pad(
+        self, rows: Sequence[Sequence[int]]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]: ...
+
+    def _decode_steps(
+        self,
+        ids: torch.Tensor,
+        mask: torch.Tensor,
+        positions: torch.Tensor,
+        max_new_tokens: int,
+        plan: CompiledPlan | None,
+    ) -> DecodeSteps: ...
+
+    def _guard(
+        self, plan: CompiledPlan | None, token_rows: Sequence[Sequence[int]]
+    ) -> CoherenceGuard | None: ...
+
+    def _steering(
+        self, plan: CompiledPlan | None, prompt_len: int | torch.Tensor | None
+    ) -> AbstractContextManager[None]: ...
 
 
 @dataclass(frozen=True)
@@ -105,7 +143,7 @@ def row_generators(
 
 @torch.inference_mode()
 def decode(
-    engine: Engine,
+    engine: Decodes,
     token_rows: Sequence[Sequence[int]],
     plan: CompiledPlan | None,
     params: SamplingParams,

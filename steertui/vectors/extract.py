@@ -195,7 +195,15 @@ def extract(
     if not isinstance(lock, PriorityLock):
         lock = None
     with lock.hold("build") if lock is not None else contextlib.nullcontext():
-        pos, neg = _pool(engine, pos_rows, neg_rows, paired, batch_size, progress, lock)
+        pos, neg = _pool(
+            engine,
+            pos_rows,
+            neg_rows,
+            paired=paired,
+            batch_size=batch_size,
+            progress=progress,
+            lock=lock,
+        )
     return vector_from_pooled(
         engine=engine,
         pos=pos,
