@@ -154,7 +154,7 @@ def _pool(
     paired: bool,
     batch_size: int,
     progress: Progress | None,
-    lock: Any,
+    lock: PriorityLock | None,
 ) -> tuple[Pooled, Pooled | None]:
     """Both sides' means; between batches a waiting chat answer goes first (`let_higher_in`),
     while calibration and searches wait for the whole build (seconds: then every knob steers)."""
