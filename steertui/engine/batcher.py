@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from steertui.engine.context import cache_kwarg, output_cache
+from steertui.engine.context import cache_kwarg, new_cache, output_cache
 from steertui.engine.detok import Detokenizer
 from steertui.engine.guard import CoherenceGuard, GuardRecord, GuardState
 from steertui.engine.plan import CompiledPlan, RowPlan, VectorSpec
@@ -317,8 +317,6 @@ class Batcher:
             self._join(row, cache)
 
     def _prefill(self, ticket: Ticket) -> tuple[_Row, torch.Tensor, Any, CompiledPlan | None]:
-        from transformers import DynamicCache
-
         engine = self.engine
         request = ticket.request
         ids = list(request.token_ids)
@@ -337,11 +335,7 @@ class Batcher:
         input_ids = torch.tensor([ids], dtype=torch.long, device=device)
         mask = torch.ones_like(input_ids)
         positions = torch.arange(len(ids), device=device).view(1, -1)
-        try:
-            config: Any = engine.model.config
-            cache: Any = DynamicCache(config=config)
-        except TypeError:
-            cache = DynamicCache()
+        cache = new_cache(engine.model)
         with engine.lock.hold("chat"), engine._steering(compiled, len(ids)):
             out = engine._forward(
                 input_ids=input_ids,

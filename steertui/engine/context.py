@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import functools
 import inspect
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -136,3 +138,34 @@ def replace_hidden(output: Any, hidden: torch.Tensor) -> Any:
 
 def hidden_of(output: Any) -> torch.Tensor:
     return output[0] if isinstance(output, tuple | list) else output
+
+
+def new_cache(model: nn.Module) -> Any:
+    """An empty `DynamicCache` for `model` (sized from its config where transformers can)."""
+    from transformers import DynamicCache
+
+    try:
+        config: Any = model.config
+        return DynamicCache(config=config)
+    except TypeError:
+        return DynamicCache()
+
+
+@contextmanager
+def residual_hooks(
+    layers: Sequence[nn.Module], wanted: Sequence[int], store: dict[int, torch.Tensor]
+) -> Iterator[None]:
+    """While open, every forward writes block `i`'s output (float32, CPU) to `store[i]`."""
+
+    def make(i: int) -> Any:
+        def hook(module: nn.Module, args: tuple, output: Any) -> None:
+            store[i] = hidden_of(output).detach().to("cpu", torch.float32)
+
+        return hook
+
+    handles = [layers[i].register_forward_hook(make(i)) for i in wanted]
+    try:
+        yield
+    finally:
+        for h in handles:
+            h.remove()

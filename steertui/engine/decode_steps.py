@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 
-from steertui.engine.context import cache_kwarg, output_cache
+from steertui.engine.context import cache_kwarg, new_cache, output_cache
 from steertui.errors import first_line
 
 if TYPE_CHECKING:
@@ -77,16 +77,10 @@ class EagerSteps:
     def __init__(
         self, engine: Engine, ids: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor
     ) -> None:
-        from transformers import DynamicCache
-
         self.engine = engine
         self.ids, self.mask, self.positions = ids, mask, positions
         self.cache_name = cache_kwarg(engine.model)
-        try:
-            config: Any = engine.model.config
-            self.cache: Any = DynamicCache(config=config)
-        except TypeError:
-            self.cache = DynamicCache()
+        self.cache: Any = new_cache(engine.model)
 
     def _run(self, **kwargs: Any) -> torch.Tensor:
         out = self.engine._forward(use_cache=True, **{self.cache_name: self.cache}, **kwargs)

@@ -22,6 +22,7 @@ from steertui.engine.context import (
     ForwardContext,
     hidden_of,
     replace_hidden,
+    residual_hooks,
 )
 from steertui.engine.decode_loop import Step, TokenEvent, decode
 from steertui.engine.decode_steps import DecodeSteps, EagerSteps, FastPath, is_oom
@@ -532,31 +533,23 @@ class Engine:
         width = ids.shape[1]
         store: dict[int, torch.Tensor] = {}
 
-        def make(i: int) -> Any:
-            def hook(module: torch.nn.Module, args: tuple, output: Any) -> None:
-                store[i] = hidden_of(output).detach().to("cpu", torch.float32)
-
-            return hook
-
         limit = None
         if prompt_lens is not None:
             limit = torch.tensor(
                 [width - len(r) + p for r, p in zip(token_rows, prompt_lens, strict=True)]
             )
-        with self.lock.hold(priority):
-            handles = [self.loaded.layers[i].register_forward_hook(make(i)) for i in wanted]
-            try:
-                with self._steering(compiled, limit):
-                    self._forward(
-                        input_ids=ids,
-                        attention_mask=mask,
-                        position_ids=positions,
-                        use_cache=False,
-                        logits_to_keep=1,
-                    )
-            finally:
-                for h in handles:
-                    h.remove()
+        with (
+            self.lock.hold(priority),
+            residual_hooks(self.loaded.layers, wanted, store),
+            self._steering(compiled, limit),
+        ):
+            self._forward(
+                input_ids=ids,
+                attention_mask=mask,
+                position_ids=positions,
+                use_cache=False,
+                logits_to_keep=1,
+            )
         stacked = torch.stack([store[i] for i in wanted])  # [L, B, T, H]
         return [stacked[:, b, width - len(r) :, :].contiguous() for b, r in enumerate(token_rows)]
 

@@ -36,16 +36,7 @@ class PriorityLock:
             if self._owner == me:
                 self._depth += 1
             else:
-                rank = RANK[priority]
-                self._waiting[rank] += 1
-                try:
-                    while self._owner is not None or any(self._waiting[:rank]):
-                        self._cond.wait()
-                finally:
-                    self._waiting[rank] -= 1
-                self._owner = me
-                self._depth = 1
-                self._rank = rank
+                self._take(me, RANK[priority])
         try:
             yield
         finally:
@@ -69,10 +60,14 @@ class PriorityLock:
                 return
             self._owner, self._depth = None, 0
             self._cond.notify_all()
-            self._waiting[rank] += 1
-            try:
-                while self._owner is not None or any(self._waiting[:rank]):
-                    self._cond.wait()
-            finally:
-                self._waiting[rank] -= 1
-            self._owner, self._depth, self._rank = me, 1, rank
+            self._take(me, rank)
+
+    def _take(self, me: int, rank: int) -> None:
+        """Wait (holding `_cond`) until the lock is free and no higher rank waits; own it."""
+        self._waiting[rank] += 1
+        try:
+            while self._owner is not None or any(self._waiting[:rank]):
+                self._cond.wait()
+        finally:
+            self._waiting[rank] -= 1
+        self._owner, self._depth, self._rank = me, 1, rank

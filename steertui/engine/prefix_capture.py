@@ -13,19 +13,10 @@ from typing import Any
 
 import torch
 
-from steertui.engine.context import cache_kwarg, hidden_of, output_cache
+from steertui.engine.context import cache_kwarg, new_cache, output_cache, residual_hooks
 from steertui.engine.engine import Engine
 from steertui.engine.lock import Priority
 from steertui.errors import EngineError
-
-
-def _new_cache(model: Any) -> Any:
-    from transformers import DynamicCache
-
-    try:
-        return DynamicCache(config=model.config)
-    except TypeError:
-        return DynamicCache()
 
 
 def _repeat_rows(cache: Any, index: torch.Tensor) -> None:
@@ -62,12 +53,6 @@ def capture_shared(
     width = ids.shape[1]
     store: dict[int, torch.Tensor] = {}
 
-    def make(i: int) -> Any:
-        def hook(module: torch.nn.Module, args: tuple, output: Any) -> None:
-            store[i] = hidden_of(output).detach().to("cpu", torch.float32)
-
-        return hook
-
     tail_width = max(len(t) for t in flat)
     tail_ids = torch.full((len(flat), tail_width), engine.pad_id, dtype=torch.long)
     tail_mask = torch.zeros((len(flat), tail_width), dtype=torch.long)
@@ -79,34 +64,33 @@ def capture_shared(
     tail_pos = prefix_len.unsqueeze(1) + torch.arange(tail_width, device=mask.device)
     full_mask = torch.cat([mask.index_select(0, index), tail_mask.to(mask.device)], dim=1)
     name = cache_kwarg(engine.model)
-    with engine.lock.hold(priority), engine._steering(None, None):
-        handles = [engine.loaded.layers[i].register_forward_hook(make(i)) for i in wanted]
-        try:
-            cache = _new_cache(engine.model)
-            out = engine._forward(
-                input_ids=ids,
-                attention_mask=mask,
-                position_ids=positions,
-                use_cache=True,
-                logits_to_keep=1,
-                **{name: cache},
-            )
-            cache = output_cache(out, name) or cache
-            head = torch.stack([store[i] for i in wanted])  # [L, B, W, H]
-            store.clear()
-            _repeat_rows(cache, index)
-            engine._forward(
-                input_ids=tail_ids.to(engine.device),
-                attention_mask=full_mask,
-                position_ids=tail_pos,
-                use_cache=True,
-                logits_to_keep=1,
-                **{name: cache},
-            )
-            body = torch.stack([store[i] for i in wanted])  # [L, n, tail_width, H]
-        finally:
-            for h in handles:
-                h.remove()
+    with (
+        engine.lock.hold(priority),
+        engine._steering(None, None),
+        residual_hooks(engine.loaded.layers, wanted, store),
+    ):
+        cache = new_cache(engine.model)
+        out = engine._forward(
+            input_ids=ids,
+            attention_mask=mask,
+            position_ids=positions,
+            use_cache=True,
+            logits_to_keep=1,
+            **{name: cache},
+        )
+        cache = output_cache(out, name) or cache
+        head = torch.stack([store[i] for i in wanted])  # [L, B, W, H]
+        store.clear()
+        _repeat_rows(cache, index)
+        engine._forward(
+            input_ids=tail_ids.to(engine.device),
+            attention_mask=full_mask,
+            position_ids=tail_pos,
+            use_cache=True,
+            logits_to_keep=1,
+            **{name: cache},
+        )
+        body = torch.stack([store[i] for i in wanted])  # [L, n, tail_width, H]
     rows: list[list[torch.Tensor]] = [[] for _ in prefixes]
     for j, (b, t) in enumerate(zip(owner, flat, strict=True)):
         start = width - len(prefixes[b])
